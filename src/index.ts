@@ -1,0 +1,14 @@
+export { InvalidSessionIdError, isSessionId, toAuthKeyId, toSessionId } from './session-id.js';
+export type { AuthKeyId, SessionId, SessionIdArgument } from './session-id.js';
+export type { SessionStorage } from './session-storage.js';
+export { InMemorySessionStorage } from './storages/in-memory-session-storage.js';
+export { SESSION_EVENT_TYPES, SessionEvent } from './session-event.js';
+export type { SessionEventType } from './session-event.js';
+export type { SessionObserver } from './session-observer.js';
+export type { SessionLogger } from './session-logger.js';
+export { SessionSubject } from './session-subject.js';
+export type { SessionSubjectOptions } from './session-subject.js';
+export { SessionsModule } from './sessions.module.js';
+export type { SessionsModuleAsyncOptions, SessionsModuleRootOptions } from './sessions.module-definition.js';
+export type { SessionsModuleExtras, SessionsModuleOptions, SessionsOptionsFactory } from './sessions-module-options.js';
+export { OnSessionEvent, SESSION_EVENT_METADATA } from './on-session-event.decorator.js';

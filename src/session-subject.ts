@@ -1,0 +1,174 @@
+import { SessionEvent, type SessionEventType } from './session-event.js';
+import { checkIds, type AuthKeyId, type SessionId } from './session-id.js';
+import type { SessionLogger } from './session-logger.js';
+import type { SessionObserver } from './session-observer.js';
+import type { SessionStorage } from './session-storage.js';
+import { InMemorySessionStorage } from './storages/in-memory-session-storage.js';
+
+export interface SessionSubjectOptions {
+  /** Where observer failures are reported; `console` by default. The Nest module passes Nest's `Logger`. */
+  logger?: SessionLogger;
+  /**
+   * Called once, just before the first event is delivered. A framework that
+   * discovers observers lazily subscribes them here, so that an event raised
+   * before its own wiring step still reaches them.
+   */
+  beforeFirstNotification?: () => void;
+}
+
+/**
+ * Keeps sessions in a {@link SessionStorage} and tells subscribed observers of
+ * every real transition (the seed's session subject). Usable without Nest.
+ */
+export class SessionSubject {
+  /** Replaced, never mutated, so a notification can hold the set as it was at the transition. */
+  private observers: readonly SessionObserver[] = [];
+  /** Transitions not yet announced to every observer; `close()` waits for them. */
+  private readonly inFlight = new Set<Promise<boolean>>();
+  private readonly logger: SessionLogger;
+  private beforeFirstNotification: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly storage: SessionStorage = new InMemorySessionStorage(),
+    options: SessionSubjectOptions = {},
+  ) {
+    this.logger = options.logger ?? console;
+    this.beforeFirstNotification = options.beforeFirstNotification;
+  }
+
+  /** Subscribes an observer to every later event; returns a function that unsubscribes it. */
+  subscribe(observer: SessionObserver): () => void {
+    if (typeof (observer as Partial<SessionObserver> | null)?.update !== 'function') {
+      throw new TypeError(`A session observer needs an update(event) method; got ${observerName(observer)}`);
+    }
+    if (!this.observers.includes(observer)) this.observers = [...this.observers, observer];
+    return () => {
+      this.unsubscribe(observer);
+    };
+  }
+
+  /** Stops notifying an observer; returns whether it was subscribed. */
+  unsubscribe(observer: SessionObserver): boolean {
+    const remaining = this.observers.filter((subscribed) => subscribed !== observer);
+    if (remaining.length === this.observers.length) return false;
+    this.observers = remaining;
+    return true;
+  }
+
+  /**
+   * Creates the session; when it is new, resolves `true` once every observer
+   * has settled its handling of the `created` event. Resolves `false`, telling
+   * no one, when it already existed.
+   */
+  createSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
+    return this.transition('created', sessionId, authKeyId);
+  }
+
+  hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
+    const invalid = checkIds(sessionId, authKeyId);
+    if (invalid) return Promise.reject(invalid);
+    try {
+      return this.storage.hasSession(sessionId, authKeyId);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Destroys the session; when it existed, resolves `true` once every observer
+   * has settled its handling of the `destroyed` event. Resolves `false`,
+   * telling no one, when there was nothing to destroy.
+   */
+  destroySession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
+    return this.transition('destroyed', sessionId, authKeyId);
+  }
+
+  /** Waits for every transition in flight to be announced, then closes the storage. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.drain().then(() => this.storage.close?.());
+    return this.closing;
+  }
+
+  /** Resolves once every transition started so far, and any started meanwhile, has been announced. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled(this.inFlight);
+  }
+
+  private transition(type: SessionEventType, sessionId: SessionId, authKeyId: AuthKeyId | undefined): Promise<boolean> {
+    const invalid = checkIds(sessionId, authKeyId);
+    if (invalid) return Promise.reject(invalid);
+    const done = this.changeAndAnnounce(type, sessionId, authKeyId);
+    this.inFlight.add(done);
+    const forget = () => this.inFlight.delete(done);
+    done.then(forget, forget);
+    return done;
+  }
+
+  private async changeAndAnnounce(type: SessionEventType, sessionId: SessionId, authKeyId: AuthKeyId | undefined): Promise<boolean> {
+    const changed = type === 'created'
+      ? await this.storage.createSession(sessionId, authKeyId)
+      : await this.storage.destroySession(sessionId, authKeyId);
+    if (typeof changed !== 'boolean') {
+      throw new TypeError(`${observerName(this.storage)}.${type === 'created' ? 'createSession' : 'destroySession'}() resolved ${String(changed)}; a SessionStorage must resolve a boolean`);
+    }
+    if (changed) await this.notify(new SessionEvent(type, sessionId, authKeyId));
+    return changed;
+  }
+
+  /**
+   * Calls every observer at once, as the seed's `gather` does, and isolates
+   * their failures. A synchronous observer costs no promise.
+   */
+  private notify(event: SessionEvent): Promise<unknown> | undefined {
+    if (this.beforeFirstNotification !== undefined) {
+      const prepare = this.beforeFirstNotification;
+      this.beforeFirstNotification = undefined;
+      try {
+        prepare();
+      } catch (error) {
+        // The storage has changed already; failing the call would misreport it.
+        this.logger.error(`Preparing session observers failed: ${String(error)}`, error instanceof Error ? error.stack : undefined);
+      }
+    }
+    let settling: Promise<void>[] | undefined;
+    for (const observer of this.observers) {
+      let result: void | Promise<void>;
+      try {
+        result = observer.update(event);
+      } catch (error) {
+        this.report(observer, event, error);
+        continue;
+      }
+      if (isPromiseLike(result)) {
+        (settling ??= []).push(Promise.resolve(result).then(undefined, (error: unknown) => this.report(observer, event, error)));
+      }
+    }
+    return settling && Promise.all(settling);
+  }
+
+  private report(observer: SessionObserver, event: SessionEvent, error: unknown): void {
+    const scope = event.authKeyId === undefined ? '' : ` (auth key ${event.authKeyId})`;
+    const cause = error instanceof Error ? error : new Error(String(error));
+    this.logger.error(
+      `Session observer ${observerName(observer)} failed on '${event.type}' of session ${event.sessionId}${scope}: ${cause.message}`,
+      cause.stack,
+    );
+  }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<void> {
+  return typeof (value as PromiseLike<void> | undefined)?.then === 'function';
+}
+
+/** An observer's own `toString()` when it has one, else its class name. */
+function observerName(observer: unknown): string {
+  if (observer === null || typeof observer !== 'object') return String(observer);
+  try {
+    if (observer.toString !== Object.prototype.toString) return String(observer);
+  } catch {
+    // A throwing toString is no reason to lose the report; fall back to the class name.
+  }
+  const className = (observer.constructor as { name?: unknown } | undefined)?.name;
+  return typeof className === 'string' && className !== '' && className !== 'Object' ? className : 'an anonymous observer';
+}

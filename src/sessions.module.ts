@@ -1,0 +1,103 @@
+import {
+  Logger,
+  Module,
+  type DynamicModule,
+  type OnApplicationShutdown,
+  type OnModuleDestroy,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { SessionObserverExplorer } from './session-observer-explorer.js';
+import type { SessionStorage } from './session-storage.js';
+import { SessionSubject } from './session-subject.js';
+import {
+  ConfigurableSessionsModule,
+  SESSIONS_MODULE_OPTIONS,
+  type SessionsModuleAsyncOptions,
+  type SessionsModuleRootOptions,
+} from './sessions.module-definition.js';
+import type { SessionsModuleOptions } from './sessions-module-options.js';
+import { InMemorySessionStorage } from './storages/in-memory-session-storage.js';
+
+const STORAGE_METHODS = ['createSession', 'hasSession', 'destroySession'] as const;
+
+function createSubject(options: SessionsModuleOptions | undefined, explorer: SessionObserverExplorer): SessionSubject {
+  const storage = options?.storage ?? new InMemorySessionStorage();
+  assertStorage(storage, 'the options given to SessionsModule');
+  const subject: SessionSubject = new SessionSubject(storage, {
+    logger: new Logger(SessionSubject.name),
+    // Events raised in another provider's onModuleInit, before ours runs, must still reach decorated observers.
+    beforeFirstNotification: () => explorer.subscribeObservers(subject),
+  });
+  return subject;
+}
+
+/**
+ * Registers an injectable {@link SessionSubject} and wires every
+ * `@OnSessionEvent()` method of the application to it at bootstrap.
+ */
+@Module({
+  imports: [DiscoveryModule],
+  providers: [
+    SessionObserverExplorer,
+    { provide: SessionSubject, useFactory: createSubject, inject: [SESSIONS_MODULE_OPTIONS, SessionObserverExplorer] },
+  ],
+  exports: [SessionSubject],
+})
+export class SessionsModule extends ConfigurableSessionsModule implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
+  constructor(
+    private readonly subject: SessionSubject,
+    private readonly explorer: SessionObserverExplorer,
+  ) {
+    super();
+  }
+
+  /**
+   * `forRoot()` keeps sessions in memory, `forRoot(storage)` in the given
+   * storage; `forRoot({ storage, isGlobal })` also sets module options.
+   */
+  static override forRoot(storageOrOptions: SessionStorage | SessionsModuleRootOptions = {}): DynamicModule {
+    const options: SessionsModuleRootOptions = isStorage(storageOrOptions) ? { storage: storageOrOptions } : storageOrOptions;
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`SessionsModule.forRoot() takes a SessionStorage or an options object; got ${String(options)}`);
+    }
+    if (options.storage !== undefined) assertStorage(options.storage, 'SessionsModule.forRoot({ storage })');
+    return super.forRoot(options);
+  }
+
+  /** Options built from other providers, such as a storage configured from `ConfigService`. */
+  static override forRootAsync(options: SessionsModuleAsyncOptions): DynamicModule {
+    const given = (['useFactory', 'useClass', 'useExisting'] as const).filter((key) => options?.[key] !== undefined);
+    if (given.length !== 1) {
+      throw new TypeError(
+        `SessionsModule.forRootAsync() needs exactly one of useFactory, useClass or useExisting; got ${given.length === 0 ? 'none' : given.join(' and ')}`,
+      );
+    }
+    return super.forRootAsync(options);
+  }
+
+  onModuleInit(): void {
+    this.explorer.subscribeObservers(this.subject);
+  }
+
+  /** Lets notifications in flight finish while the observers are still alive. */
+  async onModuleDestroy(): Promise<void> {
+    await this.subject.drain();
+  }
+
+  /** Runs after every provider's own destroy hooks, which may still destroy sessions. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.subject.close();
+  }
+}
+
+function isStorage(value: unknown): value is SessionStorage {
+  return typeof (value as Partial<SessionStorage> | null)?.createSession === 'function';
+}
+
+function assertStorage(storage: unknown, source: string): asserts storage is SessionStorage {
+  const missing = STORAGE_METHODS.filter((method) => typeof (storage as Record<string, unknown> | null)?.[method] !== 'function');
+  if (missing.length > 0) {
+    throw new TypeError(`The storage in ${source} is not a SessionStorage: it lacks ${missing.join(', ')}()`);
+  }
+}
