@@ -11,7 +11,8 @@ interface AsyncEventEmitter {
   emitAsync(event: string, ...values: unknown[]): Promise<unknown[]>;
 }
 
-const EVENT_EMITTER_TOKEN_NAME = 'EventEmitter2';
+/** @nestjs/event-emitter's module; its emitter is recognised by where it lives, as the package may be absent. */
+const EVENT_EMITTER_MODULE_NAME = 'EventEmitterModule';
 
 /**
  * Finds every `@OnSessionEvent()` method of the application's providers and
@@ -67,8 +68,8 @@ export class SessionObserverExplorer {
 
   private findEventEmitter(): AsyncEventEmitter | undefined {
     for (const wrapper of this.discovery.getProviders()) {
-      const { token, instance } = wrapper;
-      if (typeof token === 'function' && token.name === EVENT_EMITTER_TOKEN_NAME && typeof (instance as Partial<AsyncEventEmitter> | undefined)?.emitAsync === 'function') {
+      const { instance } = wrapper;
+      if (wrapper.host?.metatype?.name === EVENT_EMITTER_MODULE_NAME && typeof (instance as Partial<AsyncEventEmitter> | undefined)?.emitAsync === 'function') {
         return instance as AsyncEventEmitter;
       }
     }

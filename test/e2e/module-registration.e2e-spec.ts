@@ -1,0 +1,160 @@
+import { Injectable, Module, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import {
+  InMemorySessionStorage,
+  SessionsModule,
+  SessionSubject,
+  type SessionsModuleOptions,
+  type SessionsOptionsFactory,
+  type SessionStorage,
+} from 'nestjs-mtproto-sessions';
+import { bootstrap } from './bootstrap';
+
+const STORAGE = Symbol('STORAGE');
+
+/** Stands for the user's configuration module: it provides a storage others build options from. */
+@Module({ providers: [{ provide: STORAGE, useFactory: () => new InMemorySessionStorage() }], exports: [STORAGE] })
+class StorageConfigModule {}
+
+@Injectable()
+class OptionsFactory implements SessionsOptionsFactory {
+  readonly storage = new InMemorySessionStorage();
+  createSessionsOptions(): SessionsModuleOptions {
+    return { storage: this.storage };
+  }
+}
+
+@Module({ providers: [OptionsFactory], exports: [OptionsFactory] })
+class OptionsFactoryModule {}
+
+/** A service in a feature module of its own, injecting the subject as users do. */
+@Injectable()
+class Greeter {
+  constructor(readonly sessions: SessionSubject) {}
+}
+
+async function expectSubjectUses(app: INestApplication, storage: SessionStorage): Promise<void> {
+  const subject = app.get(SessionSubject);
+  const id = -(2n ** 63n);
+  expect(await subject.createSession(id, 7n)).toBe(true);
+  expect(await storage.hasSession(id, 7n)).toBe(true);
+}
+
+describe('SessionsModule.forRoot', () => {
+  let app: INestApplication | undefined;
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  it('keeps sessions in memory when given nothing, and the subject is injectable in an importing module', async () => {
+    @Module({ imports: [SessionsModule.forRoot()], providers: [Greeter] })
+    class AppModule {}
+    ({ app } = await bootstrap(AppModule));
+    const { sessions } = app.get(Greeter);
+    expect(sessions).toBe(app.get(SessionSubject));
+    expect(await sessions.createSession(2n ** 63n - 1n)).toBe(true);
+    expect(await sessions.hasSession(2n ** 63n - 1n)).toBe(true);
+    expect(await sessions.createSession(2n ** 63n - 1n)).toBe(false);
+  });
+
+  it('uses the storage instance it is given', async () => {
+    const storage = new InMemorySessionStorage();
+    @Module({ imports: [SessionsModule.forRoot(storage)] })
+    class AppModule {}
+    ({ app } = await bootstrap(AppModule));
+    await expectSubjectUses(app, storage);
+  });
+
+  it('takes an options object with the storage', async () => {
+    const storage = new InMemorySessionStorage();
+    @Module({ imports: [SessionsModule.forRoot({ storage })] })
+    class AppModule {}
+    ({ app } = await bootstrap(AppModule));
+    await expectSubjectUses(app, storage);
+  });
+
+  it('with isGlobal, serves modules that do not import it', async () => {
+    @Module({ providers: [Greeter] })
+    class FeatureModule {}
+    @Module({ imports: [SessionsModule.forRoot({ isGlobal: true }), FeatureModule] })
+    class AppModule {}
+    ({ app } = await bootstrap(AppModule));
+    expect(app.get(Greeter).sessions).toBe(app.get(SessionSubject));
+  });
+
+  it('without isGlobal, a module that does not import it cannot inject the subject', async () => {
+    @Module({ providers: [Greeter] })
+    class FeatureModule {}
+    @Module({ imports: [SessionsModule.forRoot(), FeatureModule] })
+    class AppModule {}
+    await expect(Test.createTestingModule({ imports: [AppModule] }).setLogger({ log() {}, error() {}, warn() {} }).compile()).rejects.toThrow(
+      /SessionSubject/,
+    );
+  });
+
+  it('rejects a storage that lacks the storage methods, naming what is missing', () => {
+    const notAStorage = { createSession: async () => true } as unknown as SessionStorage;
+    expect(() => SessionsModule.forRoot(notAStorage)).toThrow(/lacks hasSession, destroySession\(\)/);
+    expect(() => SessionsModule.forRoot({ storage: {} as SessionStorage })).toThrow(TypeError);
+  });
+});
+
+describe('SessionsModule.forRootAsync', () => {
+  let app: INestApplication | undefined;
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  it('builds the options with useFactory from injected providers of imported modules', async () => {
+    @Module({
+      imports: [
+        SessionsModule.forRootAsync({
+          imports: [StorageConfigModule],
+          inject: [STORAGE],
+          useFactory: async (storage: SessionStorage) => ({ storage }),
+        }),
+      ],
+    })
+    class AppModule {}
+    ({ app } = await bootstrap(AppModule));
+    await expectSubjectUses(app, app.get(STORAGE, { strict: false }));
+  });
+
+  it('builds the options with useClass', async () => {
+    @Module({ imports: [SessionsModule.forRootAsync({ useClass: OptionsFactory })] })
+    class AppModule {}
+    ({ app } = await bootstrap(AppModule));
+    await expectSubjectUses(app, app.get(OptionsFactory, { strict: false }).storage);
+  });
+
+  it('builds the options with useExisting, reusing a factory another module provides', async () => {
+    @Module({ imports: [SessionsModule.forRootAsync({ imports: [OptionsFactoryModule], useExisting: OptionsFactory })] })
+    class AppModule {}
+    ({ app } = await bootstrap(AppModule));
+    await expectSubjectUses(app, app.get(OptionsFactory, { strict: false }).storage);
+  });
+
+  it('with isGlobal, serves modules that do not import it', async () => {
+    @Module({ providers: [Greeter] })
+    class FeatureModule {}
+    @Module({ imports: [SessionsModule.forRootAsync({ isGlobal: true, useFactory: () => ({}) }), FeatureModule] })
+    class AppModule {}
+    ({ app } = await bootstrap(AppModule));
+    const { sessions } = app.get(Greeter);
+    expect(await sessions.createSession(1n)).toBe(true);
+    expect(await sessions.hasSession(1n)).toBe(true);
+  });
+
+  it('needs exactly one of useFactory, useClass and useExisting', () => {
+    expect(() => SessionsModule.forRootAsync({})).toThrow(/exactly one of useFactory, useClass or useExisting; got none/);
+    expect(() => SessionsModule.forRootAsync({ useClass: OptionsFactory, useExisting: OptionsFactory })).toThrow(/got useClass and useExisting/);
+  });
+
+  it('fails the bootstrap with a clear error when the factory returns something that is not a storage', async () => {
+    @Module({ imports: [SessionsModule.forRootAsync({ useFactory: () => ({ storage: { hasSession: () => true } as unknown as SessionStorage }) })] })
+    class AppModule {}
+    await expect(bootstrap(AppModule)).rejects.toThrow(/not a SessionStorage: it lacks createSession, destroySession\(\)/);
+  });
+});
