@@ -1,0 +1,62 @@
+// Loads the built package (run `npm run build` first) the ways a user's app does,
+// and checks that CommonJS and ESM consumers share one copy of every class.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { test } from 'node:test';
+
+const require = createRequire(import.meta.url);
+
+test('import and require of the package name give the same classes', async () => {
+  const imported = await import('nestjs-mtproto-sessions');
+  const required = require('nestjs-mtproto-sessions');
+  assert.equal(typeof imported.SessionsModule, 'function');
+  assert.equal(imported.SessionsModule, required.SessionsModule);
+  assert.equal(imported.SessionSubject, required.SessionSubject);
+  assert.equal(imported.InvalidSessionIdError, required.InvalidSessionIdError);
+});
+
+test('the CommonJS build, which jest and older Nodes take, exports the same API', async () => {
+  const commonjs = require('../../dist/cjs/index.js');
+  const esm = await import('../../dist/esm/index.js');
+  assert.deepEqual(Object.keys(commonjs).sort(), Object.keys(esm).sort());
+  assert.equal(commonjs.toSessionId('-9223372036854775808'), -(2n ** 63n));
+});
+
+test('the built package boots a Nest app that wires a decorated observer', async () => {
+  const { Injectable, Module } = await import('@nestjs/common');
+  const { NestFactory } = await import('@nestjs/core');
+  const { OnSessionEvent, SessionsModule, SessionSubject } = await import('nestjs-mtproto-sessions');
+
+  class Observer {
+    events = [];
+    onSession(event) {
+      this.events.push(event);
+    }
+  }
+  const method = Object.getOwnPropertyDescriptor(Observer.prototype, 'onSession');
+  OnSessionEvent('created')(Observer.prototype, 'onSession', method);
+  Injectable()(Observer);
+  class AppModule {}
+  Module({ imports: [SessionsModule.forRoot()], providers: [Observer] })(AppModule);
+
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+  try {
+    const subject = app.get(SessionSubject);
+    assert.equal(await subject.createSession(2n ** 63n - 1n), true);
+    assert.deepEqual(
+      app.get(Observer).events.map((event) => [event.type, event.sessionId]),
+      [['created', 2n ** 63n - 1n]],
+    );
+  } finally {
+    await app.close();
+  }
+});
+
+test('the published files are the build, README, CHANGELOG and LICENSE only', () => {
+  const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8' }));
+  const outside = pack.files.map((file) => file.path).filter((path) => !/^(dist\/|README\.md$|CHANGELOG\.md$|LICENSE$|package\.json$)/.test(path));
+  assert.deepEqual(outside, []);
+  assert.ok(pack.files.some((file) => file.path === 'dist/esm/index.js'));
+  assert.ok(pack.files.some((file) => file.path === 'dist/cjs/index.d.ts'));
+});
