@@ -11,4 +11,4 @@ export type { SessionSubjectOptions } from './session-subject.js';
 export { SessionsModule } from './sessions.module.js';
 export type { SessionsModuleAsyncOptions, SessionsModuleRootOptions } from './sessions.module-definition.js';
 export type { SessionsModuleExtras, SessionsModuleOptions, SessionsOptionsFactory } from './sessions-module-options.js';
-export { OnSessionEvent, SESSION_EVENT_METADATA } from './on-session-event.decorator.js';
+export { OnSessionEvent } from './on-session-event.decorator.js';
