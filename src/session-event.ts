@@ -9,7 +9,8 @@ export const SESSION_EVENT_TYPES: readonly SessionEventType[] = Object.freeze(['
 /** A session came into being or went away (the seed's `SessionEvent`). */
 export class SessionEvent {
   /** Present only for sessions scoped by an auth key. */
-  readonly authKeyId?: AuthKeyId;
+  // `declare`: a plain field would exist, as undefined, on every unscoped event.
+  declare readonly authKeyId?: AuthKeyId;
 
   constructor(
     readonly type: SessionEventType,

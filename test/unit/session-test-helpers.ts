@@ -1,0 +1,90 @@
+import fc from 'fast-check';
+
+export const INT64_MIN = -(2n ** 63n);
+export const INT64_MAX = 2n ** 63n - 1n;
+
+/** A promise with its resolve/reject in hand, to control async observers without timers. */
+export interface Deferred<T = void> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (reason: unknown) => void;
+}
+
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/**
+ * Lets every already-queued microtask (and the ones they queue, a few levels
+ * deep) run. A `setImmediate` fires only after the whole microtask queue is
+ * empty, so this is an ordering barrier, not a timed wait.
+ */
+export function flushMicrotasks(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export type PromiseState = 'pending' | 'fulfilled' | 'rejected';
+
+/** Whether a promise has settled yet, after letting queued microtasks run. */
+export async function stateOf(promise: Promise<unknown>): Promise<PromiseState> {
+  let state: PromiseState = 'pending';
+  promise.then(
+    () => {
+      state = 'fulfilled';
+    },
+    () => {
+      state = 'rejected';
+    },
+  );
+  await flushMicrotasks();
+  return state;
+}
+
+/** A fake of the logger the subject takes. */
+export function fakeLogger(): { error: jest.Mock; warn: jest.Mock } {
+  return { error: jest.fn(), warn: jest.fn() };
+}
+
+/** Ids from a small pool (so that operations collide), with the 64-bit edges always in it. */
+export function idPoolArbitrary(): fc.Arbitrary<bigint[]> {
+  return fc
+    .uniqueArray(fc.bigInt({ min: INT64_MIN, max: INT64_MAX }), { minLength: 1, maxLength: 4 })
+    .map((random) => [...new Set([INT64_MIN, INT64_MAX, 0n, -1n, ...random])]);
+}
+
+export type OpName = 'create' | 'has' | 'destroy';
+
+export interface Op {
+  name: OpName;
+  sessionId: bigint;
+  authKeyId: bigint | undefined;
+}
+
+/**
+ * A random sequence of operations on ids drawn from a small pool, each with an
+ * optional auth key drawn from a small pool too (so that scopes collide and
+ * differ).
+ */
+export function opsArbitrary(maxLength = 60): fc.Arbitrary<Op[]> {
+  return fc.tuple(idPoolArbitrary(), idPoolArbitrary()).chain(([sessionIds, authKeyIds]) =>
+    fc.array(
+      fc.record({
+        name: fc.constantFrom<OpName>('create', 'has', 'destroy'),
+        sessionId: fc.constantFrom(...sessionIds),
+        authKeyId: fc.option(fc.constantFrom(...authKeyIds), { nil: undefined }),
+      }),
+      { maxLength },
+    ),
+  );
+}
+
+/** The model's key of a session: its scope and id. */
+export function modelKey(sessionId: bigint, authKeyId: bigint | undefined): string {
+  return `${authKeyId ?? 'unscoped'}:${sessionId}`;
+}
