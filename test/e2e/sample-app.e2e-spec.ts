@@ -1,9 +1,10 @@
-import type { INestApplication, LoggerService } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { get, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { toAuthKeyId, toSessionId } from 'nestjs-mtproto-sessions';
 import request from 'supertest';
+import { RecordingLogger } from '../support/recording-logger';
 import { AppModule } from '../../sample/app.module.js';
 
 /** 2^53 + 1: a JS number rounds it to 2^53, so it only survives as a bigint. */
@@ -12,44 +13,6 @@ const INT64_MAX = '9223372036854775807';
 const INT64_MIN = '-9223372036854775808';
 /** How long a step that waits on the server may take before the test fails (below jest's 5 s). */
 const STEP_TIMEOUT_MS = 2_000;
-
-interface LogEntry {
-  level: 'log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal';
-  message: string;
-  context: unknown;
-}
-
-/** Keeps the test output quiet and lets a test check what the sample logged; errors and warnings still show. */
-class RecordingLogger implements LoggerService {
-  readonly entries: LogEntry[] = [];
-
-  log(message: unknown, ...params: unknown[]): void {
-    this.record('log', message, params);
-  }
-  error(message: unknown, ...params: unknown[]): void {
-    this.record('error', message, params);
-    console.error(message, ...params);
-  }
-  warn(message: unknown, ...params: unknown[]): void {
-    this.record('warn', message, params);
-    console.warn(message, ...params);
-  }
-  debug(message: unknown, ...params: unknown[]): void {
-    this.record('debug', message, params);
-  }
-  verbose(message: unknown, ...params: unknown[]): void {
-    this.record('verbose', message, params);
-  }
-  fatal(message: unknown, ...params: unknown[]): void {
-    this.record('fatal', message, params);
-    console.error(message, ...params);
-  }
-
-  private record(level: LogEntry['level'], message: unknown, params: unknown[]): void {
-    // Nest's Logger passes its context as the last parameter.
-    this.entries.push({ level, message: String(message), context: params.at(-1) });
-  }
-}
 
 /** Rejects with a message naming the step if `promise` takes longer than STEP_TIMEOUT_MS. */
 async function within<T>(promise: Promise<T>, what: string): Promise<T> {
