@@ -17,8 +17,10 @@ export function OnSessionEvent(type?: SessionEventType): MethodDecorator {
   }
   return (target, propertyKey, descriptor) => {
     const method: unknown = descriptor.value;
-    if (typeof method !== 'function') {
-      throw new TypeError(`@OnSessionEvent() goes on a method; ${target.constructor.name}.${String(propertyKey)} is not one`);
+    // A static method has the class itself as target; discovery looks at instances only.
+    if (typeof method !== 'function' || typeof target === 'function') {
+      const owner = typeof target === 'function' ? target.name : target.constructor.name;
+      throw new TypeError(`@OnSessionEvent() goes on an instance method; ${owner}.${String(propertyKey)} is not one`);
     }
     const types: SessionEventFilter = Reflect.getMetadata(SESSION_EVENT_METADATA, method) ?? [];
     Reflect.defineMetadata(SESSION_EVENT_METADATA, [...types, type], method);

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { STATIC_CONTEXT } from '@nestjs/core/injector/constants.js';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import { SESSION_EVENT_METADATA, type SessionEventFilter } from './on-session-event.decorator.js';
 import type { SessionEvent, SessionEventType } from './session-event.js';
@@ -19,62 +20,100 @@ const EVENT_EMITTER_MODULE_NAME = 'EventEmitterModule';
  * controllers, and the `EventEmitter2` of `@nestjs/event-emitter` if the app has
  * one, and subscribes them to a subject.
  */
+/** What has been wired into one subject so far. */
+interface WiringState {
+  complete: boolean;
+  /** Instances whose observers are subscribed, and wrappers already warned about. */
+  seen: WeakSet<object>;
+  emitterWired: boolean;
+}
+
+interface DecoratedMethod {
+  methodName: string;
+  /** `undefined` means every type. */
+  types: ReadonlySet<SessionEventType> | undefined;
+}
+
 @Injectable()
 export class SessionObserverExplorer {
   private readonly logger = new Logger('SessionsModule');
-  private readonly wired = new WeakSet<SessionSubject>();
+  private readonly states = new WeakMap<SessionSubject, WiringState>();
 
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
   ) {}
 
-  /** Subscribes the application's observers to the subject; does nothing the second time. */
-  subscribeObservers(subject: SessionSubject): void {
-    if (this.wired.has(subject)) return;
-    this.wired.add(subject);
-    const seen = new Set<object>();
+  /**
+   * Subscribes the application's observers that exist so far to the subject,
+   * each once however often this is called. Returns `true` once every one of
+   * them has been subscribed: during bootstrap, before Nest has constructed
+   * every provider, it returns `false` and a later call wires the rest.
+   */
+  subscribeObservers(subject: SessionSubject): boolean {
+    let state = this.states.get(subject);
+    if (state === undefined) {
+      state = { complete: false, seen: new WeakSet(), emitterWired: false };
+      this.states.set(subject, state);
+    }
+    if (state.complete) return true;
+    let complete = true;
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
       // An alias (`useExisting`) resolves to an instance wired under its own token.
-      if (wrapper.isAlias) continue;
-      const instance: unknown = wrapper.instance;
-      if (instance === null || typeof instance !== 'object' || seen.has(instance)) continue;
-      seen.add(instance);
-      for (const observer of this.observersOf(wrapper, instance)) subject.subscribe(observer);
+      if (wrapper.isAlias || state.seen.has(wrapper)) continue;
+      if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) {
+        state.seen.add(wrapper);
+        this.warnAboutScoped(wrapper);
+        continue;
+      }
+      const { instance, isResolved } = wrapper.getInstanceByContextId(STATIC_CONTEXT);
+      // Until Nest has constructed it, the instance is a stand-in that the real one will replace.
+      if (!isResolved) {
+        complete = false;
+        continue;
+      }
+      state.seen.add(wrapper);
+      if (instance === null || typeof instance !== 'object' || state.seen.has(instance)) continue;
+      state.seen.add(instance);
+      const className = instance.constructor.name;
+      for (const { methodName, types } of this.decoratedMethods(Object.getPrototypeOf(instance) as object | null)) {
+        subject.subscribe(new MethodObserver(instance, className, methodName, types));
+      }
+      if (!state.emitterWired && isEventEmitter(wrapper, instance)) {
+        state.emitterWired = true;
+        subject.subscribe(new EventEmitterBridge(instance));
+      }
     }
-    const emitter = this.findEventEmitter();
-    if (emitter) subject.subscribe(new EventEmitterBridge(emitter));
+    state.complete = complete;
+    return complete;
   }
 
-  private observersOf(wrapper: InstanceWrapper, instance: object): SessionObserver[] {
-    const prototype = Object.getPrototypeOf(instance) as object | null;
-    const observers: SessionObserver[] = [];
+  private decoratedMethods(prototype: object | null): DecoratedMethod[] {
+    const found: DecoratedMethod[] = [];
     for (const methodName of this.scanner.getAllMethodNames(prototype)) {
       const method: unknown = (prototype as Record<string, unknown>)[methodName];
       const filter: SessionEventFilter | undefined = typeof method === 'function' ? Reflect.getMetadata(SESSION_EVENT_METADATA, method) : undefined;
       if (filter === undefined) continue;
-      const className = instance.constructor.name;
-      const scope = !wrapper.isDependencyTreeStatic() ? 'request-scoped (or depends on a request-scoped provider)' : wrapper.isTransient ? 'transient' : undefined;
-      if (scope !== undefined) {
-        this.logger.warn(
-          `@OnSessionEvent() on ${className}.${methodName} is ignored: ${className} is ${scope}, and session events belong to no request or consumer. Move the handler to a singleton provider.`,
-        );
-        continue;
-      }
-      observers.push(new MethodObserver(instance, className, methodName, filter.includes(undefined) ? undefined : new Set(filter as SessionEventType[])));
+      found.push({ methodName, types: filter.includes(undefined) ? undefined : new Set(filter as SessionEventType[]) });
     }
-    return observers;
+    return found;
   }
 
-  private findEventEmitter(): AsyncEventEmitter | undefined {
-    for (const wrapper of this.discovery.getProviders()) {
-      const { instance } = wrapper;
-      if (wrapper.host?.metatype?.name === EVENT_EMITTER_MODULE_NAME && typeof (instance as Partial<AsyncEventEmitter> | undefined)?.emitAsync === 'function') {
-        return instance as AsyncEventEmitter;
-      }
+  /** A request-scoped or transient provider has no one instance to call: say so rather than ignore it silently. */
+  private warnAboutScoped(wrapper: InstanceWrapper): void {
+    const metatype = wrapper.isFactory ? undefined : wrapper.metatype;
+    if (typeof metatype !== 'function') return;
+    const scope = wrapper.isTransient ? 'transient' : 'request-scoped (or depends on a request-scoped provider)';
+    for (const { methodName } of this.decoratedMethods(metatype.prototype as object)) {
+      this.logger.warn(
+        `@OnSessionEvent() on ${metatype.name}.${methodName} is ignored: ${metatype.name} is ${scope}, and session events belong to no request or consumer. Move the handler to a singleton provider.`,
+      );
     }
-    return undefined;
   }
+}
+
+function isEventEmitter(wrapper: InstanceWrapper, instance: object): instance is AsyncEventEmitter {
+  return wrapper.host?.metatype?.name === EVENT_EMITTER_MODULE_NAME && typeof (instance as Partial<AsyncEventEmitter>).emitAsync === 'function';
 }
 
 /** Calls one decorated method, for the event types it asked for. */

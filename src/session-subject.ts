@@ -9,11 +9,12 @@ export interface SessionSubjectOptions {
   /** Where observer failures are reported; `console` by default. The Nest module passes Nest's `Logger`. */
   logger?: SessionLogger;
   /**
-   * Called once, just before the first event is delivered. A framework that
-   * discovers observers lazily subscribes them here, so that an event raised
-   * before its own wiring step still reaches them.
+   * Called before each notification until it returns `true`. A framework that
+   * discovers observers lazily subscribes the ones that exist so far here, so
+   * that an event raised before its own wiring step still reaches them; it
+   * returns `true` once every observer is subscribed.
    */
-  beforeFirstNotification?: () => void;
+  prepareObservers?: () => boolean;
 }
 
 /**
@@ -26,7 +27,7 @@ export class SessionSubject {
   /** Transitions not yet announced to every observer; `close()` waits for them. */
   private readonly inFlight = new Set<Promise<boolean>>();
   private readonly logger: SessionLogger;
-  private beforeFirstNotification: (() => void) | undefined;
+  private prepareObservers: (() => boolean) | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -34,7 +35,7 @@ export class SessionSubject {
     options: SessionSubjectOptions = {},
   ) {
     this.logger = options.logger ?? console;
-    this.beforeFirstNotification = options.beforeFirstNotification;
+    this.prepareObservers = options.prepareObservers;
   }
 
   /** Subscribes an observer to every later event; returns a function that unsubscribes it. */
@@ -121,16 +122,7 @@ export class SessionSubject {
    * their failures. A synchronous observer costs no promise.
    */
   private notify(event: SessionEvent): Promise<unknown> | undefined {
-    if (this.beforeFirstNotification !== undefined) {
-      const prepare = this.beforeFirstNotification;
-      this.beforeFirstNotification = undefined;
-      try {
-        prepare();
-      } catch (error) {
-        // The storage has changed already; failing the call would misreport it.
-        this.logger.error(`Preparing session observers failed: ${String(error)}`, error instanceof Error ? error.stack : undefined);
-      }
-    }
+    if (this.prepareObservers !== undefined) this.runPrepareObservers();
     let settling: Promise<void>[] | undefined;
     for (const observer of this.observers) {
       let result: void | Promise<void>;
@@ -145,6 +137,16 @@ export class SessionSubject {
       }
     }
     return settling && Promise.all(settling);
+  }
+
+  private runPrepareObservers(): void {
+    try {
+      if (this.prepareObservers?.()) this.prepareObservers = undefined;
+    } catch (error) {
+      // The storage has changed already; failing the call would misreport it.
+      this.prepareObservers = undefined;
+      this.logger.error(`Preparing session observers failed: ${String(error)}`, error instanceof Error ? error.stack : undefined);
+    }
   }
 
   private report(observer: SessionObserver, event: SessionEvent, error: unknown): void {

@@ -26,8 +26,8 @@ function createSubject(options: SessionsModuleOptions | undefined, explorer: Ses
   assertStorage(storage, 'the options given to SessionsModule');
   const subject: SessionSubject = new SessionSubject(storage, {
     logger: new Logger(SessionSubject.name),
-    // Events raised in another provider's onModuleInit, before ours runs, must still reach decorated observers.
-    beforeFirstNotification: () => explorer.subscribeObservers(subject),
+    // Events raised before our onModuleInit (in another provider's, or in a factory) must still reach decorated observers.
+    prepareObservers: () => explorer.subscribeObservers(subject),
   });
   return subject;
 }

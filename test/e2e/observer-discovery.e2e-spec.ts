@@ -1,4 +1,4 @@
-import { Controller, Injectable, Module, Scope, type INestApplication, type OnModuleInit } from '@nestjs/common';
+import { Controller, Inject, Injectable, Module, Scope, type INestApplication, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { OnSessionEvent, SessionEvent, SessionsModule, SessionSubject, type SessionEventType } from 'nestjs-mtproto-sessions';
 import { bootstrap, type RecordingLogger } from './bootstrap';
@@ -239,6 +239,45 @@ describe('@OnSessionEvent() discovery', () => {
     expect(app.get(Observer).events).toEqual([created(42n)]);
   });
 
+  it('an event raised while providers are still being constructed reaches those that exist, and the rest are wired later', async () => {
+    @Injectable()
+    class BuiltBefore extends EventLog {
+      @OnSessionEvent()
+      onSession(event: SessionEvent) {
+        this.record(event);
+      }
+    }
+    /** Constructed only after the factory below has run, so it cannot have heard that first event. */
+    @Injectable()
+    class BuiltAfter extends EventLog {
+      constructor(@Inject('RESTORED') readonly restored: boolean) {
+        super();
+      }
+      @OnSessionEvent()
+      onSession(event: SessionEvent) {
+        this.record(event);
+      }
+    }
+    @Module({
+      imports: [SessionsModule.forRoot()],
+      providers: [
+        BuiltBefore,
+        BuiltAfter,
+        {
+          provide: 'RESTORED',
+          inject: [SessionSubject, BuiltBefore],
+          useFactory: async (subject: SessionSubject) => subject.createSession(1n),
+        },
+      ],
+    })
+    class AppModule {}
+    ({ app } = await bootstrap(AppModule));
+    expect(app.get(BuiltAfter).restored).toBe(true);
+    await app.get(SessionSubject).createSession(2n);
+    expect(app.get(BuiltBefore).events).toEqual([created(1n), created(2n)]);
+    expect(app.get(BuiltAfter).events).toEqual([created(2n)]);
+  });
+
   it('logs a failing observer with Nest\'s Logger, naming its class and method, and still notifies the rest', async () => {
     @Injectable()
     class Failing {
@@ -273,7 +312,23 @@ describe('@OnSessionEvent() discovery', () => {
     );
   });
 
-  it('rejects an unknown event type where the decorator is written', () => {
+  it('rejects an unknown event type, a static method and a getter where the decorator is written', () => {
     expect(() => OnSessionEvent('creatd' as SessionEventType)).toThrow(/must be one of 'created', 'destroyed'/);
+    expect(() => {
+      class WithStatic {
+        @OnSessionEvent()
+        static onSession() {}
+      }
+      return WithStatic;
+    }).toThrow(/goes on an instance method; WithStatic\.onSession is not one/);
+    expect(() => {
+      class WithGetter {
+        @OnSessionEvent()
+        get onSession() {
+          return undefined;
+        }
+      }
+      return WithGetter;
+    }).toThrow(/WithGetter\.onSession is not one/);
   });
 });

@@ -537,11 +537,11 @@ describe('SessionSubject', () => {
       expect(destroy).not.toHaveBeenCalled();
     });
 
-    it('a rejected bad-id call does not trigger beforeFirstNotification', async () => {
-      const beforeFirstNotification = jest.fn();
-      const guarded = new SessionSubject(new InMemorySessionStorage(), { logger, beforeFirstNotification });
+    it('a rejected bad-id call does not trigger prepareObservers', async () => {
+      const prepareObservers = jest.fn(() => true);
+      const guarded = new SessionSubject(new InMemorySessionStorage(), { logger, prepareObservers });
       await expect((guarded.createSession as unknown as LooseCall).call(guarded, 1)).rejects.toBeInstanceOf(InvalidSessionIdError);
-      expect(beforeFirstNotification).not.toHaveBeenCalled();
+      expect(prepareObservers).not.toHaveBeenCalled();
     });
   });
 
@@ -724,35 +724,43 @@ describe('SessionSubject', () => {
     });
   });
 
-  describe('beforeFirstNotification', () => {
-    it('is called exactly once, just before the first event, and an observer it subscribes gets that event', async () => {
+  describe('prepareObservers', () => {
+    it('is called before each notification until it returns true, and an observer it subscribes gets that event', async () => {
       const log: string[] = [];
       const late = new RecordingObserver();
-      const beforeFirstNotification = jest.fn(() => {
+      const later = new RecordingObserver();
+      const pending = [late, later];
+      // Subscribes one more observer per call, and reports completion once none is left.
+      const prepareObservers = jest.fn(() => {
         log.push('prepare');
-        hooked.subscribe(late);
+        const next = pending.shift();
+        if (next) hooked.subscribe(next);
+        return pending.length === 0;
       });
       const early: SessionObserver = {
         update: (event) => {
           log.push(`early:${event.type}:${event.sessionId}`);
         },
       };
-      const hooked = new SessionSubject(new InMemorySessionStorage(), { logger, beforeFirstNotification });
+      const hooked = new SessionSubject(new InMemorySessionStorage(), { logger, prepareObservers });
       hooked.subscribe(early);
 
       // Calls that announce nothing do not trigger it.
       await hooked.hasSession(1n);
       await hooked.destroySession(1n);
-      expect(beforeFirstNotification).not.toHaveBeenCalled();
+      expect(prepareObservers).not.toHaveBeenCalled();
 
       await hooked.createSession(1n);
-      expect(beforeFirstNotification).toHaveBeenCalledTimes(1);
       expect(log).toEqual(['prepare', 'early:created:1']);
       expect(late.events.map((e) => [e.type, e.sessionId])).toEqual([['created', 1n]]);
 
       await hooked.createSession(2n);
+      expect(prepareObservers).toHaveBeenCalledTimes(2);
+      expect(later.events.map((e) => [e.type, e.sessionId])).toEqual([['created', 2n]]);
+
+      // It returned true: never called again.
       await hooked.destroySession(1n);
-      expect(beforeFirstNotification).toHaveBeenCalledTimes(1);
+      expect(prepareObservers).toHaveBeenCalledTimes(2);
       expect(late.events.map((e) => [e.type, e.sessionId])).toEqual([
         ['created', 1n],
         ['created', 2n],
@@ -760,25 +768,25 @@ describe('SessionSubject', () => {
       ]);
     });
 
-    it('is called once under concurrent first transitions', async () => {
-      const beforeFirstNotification = jest.fn();
-      const hooked = new SessionSubject(new InMemorySessionStorage(), { logger, beforeFirstNotification });
+    it('is called once under concurrent first transitions when it completes at once', async () => {
+      const prepareObservers = jest.fn(() => true);
+      const hooked = new SessionSubject(new InMemorySessionStorage(), { logger, prepareObservers });
       await Promise.all(Array.from({ length: 20 }, (_unused, i) => hooked.createSession(BigInt(i))));
-      expect(beforeFirstNotification).toHaveBeenCalledTimes(1);
+      expect(prepareObservers).toHaveBeenCalledTimes(1);
     });
 
-    it('a throwing beforeFirstNotification is logged and the transition still resolves true and is announced', async () => {
+    it('a throwing prepareObservers is logged once, and the transitions still resolve true and are announced', async () => {
       const observer = new RecordingObserver();
-      const hooked = new SessionSubject(new InMemorySessionStorage(), {
-        logger,
-        beforeFirstNotification: () => {
-          throw new Error('wiring failed');
-        },
+      const prepareObservers = jest.fn((): boolean => {
+        throw new Error('wiring failed');
       });
+      const hooked = new SessionSubject(new InMemorySessionStorage(), { logger, prepareObservers });
       hooked.subscribe(observer);
       await expect(hooked.createSession(1n)).resolves.toBe(true);
+      await expect(hooked.createSession(2n)).resolves.toBe(true);
       await expect(hooked.hasSession(1n)).resolves.toBe(true);
-      expect(observer.events).toHaveLength(1);
+      expect(observer.events).toHaveLength(2);
+      expect(prepareObservers).toHaveBeenCalledTimes(1);
       expect(logger.error).toHaveBeenCalledTimes(1);
       expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('wiring failed'));
     });
