@@ -15,11 +15,6 @@ interface AsyncEventEmitter {
 /** @nestjs/event-emitter's module; its emitter is recognised by where it lives, as the package may be absent. */
 const EVENT_EMITTER_MODULE_NAME = 'EventEmitterModule';
 
-/**
- * Finds every `@OnSessionEvent()` method of the application's providers and
- * controllers, and the `EventEmitter2` of `@nestjs/event-emitter` if the app has
- * one, and subscribes them to a subject.
- */
 /** What has been wired into one subject so far. */
 interface WiringState {
   complete: boolean;
@@ -34,6 +29,11 @@ interface DecoratedMethod {
   types: ReadonlySet<SessionEventType> | undefined;
 }
 
+/**
+ * Finds every `@OnSessionEvent()` method of the application's providers and
+ * controllers, and the `EventEmitter2` of `@nestjs/event-emitter` if the app has
+ * one, and subscribes them to a subject.
+ */
 @Injectable()
 export class SessionObserverExplorer {
   private readonly logger = new Logger('SessionsModule');
@@ -47,10 +47,12 @@ export class SessionObserverExplorer {
   /**
    * Subscribes the application's observers that exist so far to the subject,
    * each once however often this is called. Returns `true` once every one of
-   * them has been subscribed: during bootstrap, before Nest has constructed
-   * every provider, it returns `false` and a later call wires the rest.
+   * them has been subscribed: while Nest is still constructing providers it
+   * returns `false`, and a later call wires the rest. Once `constructed` (from
+   * an init hook, when Nest has built every provider it will build), the wiring
+   * counts as complete, so later notifications never scan again.
    */
-  subscribeObservers(subject: SessionSubject): boolean {
+  subscribeObservers(subject: SessionSubject, constructed = false): boolean {
     let state = this.states.get(subject);
     if (state === undefined) {
       state = { complete: false, seen: new WeakSet(), emitterWired: false };
@@ -84,8 +86,8 @@ export class SessionObserverExplorer {
         subject.subscribe(new EventEmitterBridge(instance));
       }
     }
-    state.complete = complete;
-    return complete;
+    state.complete = complete || constructed;
+    return state.complete;
   }
 
   private decoratedMethods(prototype: object | null): DecoratedMethod[] {

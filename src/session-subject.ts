@@ -41,7 +41,7 @@ export class SessionSubject {
   /** Subscribes an observer to every later event; returns a function that unsubscribes it. */
   subscribe(observer: SessionObserver): () => void {
     if (typeof (observer as Partial<SessionObserver> | null)?.update !== 'function') {
-      throw new TypeError(`A session observer needs an update(event) method; got ${observerName(observer)}`);
+      throw new TypeError(`A session observer needs an update(event) method; got ${nameOf(observer)}`);
     }
     if (!this.observers.includes(observer)) this.observers = [...this.observers, observer];
     return () => {
@@ -111,7 +111,7 @@ export class SessionSubject {
       ? await this.storage.createSession(sessionId, authKeyId)
       : await this.storage.destroySession(sessionId, authKeyId);
     if (typeof changed !== 'boolean') {
-      throw new TypeError(`${observerName(this.storage)}.${type === 'created' ? 'createSession' : 'destroySession'}() resolved ${String(changed)}; a SessionStorage must resolve a boolean`);
+      throw new TypeError(`${nameOf(this.storage)}.${type === 'created' ? 'createSession' : 'destroySession'}() resolved ${String(changed)}; a SessionStorage must resolve a boolean`);
     }
     if (changed) await this.notify(new SessionEvent(type, sessionId, authKeyId));
     return changed;
@@ -153,7 +153,7 @@ export class SessionSubject {
     const scope = event.authKeyId === undefined ? '' : ` (auth key ${event.authKeyId})`;
     const cause = error instanceof Error ? error : new Error(String(error));
     this.logger.error(
-      `Session observer ${observerName(observer)} failed on '${event.type}' of session ${event.sessionId}${scope}: ${cause.message}`,
+      `Session observer ${nameOf(observer)} failed on '${event.type}' of session ${event.sessionId}${scope}: ${cause.message}`,
       cause.stack,
     );
   }
@@ -163,8 +163,8 @@ function isPromiseLike(value: unknown): value is PromiseLike<void> {
   return typeof (value as PromiseLike<void> | undefined)?.then === 'function';
 }
 
-/** An observer's own `toString()` when it has one, else its class name. */
-function observerName(observer: unknown): string {
+/** How logs name an observer or a storage: its own `toString()` when it has one, else its class name. */
+function nameOf(observer: unknown): string {
   if (observer === null || typeof observer !== 'object') return String(observer);
   try {
     if (observer.toString !== Object.prototype.toString) return String(observer);

@@ -77,7 +77,7 @@ export class SessionsModule extends ConfigurableSessionsModule implements OnModu
   }
 
   onModuleInit(): void {
-    this.explorer.subscribeObservers(this.subject);
+    this.explorer.subscribeObservers(this.subject, true);
   }
 
   /** Lets notifications in flight finish while the observers are still alive. */
