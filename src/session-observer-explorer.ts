@@ -18,9 +18,8 @@ const EVENT_EMITTER_MODULE_NAME = 'EventEmitterModule';
 /** What has been wired into one subject so far. */
 interface WiringState {
   complete: boolean;
-  /** Instances whose observers are subscribed, and wrappers already warned about. */
+  /** Wrappers already looked at, and instances already wired (one instance can sit behind several wrappers). */
   seen: WeakSet<object>;
-  emitterWired: boolean;
 }
 
 interface DecoratedMethod {
@@ -55,7 +54,7 @@ export class SessionObserverExplorer {
   subscribeObservers(subject: SessionSubject, constructed = false): boolean {
     let state = this.states.get(subject);
     if (state === undefined) {
-      state = { complete: false, seen: new WeakSet(), emitterWired: false };
+      state = { complete: false, seen: new WeakSet() };
       this.states.set(subject, state);
     }
     if (state.complete) return true;
@@ -81,10 +80,7 @@ export class SessionObserverExplorer {
       for (const { methodName, types } of this.decoratedMethods(Object.getPrototypeOf(instance) as object | null)) {
         subject.subscribe(new MethodObserver(instance, className, methodName, types));
       }
-      if (!state.emitterWired && isEventEmitter(wrapper, instance)) {
-        state.emitterWired = true;
-        subject.subscribe(new EventEmitterBridge(instance));
-      }
+      if (isEventEmitter(wrapper, instance)) subject.subscribe(new EventEmitterBridge(instance));
     }
     state.complete = complete || constructed;
     return state.complete;

@@ -359,7 +359,7 @@ describe('SessionSubject', () => {
       await a.called.promise;
       // A is still pending; a sequential loop would not have reached B yet.
       expect(b.events).toHaveLength(1);
-      expect(await stateOf(a.gate.promise)).toBe('pending');
+      expect(await stateOf(creating)).toBe('pending');
       a.gate.resolve();
       await expect(creating).resolves.toBe(true);
     });

@@ -1,34 +1,9 @@
 import fc from 'fast-check';
 export { deferred, type Deferred } from '../support/deferred';
+export { stateOf, type PromiseState } from '../support/promise-state';
 
 export const INT64_MIN = -(2n ** 63n);
 export const INT64_MAX = 2n ** 63n - 1n;
-
-/**
- * Lets every already-queued microtask (and the ones they queue, a few levels
- * deep) run. A `setImmediate` fires only after the whole microtask queue is
- * empty, so this is an ordering barrier, not a timed wait.
- */
-export function flushMicrotasks(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-export type PromiseState = 'pending' | 'fulfilled' | 'rejected';
-
-/** Whether a promise has settled yet, after letting queued microtasks run. */
-export async function stateOf(promise: Promise<unknown>): Promise<PromiseState> {
-  let state: PromiseState = 'pending';
-  promise.then(
-    () => {
-      state = 'fulfilled';
-    },
-    () => {
-      state = 'rejected';
-    },
-  );
-  await flushMicrotasks();
-  return state;
-}
 
 /** A fake of the logger the subject takes. */
 export function fakeLogger(): { error: jest.Mock; warn: jest.Mock } {
