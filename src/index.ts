@@ -1,9 +1,11 @@
 export { InvalidSessionIdError, isSessionId, toAuthKeyId, toSessionId } from './session-id.js';
 export type { AuthKeyId, SessionId, SessionIdArgument } from './session-id.js';
-export type { SessionStorage } from './session-storage.js';
+export type { SessionStorage, SessionTransitionSink } from './session-storage.js';
+export { SessionLimitError, SessionStorageTimeoutError, SessionStorageUnavailableError } from './session-storage-errors.js';
+export type { SessionLifetimeOptions } from './session-lifetime.js';
 export { InMemorySessionStorage } from './storages/in-memory-session-storage.js';
-export { SESSION_EVENT_TYPES, SessionEvent } from './session-event.js';
-export type { SessionEventType } from './session-event.js';
+export { SESSION_EVENT_TYPES, SessionEvent, SessionEventsMissed } from './session-event.js';
+export type { SessionEndReason, SessionEventDetails, SessionEventType } from './session-event.js';
 export type { SessionObserver } from './session-observer.js';
 export type { SessionLogger } from './session-logger.js';
 export { SessionSubject } from './session-subject.js';

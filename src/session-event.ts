@@ -6,17 +6,55 @@ export type SessionEventType = 'created' | 'destroyed';
 /** Every {@link SessionEventType}, for validating input. */
 export const SESSION_EVENT_TYPES: readonly SessionEventType[] = Object.freeze(['created', 'destroyed']);
 
+/** Why a session went away: an explicit `destroySession`, or idle expiry. */
+export type SessionEndReason = 'destroyed' | 'expired';
+
+/** Optional details of a {@link SessionEvent}. */
+export interface SessionEventDetails {
+  /** Why a `destroyed` session went away; `'destroyed'` when omitted. Ignored for `created`. */
+  reason?: SessionEndReason;
+  /** The id of the storage instance (application instance) that made the transition. */
+  origin?: string;
+}
+
 /** A session came into being or went away (the seed's `SessionEvent`). */
 export class SessionEvent {
   /** Present only for sessions scoped by an auth key. */
   // `declare`: a plain field would exist, as undefined, on every unscoped event.
   declare readonly authKeyId?: AuthKeyId;
+  /** Present on `destroyed` events: why the session went away. */
+  declare readonly reason?: SessionEndReason;
+  /** Present when the storage names instances (shared storages): which one made the transition. */
+  declare readonly origin?: string;
 
   constructor(
     readonly type: SessionEventType,
     readonly sessionId: SessionId,
     authKeyId?: AuthKeyId,
+    details?: SessionEventDetails,
   ) {
     if (authKeyId !== undefined) this.authKeyId = authKeyId;
+    if (type === 'destroyed') this.reason = details?.reason ?? 'destroyed';
+    if (details?.origin !== undefined) this.origin = details.origin;
+  }
+}
+
+/**
+ * Events a storage should have announced but cannot: a shared log trimmed them
+ * before this instance read them. Observers that keep per-session state should
+ * treat it as stale and rebuild it (for example by checking `hasSession`).
+ */
+export class SessionEventsMissed {
+  constructor(
+    /** The last event this instance did receive (a storage-specific position), if any. */
+    readonly lastSeen: string | undefined,
+    /** The oldest event still available, from which delivery goes on. */
+    readonly resumedFrom: string,
+    /** Which storage instance noticed the gap. */
+    readonly origin: string,
+  ) {}
+
+  toString(): string {
+    return `session events after ${this.lastSeen ?? 'the start'} were trimmed before instance ${this.origin} read them; delivery resumes from ${this.resumedFrom}`;
   }
 }

@@ -1,4 +1,4 @@
-import type { SessionEvent } from './session-event.js';
+import type { SessionEvent, SessionEventsMissed } from './session-event.js';
 
 /**
  * Receives every session transition (the seed's `SessionObserverProtocol`).
@@ -7,4 +7,10 @@ import type { SessionEvent } from './session-event.js';
  */
 export interface SessionObserver {
   update(event: SessionEvent): void | Promise<void>;
+  /**
+   * Optional: events were lost before this instance could deliver them (a
+   * shared storage's log was trimmed while this instance lagged behind).
+   * Per-session state kept from events may be stale.
+   */
+  eventsMissed?(notice: SessionEventsMissed): void | Promise<void>;
 }

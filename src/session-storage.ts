@@ -1,8 +1,27 @@
+import type { SessionEvent, SessionEventsMissed } from './session-event.js';
 import type { AuthKeyId, SessionId } from './session-id.js';
+import type { SessionLogger } from './session-logger.js';
+
+/**
+ * Where a storage that announces transitions itself sends them. `SessionSubject`
+ * hands one to {@link SessionStorage.attach}.
+ */
+export interface SessionTransitionSink {
+  /**
+   * Tells every subscribed observer. Returns a promise that settles once they
+   * all have, or nothing when every observer settled synchronously. Never rejects.
+   */
+  announce(event: SessionEvent): Promise<unknown> | undefined;
+  /** Tells observers that events were lost before this instance could deliver them. */
+  eventsMissed(notice: SessionEventsMissed): void;
+  /** Where the storage reports what it skipped or recovered from. */
+  readonly logger: SessionLogger;
+}
 
 /**
  * Where sessions live (the seed's `SessionStorageProtocol`). Implement it to
- * keep sessions somewhere of your own, and check it with the conformance kit.
+ * keep sessions somewhere of your own, and check it with the conformance kit
+ * (`describeSessionStorage` from `nestjs-mtproto-sessions/testing`).
  *
  * Every method takes ids as `bigint` only and rejects anything else with
  * `InvalidSessionIdError`, changing nothing. A session is identified by the
@@ -24,6 +43,16 @@ export interface SessionStorage {
 
   /** The number of live sessions over all scopes. */
   count?(): Promise<number>;
+
+  /**
+   * For storages whose sessions change without a call on this object: shared
+   * ones (other instances) and expiring ones. Once attached, the storage
+   * announces every transition to the sink itself, its own calls' included,
+   * and resolves `createSession`/`destroySession` only after that announcement
+   * has settled; the subject then announces nothing on its behalf. A storage
+   * takes one sink: attaching a second throws.
+   */
+  attach?(sink: SessionTransitionSink): void;
 
   /** Releases what the storage holds (connections, timers); called on application shutdown. */
   close?(): Promise<void> | void;

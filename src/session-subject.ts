@@ -1,8 +1,8 @@
-import { SessionEvent, type SessionEventType } from './session-event.js';
+import { SessionEvent, type SessionEventsMissed, type SessionEventType } from './session-event.js';
 import { checkIds, type AuthKeyId, type SessionId } from './session-id.js';
 import type { SessionLogger } from './session-logger.js';
 import type { SessionObserver } from './session-observer.js';
-import type { SessionStorage } from './session-storage.js';
+import type { SessionStorage, SessionTransitionSink } from './session-storage.js';
 import { InMemorySessionStorage } from './storages/in-memory-session-storage.js';
 
 export interface SessionSubjectOptions {
@@ -25,10 +25,12 @@ export class SessionSubject {
   /** Replaced, never mutated, so a notification can hold the set as it was at the transition. */
   private observers: readonly SessionObserver[] = [];
   /** Transitions not yet announced to every observer; `close()` waits for them. */
-  private readonly inFlight = new Set<Promise<boolean>>();
+  private readonly inFlight = new Set<Promise<unknown>>();
   private readonly logger: SessionLogger;
   private prepareObservers: (() => boolean) | undefined;
   private closing: Promise<void> | undefined;
+  /** Whether the storage announces transitions itself (see {@link SessionStorage.attach}). */
+  private readonly storageAnnounces: boolean;
 
   constructor(
     private readonly storage: SessionStorage = new InMemorySessionStorage(),
@@ -36,6 +38,8 @@ export class SessionSubject {
   ) {
     this.logger = options.logger ?? console;
     this.prepareObservers = options.prepareObservers;
+    this.storageAnnounces = typeof storage.attach === 'function';
+    if (this.storageAnnounces) storage.attach?.(this.createSink());
   }
 
   /** Subscribes an observer to every later event; returns a function that unsubscribes it. */
@@ -100,9 +104,7 @@ export class SessionSubject {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid) return Promise.reject(invalid);
     const done = this.changeAndAnnounce(type, sessionId, authKeyId);
-    this.inFlight.add(done);
-    const forget = () => this.inFlight.delete(done);
-    done.then(forget, forget);
+    this.track(done);
     return done;
   }
 
@@ -113,8 +115,48 @@ export class SessionSubject {
     if (typeof changed !== 'boolean') {
       throw new TypeError(`${nameOf(this.storage)}.${type === 'created' ? 'createSession' : 'destroySession'}() resolved ${String(changed)}; a SessionStorage must resolve a boolean`);
     }
-    if (changed) await this.notify(new SessionEvent(type, sessionId, authKeyId));
+    if (changed && !this.storageAnnounces) await this.notify(new SessionEvent(type, sessionId, authKeyId));
     return changed;
+  }
+
+  private createSink(): SessionTransitionSink {
+    return {
+      logger: this.logger,
+      announce: (event) => {
+        const settling = this.notify(event);
+        if (settling !== undefined) this.track(settling);
+        return settling;
+      },
+      eventsMissed: (notice) => {
+        this.logger.warn(`Session events were missed: ${String(notice)}`);
+        this.notifyEventsMissed(notice);
+      },
+    };
+  }
+
+  private notifyEventsMissed(notice: SessionEventsMissed): void {
+    for (const observer of this.observers) {
+      if (typeof observer.eventsMissed !== 'function') continue;
+      try {
+        const result = observer.eventsMissed(notice);
+        if (isPromiseLike(result)) {
+          this.track(Promise.resolve(result).then(undefined, (error: unknown) => this.reportMissed(observer, error)));
+        }
+      } catch (error) {
+        this.reportMissed(observer, error);
+      }
+    }
+  }
+
+  private track(settling: Promise<unknown>): void {
+    this.inFlight.add(settling);
+    const forget = () => this.inFlight.delete(settling);
+    settling.then(forget, forget);
+  }
+
+  private reportMissed(observer: SessionObserver, error: unknown): void {
+    const cause = error instanceof Error ? error : new Error(String(error));
+    this.logger.error(`Session observer ${nameOf(observer)} failed on missed events: ${cause.message}`, cause.stack);
   }
 
   /**

@@ -223,7 +223,14 @@ describe('SessionSubject', () => {
       const event = new SessionEvent('destroyed', 1n);
       expect('authKeyId' in event).toBe(false);
       expect(Object.prototype.hasOwnProperty.call(event, 'authKeyId')).toBe(false);
-      expect(JSON.stringify(Object.keys(event))).toBe('["type","sessionId"]');
+      expect(JSON.stringify(Object.keys(event))).toBe('["type","sessionId","reason"]');
+    });
+
+    it('gives destroyed events a reason, explicit destruction by default, and created events none', () => {
+      expect(new SessionEvent('destroyed', 1n).reason).toBe('destroyed');
+      expect(new SessionEvent('destroyed', 1n, undefined, { reason: 'expired', origin: 'i-1' })).toMatchObject({ reason: 'expired', origin: 'i-1' });
+      expect('reason' in new SessionEvent('created', 1n, undefined, { reason: 'expired' })).toBe(false);
+      expect('origin' in new SessionEvent('created', 1n)).toBe(false);
     });
 
     it('has the authKeyId it was constructed with', () => {

@@ -1,0 +1,39 @@
+/**
+ * `createSession` refused a new session because `maxSessions` live sessions
+ * exist already. Nothing changed.
+ */
+export class SessionLimitError extends Error {
+  override readonly name = 'SessionLimitError';
+
+  constructor(
+    /** The configured bound on live sessions. */
+    readonly limit: number,
+  ) {
+    super(`Session limit reached: ${limit} live sessions already exist`);
+  }
+}
+
+/**
+ * The storage could not be reached (connection refused, lost or timed out).
+ * `cause` names the underlying failure. Whether a create or destroy that fails
+ * this way took effect is unknown: if it did, its event is still delivered.
+ */
+export class SessionStorageUnavailableError extends Error {
+  override readonly name: string = 'SessionStorageUnavailableError';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** A storage call did not settle within the configured `commandTimeout`. */
+export class SessionStorageTimeoutError extends SessionStorageUnavailableError {
+  override readonly name: string = 'SessionStorageTimeoutError';
+
+  constructor(
+    readonly operation: string,
+    readonly timeout: number,
+  ) {
+    super(`Session storage ${operation} did not settle within ${timeout} ms`);
+  }
+}
