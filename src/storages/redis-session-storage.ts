@@ -1,0 +1,394 @@
+import { randomUUID } from 'node:crypto';
+import { createClient, type RedisClientType, type RedisClusterType } from 'redis';
+import { checkIds, type AuthKeyId, type SessionId } from '../session-id.js';
+import { resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../session-lifetime.js';
+import type { SessionLogger } from '../session-logger.js';
+import type { SessionStorage, SessionTransitionSink } from '../session-storage.js';
+import { SessionLimitError, SessionStorageUnavailableError } from '../session-storage-errors.js';
+import { Deadlines } from './redis/deadlines.js';
+import { RedisEventReader, type ReaderConnection, type StreamEntry } from './redis/redis-event-reader.js';
+import { DEFAULT_KEY_PREFIX, NO_DEADLINE, sessionKeys, sessionMember, type RedisSessionKeys } from './redis/redis-keys.js';
+import { CREATE_SCRIPT, DESTROY_SCRIPT, SWEEP_SCRIPT, TOUCH_SCRIPT, script, type RedisScript } from './redis/redis-scripts.js';
+
+/** A node-redis client the application already has: standalone (`createClient`) or cluster (`createCluster`), any modules. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- node-redis's own generics; the storage uses only core commands.
+export type NodeRedisClient = RedisClientType<any, any, any, any, any> | RedisClusterType<any, any, any, any, any>;
+
+export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
+  /** A Redis URL (`redis://127.0.0.1:6379`); the storage opens and owns its connections. Give this or `client`. */
+  url?: string;
+  /** A node-redis client, standalone or cluster, that the application owns; the storage never closes it. Give this or `url`. */
+  client?: NodeRedisClient;
+  /** Namespace for this application's keys, so several applications can share one Redis. Default `mtproto-sessions`. */
+  keyPrefix?: string;
+  /** Names this instance in the events it records; a random UUID by default. */
+  instanceId?: string;
+  /** Every call settles within this many ms, with `SessionStorageTimeoutError` if Redis does not answer. Default 2000. */
+  commandTimeout?: number;
+  /** About how many events the shared stream keeps for instances that fall behind (MAXLEN ~). Default 1,000,000. */
+  streamMaxLength?: number;
+  /** Where connection trouble is reported; the subject's logger once attached, else `console`. */
+  logger?: SessionLogger;
+}
+
+/** What the storage calls on a node-redis client; standalone and cluster clients both have it. */
+interface RedisCommands {
+  evalSha(sha1: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  eval(source: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  zScore(key: string, member: string): Promise<number | null>;
+  zCount(key: string, min: string, max: string): Promise<number>;
+  xRead(stream: { key: string; id: string }, options: { BLOCK: number; COUNT: number }): Promise<unknown>;
+  xInfoStream(key: string): Promise<unknown>;
+  duplicate(overrides?: object): RedisCommands;
+  connect(): Promise<unknown>;
+  close(): Promise<unknown>;
+  destroy(): unknown;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  once(event: string, listener: (...args: unknown[]) => void): unknown;
+  readonly isReady: boolean;
+}
+
+const DEFAULT_COMMAND_TIMEOUT = 2000;
+const DEFAULT_STREAM_MAX_LENGTH = 1_000_000;
+const READ_BLOCK_MS = 1000;
+const READ_BATCH = 1000;
+const SWEEP_BATCH = 1000;
+/** Sweep batches per tick, so one tick never runs long; a full last batch schedules the next tick at once. */
+const SWEEP_BATCHES_PER_TICK = 10;
+const scripts = {
+  create: script(CREATE_SCRIPT),
+  destroy: script(DESTROY_SCRIPT),
+  touch: script(TOUCH_SCRIPT),
+  sweep: script(SWEEP_SCRIPT),
+};
+
+/**
+ * Sessions in Redis (standalone or Cluster), shared by every application
+ * instance that uses the same `keyPrefix`. Each transition is recorded with
+ * its event in one script, and every instance reads the event stream, so each
+ * instance's observers receive every transition exactly once, in order per
+ * session, whichever instance made it.
+ */
+export class RedisSessionStorage implements SessionStorage {
+  readonly instanceId: string;
+  private readonly keys: RedisSessionKeys;
+  private readonly client: RedisCommands;
+  private readonly ownsClient: boolean;
+  private readonly lifetime: SessionLifetime;
+  private readonly deadlines: Deadlines;
+  private readonly streamMaxLength: string;
+  private logger: SessionLogger;
+  private readonly explicitLogger: boolean;
+  private reader: RedisEventReader | undefined;
+  /** Settles once the client first became ready and the reader knows its start; calls wait for it (within their deadline). */
+  private gate: Promise<void> | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping = false;
+  private unavailableSince: number | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: RedisSessionStorageOptions) {
+    if (options === null || typeof options !== 'object') throw new TypeError('RedisSessionStorage takes an options object with url or client');
+    if ((options.url === undefined) === (options.client === undefined)) {
+      throw new TypeError('RedisSessionStorage needs exactly one of url or client');
+    }
+    if (options.url !== undefined && typeof options.url !== 'string') throw new TypeError(`RedisSessionStorage url must be a string; got ${typeof options.url}`);
+    const commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT;
+    assertPositiveInteger(commandTimeout, 'commandTimeout (ms)');
+    const streamMaxLength = options.streamMaxLength ?? DEFAULT_STREAM_MAX_LENGTH;
+    assertPositiveInteger(streamMaxLength, 'streamMaxLength');
+    if (options.instanceId !== undefined && (typeof options.instanceId !== 'string' || options.instanceId === '')) {
+      throw new TypeError('RedisSessionStorage instanceId must be a non-empty string');
+    }
+    this.lifetime = resolveLifetime(options, 'RedisSessionStorage');
+    this.keys = sessionKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
+    this.instanceId = options.instanceId ?? randomUUID();
+    this.streamMaxLength = String(streamMaxLength);
+    this.logger = options.logger ?? console;
+    this.explicitLogger = options.logger !== undefined;
+    this.deadlines = new Deadlines(commandTimeout);
+
+    if (options.client !== undefined) {
+      this.client = options.client as unknown as RedisCommands;
+      this.ownsClient = false;
+      if (!this.client.isReady) this.gate = new Promise((resolve) => this.client.once('ready', () => resolve()));
+    } else {
+      this.client = createClient({
+        url: options.url,
+        // While Redis is away, fail calls at once rather than queue them for later.
+        disableOfflineQueue: true,
+        socket: { connectTimeout: commandTimeout, reconnectStrategy: reconnectDelay },
+      }) as unknown as RedisCommands;
+      this.ownsClient = true;
+      this.watchConnection(this.client);
+      const connected = this.client.connect().then(() => undefined);
+      // The first connection's failure reaches callers through their own deadlines.
+      connected.catch(() => undefined);
+      this.gate = connected;
+    }
+    if (this.lifetime.idleTimeout !== undefined) this.startSweeping();
+  }
+
+  /** The key prefix's sorted set and stream, for tools and tests. */
+  get redisKeys(): RedisSessionKeys {
+    return this.keys;
+  }
+
+  attach(sink: SessionTransitionSink): void {
+    if (this.reader !== undefined) throw new TypeError('This RedisSessionStorage already announces to a SessionSubject; give each subject its own storage');
+    if (!this.explicitLogger) this.logger = sink.logger;
+    this.reader = new RedisEventReader({
+      instanceId: this.instanceId,
+      streamKey: this.keys.events,
+      sink,
+      logger: this.logger,
+      connect: () => this.openReaderConnection(),
+      blockMs: READ_BLOCK_MS,
+      commandTimeout: this.deadlines.timeout,
+      batchSize: READ_BATCH,
+    });
+    this.reader.start();
+    const readerReady = this.reader.ready;
+    this.gate = this.gate === undefined ? readerReady : Promise.all([this.gate, readerReady]).then(() => undefined);
+  }
+
+  createSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
+    const invalid = checkIds(sessionId, authKeyId);
+    if (invalid) return Promise.reject(invalid);
+    const now = this.lifetime.clock();
+    const deadline = this.lifetime.idleTimeout === undefined ? NO_DEADLINE : now + this.lifetime.idleTimeout + this.lifetime.touchSlack;
+    const work = this.afterReady(() => this.run(scripts.create, [
+      sessionMember(sessionId, authKeyId), this.instanceId, String(now), String(deadline),
+      String(this.lifetime.maxSessions ?? 0), this.streamMaxLength,
+    ])).then((reply) => this.settleTransition(reply, 'createSession'));
+    return this.bounded(work, 'createSession');
+  }
+
+  hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
+    const invalid = checkIds(sessionId, authKeyId);
+    if (invalid) return Promise.reject(invalid);
+    const member = sessionMember(sessionId, authKeyId);
+    let work: Promise<boolean>;
+    if (this.lifetime.idleTimeout === undefined) {
+      const lookup = () => this.client.zScore(this.keys.sessions, member);
+      work = (this.gate === undefined ? lookup() : this.afterReady(lookup)).then((score) => score !== null);
+    } else {
+      const now = this.lifetime.clock();
+      work = this.afterReady(() => this.run(scripts.touch, [
+        member, String(now), String(this.lifetime.idleTimeout), String(now + this.lifetime.idleTimeout! + this.lifetime.touchSlack),
+      ])).then((live) => live === 1);
+    }
+    return this.bounded(work, 'hasSession');
+  }
+
+  destroySession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
+    const invalid = checkIds(sessionId, authKeyId);
+    if (invalid) return Promise.reject(invalid);
+    const work = this.afterReady(() => this.run(scripts.destroy, [
+      sessionMember(sessionId, authKeyId), this.instanceId, String(this.lifetime.clock()), this.streamMaxLength,
+    ])).then((reply) => this.settleTransition(reply, 'destroySession'));
+    return this.bounded(work, 'destroySession');
+  }
+
+  /** Live sessions over all scopes (those whose deadline has not passed). O(log n) in Redis. */
+  count(): Promise<number> {
+    const work = this.afterReady(() => this.client.zCount(this.keys.sessions, `(${this.lifetime.clock()}`, '+inf'));
+    return this.bounded(work, 'count');
+  }
+
+  /**
+   * Expires every session whose idle deadline has passed, now, and resolves
+   * with how many expired once their events have been announced here. The
+   * storage does this by itself every `sweepInterval`; tests call it with a
+   * manual clock.
+   */
+  async expireIdleSessions(): Promise<number> {
+    let expired = 0;
+    for (;;) {
+      const ids = await this.sweepBatch();
+      expired += ids.length;
+      if (ids.length < SWEEP_BATCH) return expired;
+    }
+  }
+
+  /** Resolves once Redis answers a command on this storage's keys, for readiness checks; rejects with `SessionStorageUnavailableError` otherwise. */
+  async ping(): Promise<void> {
+    await this.bounded(this.afterReady(() => this.client.zCount(this.keys.sessions, '-inf', '-inf')), 'ping');
+  }
+
+  /** Stops the reader and the sweeps and closes the connections the storage opened; a client given to it stays open. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    await this.reader?.close();
+    this.deadlines.close();
+    if (!this.ownsClient) return;
+    try {
+      await this.client.close();
+    } catch {
+      // Closing a client that never connected, or lost Redis, has nothing left to release.
+      this.client.destroy();
+    }
+  }
+
+  /** Maps a script's {status, event ids...} reply to the call's result, after this instance has announced those events. */
+  private async settleTransition(reply: unknown, operation: string): Promise<boolean> {
+    if (!Array.isArray(reply) || typeof reply[0] !== 'number') {
+      throw new SessionStorageUnavailableError(`Redis answered ${operation} with ${JSON.stringify(reply)}, not a transition result`);
+    }
+    const [status, ...eventIds] = reply as [number, ...string[]];
+    if (this.reader !== undefined) {
+      for (const id of eventIds) await this.reader.delivered(id);
+    }
+    if (status === -1) throw new SessionLimitError(this.lifetime.maxSessions!);
+    return status === 1;
+  }
+
+  private async sweepBatch(): Promise<string[]> {
+    const reply = await this.bounded(this.afterReady(() => this.run(scripts.sweep, [
+      String(this.lifetime.clock()), String(SWEEP_BATCH), this.instanceId, this.streamMaxLength,
+    ])), 'expireIdleSessions');
+    const ids = Array.isArray(reply) ? (reply as string[]) : [];
+    if (this.reader !== undefined) {
+      for (const id of ids) await this.reader.delivered(id);
+    }
+    return ids;
+  }
+
+  private startSweeping(): void {
+    this.sweepTimer = setInterval(() => {
+      if (this.sweeping) return;
+      this.sweeping = true;
+      this.sweepTick().then(
+        () => (this.sweeping = false),
+        (error: unknown) => {
+          this.sweeping = false;
+          this.logger.warn(`Sweeping expired sessions failed, will retry: ${describe(error)}`);
+        },
+      );
+    }, this.lifetime.sweepInterval);
+    this.sweepTimer.unref();
+  }
+
+  private async sweepTick(): Promise<void> {
+    for (let batch = 0; batch < SWEEP_BATCHES_PER_TICK; batch++) {
+      if ((await this.sweepBatch()).length < SWEEP_BATCH) return;
+    }
+  }
+
+  /** Runs a script by its hash, loading it once if Redis does not know it (a new or restarted server). */
+  private async run(which: RedisScript, args: string[]): Promise<unknown> {
+    const options = { keys: [this.keys.sessions, this.keys.events], arguments: args };
+    try {
+      return await this.client.evalSha(which.sha1, options);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return this.client.eval(which.source, options);
+    }
+  }
+
+  private afterReady<T>(work: () => Promise<T>): Promise<T> {
+    const gate = this.gate;
+    if (gate === undefined) return work();
+    return gate.then(() => {
+      if (this.gate === gate) this.gate = undefined;
+      return work();
+    });
+  }
+
+  private bounded<T>(work: Promise<T>, operation: string): Promise<T> {
+    return this.deadlines.bound(work, operation, (error) => this.describeFailure(error, operation));
+  }
+
+  private describeFailure(error: unknown, operation: string): Error {
+    if (error instanceof SessionLimitError || error instanceof SessionStorageUnavailableError) return error;
+    return new SessionStorageUnavailableError(`Redis could not complete ${operation}: ${describe(error)}`, { cause: error });
+  }
+
+  private async openReaderConnection(): Promise<ReaderConnection> {
+    const connection = this.client.duplicate({ disableOfflineQueue: false });
+    // Errors surface through the pending read; the reader reports them once per outage.
+    connection.on('error', () => undefined);
+    try {
+      await connection.connect();
+    } catch (error) {
+      connection.destroy();
+      throw error;
+    }
+    const { events } = this.keys;
+    return {
+      read: async (position, blockMs, count) => {
+        const reply = await connection.xRead({ key: events, id: position }, { BLOCK: blockMs, COUNT: count });
+        return streamEntries(reply);
+      },
+      streamInfo: async () => {
+        try {
+          const info = await connection.xInfoStream(events) as {
+            'last-generated-id'?: unknown; 'max-deleted-entry-id'?: unknown; 'first-entry'?: { id?: unknown } | null;
+          };
+          const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+          return {
+            lastId: text(info['last-generated-id']) ?? '0-0',
+            // Redis before 7.0 does not report deletions; the reader then cannot see gaps.
+            maxDeletedId: text(info['max-deleted-entry-id']) ?? '0-0',
+            firstId: text(info['first-entry']?.id),
+          };
+        } catch (error) {
+          if (error instanceof Error && /no such key/i.test(error.message)) return undefined;
+          throw error;
+        }
+      },
+      destroy: () => {
+        try {
+          connection.destroy();
+        } catch {
+          // Already closed.
+        }
+      },
+    };
+  }
+
+  /** Reports an outage once when it starts and once when it ends, not on every reconnect attempt. */
+  private watchConnection(client: RedisCommands): void {
+    client.on('error', (error: unknown) => {
+      if (this.unavailableSince !== undefined) return;
+      this.unavailableSince = Date.now();
+      this.logger.warn(`Redis session storage lost its connection (${describe(error)}); calls fail with SessionStorageUnavailableError until it is back`);
+    });
+    client.on('ready', () => {
+      if (this.unavailableSince === undefined) return;
+      this.logger.warn(`Redis session storage reconnected after ${Date.now() - this.unavailableSince} ms`);
+      this.unavailableSince = undefined;
+    });
+  }
+}
+
+/** XREAD's reply as entries: node-redis gives `[{ name, messages }]`, or a map by stream name under some type mappings. */
+function streamEntries(reply: unknown): StreamEntry[] | null {
+  if (reply === null || reply === undefined) return null;
+  const streams: unknown[] = Array.isArray(reply) ? reply : Object.values(reply as Record<string, unknown>).map((messages) => ({ messages }));
+  const entries: StreamEntry[] = [];
+  for (const stream of streams) {
+    for (const message of (stream as { messages?: unknown[] }).messages ?? []) entries.push(message as StreamEntry);
+  }
+  return entries;
+}
+
+/** Quick first retries, then at most one attempt a second, with jitter so instances do not retry in step. */
+function reconnectDelay(retries: number): number {
+  return Math.min(1000, 20 * 2 ** retries) + Math.floor(Math.random() * 50);
+}
+
+function assertPositiveInteger(value: unknown, what: string): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`RedisSessionStorage ${what} must be a positive integer; got ${String(value)}`);
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,72 @@
+import { SessionStorageTimeoutError, SessionStorageUnavailableError } from '../../session-storage-errors.js';
+
+interface Pending {
+  settled: boolean;
+  readonly operation: string;
+  readonly reject: (error: Error) => void;
+}
+
+/** How many ticks make up one timeout; an operation times out after between (TICKS - 1) and TICKS ticks. */
+const TICKS_PER_TIMEOUT = 4;
+
+/**
+ * Bounds every storage call with one shared coarse timer instead of a timer
+ * per call, which would cost more than the lookup itself on the hot path.
+ * A call settles within `timeout` ms either way.
+ */
+export class Deadlines {
+  /** Calls started in each of the last ticks, newest last. */
+  private readonly buckets: Pending[][] = [[]];
+  private readonly timer: NodeJS.Timeout;
+  private closedWith: Error | undefined;
+
+  constructor(readonly timeout: number) {
+    this.timer = setInterval(() => this.tick(), Math.max(1, Math.floor(timeout / TICKS_PER_TIMEOUT)));
+    // A bounded call must not keep the process alive by itself.
+    this.timer.unref();
+  }
+
+  /** Settles like `work`, with its failure described by `describeFailure`, or with a timeout error once the deadline passes. */
+  bound<T>(work: Promise<T>, operation: string, describeFailure: (error: unknown) => Error): Promise<T> {
+    if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
+    return new Promise<T>((resolve, reject) => {
+      const pending: Pending = { settled: false, operation, reject };
+      this.buckets[this.buckets.length - 1]!.push(pending);
+      work.then(
+        (value) => {
+          if (pending.settled) return;
+          pending.settled = true;
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (pending.settled) return;
+          pending.settled = true;
+          reject(describeFailure(error));
+        },
+      );
+    });
+  }
+
+  /** Rejects every pending call with `error` and refuses new ones. */
+  close(error: Error = new SessionStorageUnavailableError('The session storage is closed')): void {
+    clearInterval(this.timer);
+    this.closedWith = error;
+    for (const bucket of this.buckets.splice(0)) expire(bucket, () => error);
+    this.buckets.push([]);
+  }
+
+  private tick(): void {
+    this.buckets.push([]);
+    if (this.buckets.length <= TICKS_PER_TIMEOUT) return;
+    const expired = this.buckets.shift()!;
+    expire(expired, (pending) => new SessionStorageTimeoutError(pending.operation, this.timeout));
+  }
+}
+
+function expire(bucket: Pending[], errorFor: (pending: Pending) => Error): void {
+  for (const pending of bucket) {
+    if (pending.settled) continue;
+    pending.settled = true;
+    pending.reject(errorFor(pending));
+  }
+}

@@ -1,0 +1,30 @@
+import type { AuthKeyId, SessionId } from '../../session-id.js';
+
+export const DEFAULT_KEY_PREFIX = 'mtproto-sessions';
+
+/** The two keys a prefix owns; the hash tag puts both in one Cluster slot, so one script can touch both (no CROSSSLOT). */
+export interface RedisSessionKeys {
+  /** Sorted set: member = session, score = idle deadline in ms (or {@link NO_DEADLINE}). */
+  readonly sessions: string;
+  /** Stream of transitions, read by every instance. */
+  readonly events: string;
+}
+
+/** Score of a session that never expires; a safe integer, so every Redis and Lua number keeps it exact. */
+export const NO_DEADLINE = Number.MAX_SAFE_INTEGER;
+
+export function sessionKeys(prefix: string): RedisSessionKeys {
+  if (typeof prefix !== 'string' || prefix === '' || /[{}\s]/.test(prefix)) {
+    throw new TypeError(`RedisSessionStorage keyPrefix must be a non-empty string without braces or spaces; got ${JSON.stringify(prefix)}`);
+  }
+  return { sessions: `{${prefix}}:sessions`, events: `{${prefix}}:events` };
+}
+
+/**
+ * A session's member in the sorted set: the decimal id, prefixed by the auth
+ * key and a colon when scoped. Decimal keeps every bit of a signed 64-bit id
+ * and lets the scripts split the member without bigint arithmetic.
+ */
+export function sessionMember(sessionId: SessionId, authKeyId: AuthKeyId | undefined): string {
+  return authKeyId === undefined ? `${sessionId}` : `${authKeyId}:${sessionId}`;
+}

@@ -1,0 +1,175 @@
+import { createClient } from 'redis';
+import {
+  InvalidSessionIdError,
+  RedisSessionStorage,
+  SessionLimitError,
+  SessionStorageUnavailableError,
+  SessionSubject,
+  type SessionLogger,
+} from 'nestjs-mtproto-sessions';
+import { EventLog } from '../support/event-log';
+import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+class QuietLogger implements SessionLogger {
+  readonly warnings: string[] = [];
+  readonly errors: string[] = [];
+  warn(message: string): void {
+    this.warnings.push(message);
+  }
+  error(message: string): void {
+    this.errors.push(message);
+  }
+}
+
+describeRedis('RedisSessionStorage against a real redis-server', () => {
+  let server: RedisServer;
+  let prefixCounter = 0;
+  const open: { close(): Promise<void> }[] = [];
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+  }, 30_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((closable) => closable.close()));
+  });
+
+  /** One application instance: a subject over its own storage, sharing `keyPrefix` with its peers. */
+  function instance(keyPrefix: string, options: Partial<ConstructorParameters<typeof RedisSessionStorage>[0]> = {}) {
+    const logger = new QuietLogger();
+    const storage = new RedisSessionStorage({ url: server.url, keyPrefix, logger, ...options });
+    const subject = new SessionSubject(storage, { logger });
+    const log = new EventLog();
+    subject.subscribe(log);
+    open.push(subject);
+    return { storage, subject, log, logger };
+  }
+
+  function freshPrefix(): string {
+    return `test-${process.pid}-${++prefixCounter}`;
+  }
+
+  it('keeps exact booleans across the full signed 64-bit range, scoped and unscoped', async () => {
+    const { subject } = instance(freshPrefix());
+    for (const id of [INT64_MIN, -1n, 0n, 1n, INT64_MAX]) {
+      await expect(subject.createSession(id)).resolves.toBe(true);
+      await expect(subject.createSession(id)).resolves.toBe(false);
+      await expect(subject.hasSession(id)).resolves.toBe(true);
+      await expect(subject.hasSession(id, INT64_MAX)).resolves.toBe(false);
+      await expect(subject.createSession(id, INT64_MAX)).resolves.toBe(true);
+      await expect(subject.destroySession(id)).resolves.toBe(true);
+      await expect(subject.destroySession(id)).resolves.toBe(false);
+      await expect(subject.hasSession(id, INT64_MAX)).resolves.toBe(true);
+    }
+  });
+
+  it('announces each own transition once, with reason and origin, before the call resolves', async () => {
+    const { subject, storage, log } = instance(freshPrefix(), { instanceId: 'instance-a' });
+    await subject.createSession(5n, 7n);
+    expect(log.lines).toEqual(['created:5@7']);
+    await subject.destroySession(5n, 7n);
+    expect(log.lines).toEqual(['created:5@7', 'destroyed:5@7']);
+    expect(log.events.map((event) => [event.origin, event.reason])).toEqual([['instance-a', undefined], ['instance-a', 'destroyed']]);
+    expect(storage.instanceId).toBe('instance-a');
+  });
+
+  it('delivers every transition to every instance, in order, whichever made it', async () => {
+    const prefix = freshPrefix();
+    const a = instance(prefix, { instanceId: 'a' });
+    const b = instance(prefix, { instanceId: 'b' });
+    await a.subject.createSession(1n);
+    await b.subject.destroySession(1n);
+    await b.subject.createSession(1n);
+    await a.subject.destroySession(1n);
+    const expected = ['created:1', 'destroyed:1', 'created:1', 'destroyed:1'];
+    await a.log.untilCount(4);
+    await b.log.untilCount(4);
+    expect(a.log.lines).toEqual(expected);
+    expect(b.log.lines).toEqual(expected);
+    expect(a.log.events.map((event) => event.origin)).toEqual(['a', 'b', 'b', 'a']);
+  });
+
+  it('lets exactly one of many concurrent creates across instances win', async () => {
+    const prefix = freshPrefix();
+    const a = instance(prefix);
+    const b = instance(prefix);
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? a : b).subject.createSession(42n)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    await a.log.untilCount(1);
+    await b.log.untilCount(1);
+    expect(a.log.lines).toEqual(['created:42']);
+    expect(b.log.lines).toEqual(['created:42']);
+  });
+
+  it('keeps two key prefixes apart', async () => {
+    const a = instance(freshPrefix());
+    const b = instance(freshPrefix());
+    await a.subject.createSession(3n);
+    await expect(b.subject.hasSession(3n)).resolves.toBe(false);
+    await expect(b.subject.createSession(3n)).resolves.toBe(true);
+    expect(a.log.lines).toEqual(['created:3']);
+  });
+
+  it('rejects bad ids with InvalidSessionIdError and writes nothing', async () => {
+    const { storage } = instance(freshPrefix());
+    await expect(storage.createSession(1 as unknown as bigint)).rejects.toBeInstanceOf(InvalidSessionIdError);
+    await expect(storage.createSession(2n ** 63n)).rejects.toBeInstanceOf(InvalidSessionIdError);
+    await expect(storage.hasSession(1n, 'x' as unknown as bigint)).rejects.toBeInstanceOf(InvalidSessionIdError);
+    await expect(storage.count()).resolves.toBe(0);
+  });
+
+  it('refuses sessions past maxSessions with SessionLimitError, changing nothing', async () => {
+    const { subject, storage, log } = instance(freshPrefix(), { maxSessions: 2 });
+    await subject.createSession(1n);
+    await subject.createSession(2n, 9n);
+    const refused = subject.createSession(3n);
+    await expect(refused).rejects.toBeInstanceOf(SessionLimitError);
+    await expect(refused).rejects.toMatchObject({ limit: 2 });
+    await expect(storage.count()).resolves.toBe(2);
+    await expect(subject.hasSession(3n)).resolves.toBe(false);
+    await expect(subject.createSession(1n)).resolves.toBe(false);
+    expect(log.lines).toEqual(['created:1', 'created:2@9']);
+  });
+
+  it('uses a client the application owns without closing it', async () => {
+    const client = createClient({ url: server.url });
+    await client.connect();
+    try {
+      const storage = new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: new QuietLogger() });
+      const subject = new SessionSubject(storage);
+      const log = new EventLog();
+      subject.subscribe(log);
+      await expect(subject.createSession(11n)).resolves.toBe(true);
+      expect(log.lines).toEqual(['created:11']);
+      await subject.close();
+      await expect(client.ping()).resolves.toBe('PONG');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('answers ping() while Redis is up', async () => {
+    const { storage } = instance(freshPrefix());
+    await expect(storage.ping()).resolves.toBeUndefined();
+  });
+
+  it('fails calls to an unreachable Redis within commandTimeout with a typed error', async () => {
+    const logger = new QuietLogger();
+    const storage = new RedisSessionStorage({ url: 'redis://127.0.0.1:1', commandTimeout: 300, logger });
+    open.push(storage);
+    const started = Date.now();
+    const outcomes = await Promise.allSettled([storage.createSession(1n), storage.hasSession(1n), storage.ping()]);
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(SessionStorageUnavailableError);
+    }
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
