@@ -24,6 +24,7 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!@nestjs/)'],
   moduleNameMapper: {
     '^nestjs-mtproto-sessions$': '<rootDir>/src/index.ts',
+    '^nestjs-mtproto-sessions/testing$': '<rootDir>/src/testing/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   cacheDirectory: '<rootDir>/.jest-cache',

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createClient, type RedisClientType, type RedisClusterType } from 'redis';
+import { createClient } from 'redis';
 import { checkIds, type AuthKeyId, type SessionId } from '../session-id.js';
 import { resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../session-lifetime.js';
 import type { SessionLogger } from '../session-logger.js';
@@ -10,9 +10,26 @@ import { RedisEventReader, type ReaderConnection, type StreamEntry } from './red
 import { DEFAULT_KEY_PREFIX, NO_DEADLINE, sessionKeys, sessionMember, type RedisSessionKeys } from './redis/redis-keys.js';
 import { CREATE_SCRIPT, DESTROY_SCRIPT, SWEEP_SCRIPT, TOUCH_SCRIPT, script, type RedisScript } from './redis/redis-scripts.js';
 
-/** A node-redis client the application already has: standalone (`createClient`) or cluster (`createCluster`), any modules. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- node-redis's own generics; the storage uses only core commands.
-export type NodeRedisClient = RedisClientType<any, any, any, any, any> | RedisClusterType<any, any, any, any, any>;
+/**
+ * A node-redis client the application already has: standalone (`createClient`)
+ * or cluster (`createCluster`), with any modules. Described by the commands the
+ * storage uses, so clients of every node-redis 5 and 6 flavour fit.
+ */
+export interface NodeRedisClient {
+  evalSha(sha1: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  eval(source: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  zScore(key: string, member: string): Promise<unknown>;
+  zCount(key: string, min: string, max: string): Promise<unknown>;
+  xRead(stream: { key: string; id: string }, options: { BLOCK: number; COUNT: number }): Promise<unknown>;
+  xInfoStream(key: string): Promise<unknown>;
+  duplicate(overrides?: object): unknown;
+  connect(): Promise<unknown>;
+  close(): Promise<unknown>;
+  destroy(): unknown;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  once(event: string, listener: (...args: unknown[]) => void): unknown;
+  readonly isReady: boolean;
+}
 
 export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
   /** A Redis URL (`redis://127.0.0.1:6379`); the storage opens and owns its connections. Give this or `client`. */
@@ -31,21 +48,11 @@ export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
   logger?: SessionLogger;
 }
 
-/** What the storage calls on a node-redis client; standalone and cluster clients both have it. */
-interface RedisCommands {
-  evalSha(sha1: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
-  eval(source: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+/** {@link NodeRedisClient} with the replies the storage relies on. */
+interface RedisCommands extends NodeRedisClient {
   zScore(key: string, member: string): Promise<number | null>;
   zCount(key: string, min: string, max: string): Promise<number>;
-  xRead(stream: { key: string; id: string }, options: { BLOCK: number; COUNT: number }): Promise<unknown>;
-  xInfoStream(key: string): Promise<unknown>;
   duplicate(overrides?: object): RedisCommands;
-  connect(): Promise<unknown>;
-  close(): Promise<unknown>;
-  destroy(): unknown;
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-  once(event: string, listener: (...args: unknown[]) => void): unknown;
-  readonly isReady: boolean;
 }
 
 const DEFAULT_COMMAND_TIMEOUT = 2000;

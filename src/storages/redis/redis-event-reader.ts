@@ -102,7 +102,14 @@ export class RedisEventReader {
     let checkGap = true;
     while (!this.closed) {
       try {
-        this.connection ??= await this.withWatchdog(this.options.connect(), 'connect');
+        if (this.connection === undefined) {
+          const connection = await this.withWatchdog(this.options.connect(), 'connect');
+          if (this.closed) {
+            connection.destroy();
+            return;
+          }
+          this.connection = connection;
+        }
         if (this.position === undefined) {
           // Start at the stream's end as it is now: earlier transitions happened before this instance was there.
           this.position = (await this.withWatchdog(this.connection.streamInfo(), 'XINFO STREAM'))?.lastId ?? '0-0';

@@ -1,0 +1,44 @@
+import { createCluster } from 'redis';
+import { RedisSessionStorage, type NodeRedisClient, type SessionLogger } from 'nestjs-mtproto-sessions';
+import { describeSessionStorage } from 'nestjs-mtproto-sessions/testing';
+import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../support/redis-server';
+
+const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
+let prefixes = 0;
+const freshPrefix = () => `conformance-${process.pid}-${++prefixes}`;
+
+describeRedis('RedisSessionStorage conformance on Redis standalone', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedisServer();
+  }, 30_000);
+  afterAll(() => server?.stop());
+
+  describeSessionStorage(
+    'RedisSessionStorage({ url })',
+    (options) => new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), logger: quiet, ...options }),
+    { lifetime: true },
+  );
+});
+
+describeRedis('RedisSessionStorage conformance on a 3-master Redis Cluster', () => {
+  let cluster: RedisCluster;
+  let client: NodeRedisClient;
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ masters: 3 });
+    const connected = createCluster({ rootNodes: cluster.rootNodes });
+    connected.on('error', () => undefined);
+    await connected.connect();
+    client = connected;
+  }, 60_000);
+  afterAll(async () => {
+    await client?.close();
+    await cluster?.stop();
+  });
+
+  describeSessionStorage(
+    'RedisSessionStorage({ client: cluster })',
+    (options) => new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: quiet, ...options }),
+    { lifetime: true },
+  );
+});
