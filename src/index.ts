@@ -16,3 +16,4 @@ export { SessionsModule } from './sessions.module.js';
 export type { SessionsModuleAsyncOptions, SessionsModuleRootOptions } from './sessions.module-definition.js';
 export type { SessionsModuleExtras, SessionsModuleOptions, SessionsOptionsFactory } from './sessions-module-options.js';
 export { OnSessionEvent } from './on-session-event.decorator.js';
+export { OnSessionEventsMissed } from './on-session-events-missed.decorator.js';

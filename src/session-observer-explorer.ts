@@ -3,7 +3,8 @@ import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { STATIC_CONTEXT } from '@nestjs/core/injector/constants.js';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import { SESSION_EVENT_METADATA, type SessionEventFilter } from './on-session-event.decorator.js';
-import type { SessionEvent, SessionEventType } from './session-event.js';
+import { SESSION_EVENTS_MISSED_METADATA } from './on-session-events-missed.decorator.js';
+import type { SessionEvent, SessionEventsMissed, SessionEventType } from './session-event.js';
 import type { SessionObserver } from './session-observer.js';
 import type { SessionSubject } from './session-subject.js';
 
@@ -24,8 +25,8 @@ interface WiringState {
 
 interface DecoratedMethod {
   methodName: string;
-  /** `undefined` means every type. */
-  types: ReadonlySet<SessionEventType> | undefined;
+  /** What the method hears: events of these types (`undefined`: every type), or missed-events notices. */
+  hears: ReadonlySet<SessionEventType> | undefined | 'missed';
 }
 
 /**
@@ -77,8 +78,10 @@ export class SessionObserverExplorer {
       if (instance === null || typeof instance !== 'object' || state.seen.has(instance)) continue;
       state.seen.add(instance);
       const className = instance.constructor.name;
-      for (const { methodName, types } of this.decoratedMethods(Object.getPrototypeOf(instance) as object | null)) {
-        subject.subscribe(new MethodObserver(instance, className, methodName, types));
+      for (const { methodName, hears } of this.decoratedMethods(Object.getPrototypeOf(instance) as object | null)) {
+        subject.subscribe(hears === 'missed'
+          ? new MissedEventsMethodObserver(instance, className, methodName)
+          : new MethodObserver(instance, className, methodName, hears));
       }
       if (isEventEmitter(wrapper, instance)) subject.subscribe(new EventEmitterBridge(instance));
     }
@@ -90,9 +93,10 @@ export class SessionObserverExplorer {
     const found: DecoratedMethod[] = [];
     for (const methodName of this.scanner.getAllMethodNames(prototype)) {
       const method: unknown = (prototype as Record<string, unknown>)[methodName];
-      const filter: SessionEventFilter | undefined = typeof method === 'function' ? Reflect.getMetadata(SESSION_EVENT_METADATA, method) : undefined;
-      if (filter === undefined) continue;
-      found.push({ methodName, types: filter.includes(undefined) ? undefined : new Set(filter as SessionEventType[]) });
+      if (typeof method !== 'function') continue;
+      const filter: SessionEventFilter | undefined = Reflect.getMetadata(SESSION_EVENT_METADATA, method);
+      if (filter !== undefined) found.push({ methodName, hears: filter.includes(undefined) ? undefined : new Set(filter as SessionEventType[]) });
+      if (Reflect.getMetadata(SESSION_EVENTS_MISSED_METADATA, method) === true) found.push({ methodName, hears: 'missed' });
     }
     return found;
   }
@@ -136,12 +140,41 @@ class MethodObserver implements SessionObserver {
   }
 }
 
-/** Re-emits every event as `session.created` / `session.destroyed`, so that `@OnEvent()` handlers hear it too. */
+/** Calls one `@OnSessionEventsMissed()` method; hears no session events. */
+class MissedEventsMethodObserver implements SessionObserver {
+  constructor(
+    private readonly instance: object,
+    private readonly className: string,
+    private readonly methodName: string,
+  ) {}
+
+  update(): void {
+    // Only missed-events notices concern this method.
+  }
+
+  eventsMissed(notice: SessionEventsMissed): void | Promise<void> {
+    const method = (this.instance as Record<string, (notice: SessionEventsMissed) => void | Promise<void>>)[this.methodName];
+    return method.call(this.instance, notice);
+  }
+
+  toString(): string {
+    return `${this.className}.${this.methodName}`;
+  }
+}
+
+/**
+ * Re-emits every event as `session.created` / `session.destroyed`, and missed
+ * events as `session.events-missed`, so that `@OnEvent()` handlers hear them too.
+ */
 class EventEmitterBridge implements SessionObserver {
   constructor(private readonly emitter: AsyncEventEmitter) {}
 
   async update(event: SessionEvent): Promise<void> {
     await this.emitter.emitAsync(`session.${event.type}`, event);
+  }
+
+  async eventsMissed(notice: SessionEventsMissed): Promise<void> {
+    await this.emitter.emitAsync('session.events-missed', notice);
   }
 
   toString(): string {

@@ -178,7 +178,7 @@ export class RedisSessionStorage implements SessionStorage {
     let work: Promise<boolean>;
     if (this.lifetime.idleTimeout === undefined) {
       const lookup = () => this.client.zScore(this.keys.sessions, member);
-      work = (this.gate === undefined ? lookup() : this.afterReady(lookup)).then((score) => score !== null);
+      work = this.afterReady(lookup).then((score) => score !== null);
     } else {
       const now = this.lifetime.clock();
       work = this.afterReady(() => this.run(scripts.touch, [
@@ -231,8 +231,8 @@ export class RedisSessionStorage implements SessionStorage {
 
   private async shutDown(): Promise<void> {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
-    await this.reader?.close();
     this.deadlines.close();
+    await this.reader?.close();
     if (!this.ownsClient) return;
     try {
       await this.client.close();
@@ -300,7 +300,14 @@ export class RedisSessionStorage implements SessionStorage {
 
   private afterReady<T>(work: () => Promise<T>): Promise<T> {
     const gate = this.gate;
-    if (gate === undefined) return work();
+    if (gate === undefined) {
+      try {
+        return work();
+      } catch (error) {
+        // node-redis throws synchronously on a closed client; that too must become a rejection.
+        return Promise.reject(error);
+      }
+    }
     return gate.then(() => {
       if (this.gate === gate) this.gate = undefined;
       return work();

@@ -28,7 +28,10 @@ export class Deadlines {
 
   /** Settles like `work`, with its failure described by `describeFailure`, or with a timeout error once the deadline passes. */
   bound<T>(work: Promise<T>, operation: string, describeFailure: (error: unknown) => Error): Promise<T> {
-    if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
+    if (this.closedWith !== undefined) {
+      work.catch(() => undefined);
+      return Promise.reject(this.closedWith);
+    }
     return new Promise<T>((resolve, reject) => {
       const pending: Pending = { settled: false, operation, reject };
       this.buckets[this.buckets.length - 1]!.push(pending);
