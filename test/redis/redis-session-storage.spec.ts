@@ -155,6 +155,25 @@ describeRedis('RedisSessionStorage against a real redis-server', () => {
     }
   });
 
+  it('changes nothing when the event cannot be recorded (the stream key holds another type)', async () => {
+    const storage = new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), logger: new QuietLogger() });
+    open.push(storage);
+    const raw = createClient({ url: server.url });
+    await raw.connect();
+    try {
+      await raw.set(storage.redisKeys.events, 'not a stream');
+      await expect(storage.createSession(1n)).rejects.toBeInstanceOf(SessionStorageUnavailableError);
+      await expect(storage.hasSession(1n)).resolves.toBe(false);
+      await raw.del(storage.redisKeys.events);
+      await expect(storage.createSession(1n)).resolves.toBe(true);
+      await raw.set(storage.redisKeys.events, 'not a stream');
+      await expect(storage.destroySession(1n)).rejects.toBeInstanceOf(SessionStorageUnavailableError);
+      await expect(storage.hasSession(1n)).resolves.toBe(true);
+    } finally {
+      await raw.close();
+    }
+  });
+
   it('answers ping() while Redis is up', async () => {
     const { storage } = instance(freshPrefix());
     await expect(storage.ping()).resolves.toBeUndefined();

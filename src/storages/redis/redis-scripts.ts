@@ -2,7 +2,11 @@ import { createHash } from 'node:crypto';
 
 /**
  * Each transition changes the sorted set and appends its event to the stream
- * in one script, so a crash can never leave one without the other.
+ * in one script, so a crash can never leave one without the other. Redis does
+ * not roll back a script that fails midway, so each script first reads the
+ * sorted set (failing before any write if the key is of the wrong type), then
+ * appends the event (failing before the change if the stream key is), and
+ * changes the set last.
  *
  * KEYS: [sessions, events]. Stream fields: t = c (created) | d (destroyed) |
  * x (expired), s = session id, a = auth key id (scoped sessions only),
@@ -19,8 +23,8 @@ end
 local function expire_lapsed(now, limit, origin, maxlen, ids)
   local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
   for _, member in ipairs(lapsed) do
-    redis.call('ZREM', KEYS[1], member)
     ids[#ids + 1] = append('x', member, origin, maxlen)
+    redis.call('ZREM', KEYS[1], member)
   end
   return #lapsed
 end
@@ -37,8 +41,8 @@ local ids = {}
 local score = redis.call('ZSCORE', KEYS[1], member)
 if score then
   if tonumber(score) > now then return {0} end
-  redis.call('ZREM', KEYS[1], member)
   ids[#ids + 1] = append('x', member, origin, maxlen)
+  redis.call('ZREM', KEYS[1], member)
 end
 local max = tonumber(ARGV[5])
 if max > 0 and redis.call('ZCARD', KEYS[1]) >= max then
@@ -48,8 +52,8 @@ if max > 0 and redis.call('ZCARD', KEYS[1]) >= max then
     return ids
   end
 end
-redis.call('ZADD', KEYS[1], ARGV[4], member)
 ids[#ids + 1] = append('c', member, origin, maxlen)
+redis.call('ZADD', KEYS[1], ARGV[4], member)
 table.insert(ids, 1, 1)
 return ids
 `;
@@ -62,9 +66,11 @@ export const DESTROY_SCRIPT = `${APPEND_EVENT}
 local member, origin, now, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local score = redis.call('ZSCORE', KEYS[1], member)
 if not score then return {0} end
+local lapsed = tonumber(score) <= now
+local id = append(lapsed and 'x' or 'd', member, origin, maxlen)
 redis.call('ZREM', KEYS[1], member)
-if tonumber(score) <= now then return {0, append('x', member, origin, maxlen)} end
-return {1, append('d', member, origin, maxlen)}
+if lapsed then return {0, id} end
+return {1, id}
 `;
 
 /**
