@@ -6,6 +6,10 @@ import { sessionJson, type SessionJson } from './session-json.js';
 /** What each server-sent event carries in its `data`. */
 export interface SessionEventJson extends SessionJson {
   type: SessionEvent['type'];
+  /** On `destroyed`: `destroyed` or `expired`. */
+  reason?: SessionEvent['reason'];
+  /** The instance that made the change (with several instances on one Redis). */
+  origin?: string;
 }
 
 /**
@@ -23,7 +27,7 @@ export class SessionEventStream implements BeforeApplicationShutdown {
 
   @OnSessionEvent()
   publish(event: SessionEvent): void {
-    const data: SessionEventJson = { type: event.type, ...sessionJson(event.sessionId, event.authKeyId) };
+    const data: SessionEventJson = { type: event.type, ...sessionJson(event.sessionId, event.authKeyId), reason: event.reason, origin: event.origin };
     this.subject.next({ data });
   }
 

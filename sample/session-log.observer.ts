@@ -13,6 +13,8 @@ export class SessionLogObserver {
   @OnSessionEvent()
   log(event: SessionEvent): void {
     const scope = event.authKeyId === undefined ? '' : ` (auth key ${event.authKeyId})`;
-    this.logger.log(`Session ${event.sessionId}${scope} ${event.type}`);
+    const how = event.reason === 'expired' ? 'expired' : event.type;
+    const where = event.origin === undefined ? '' : ` by instance ${event.origin}`;
+    this.logger.log(`Session ${event.sessionId}${scope} ${how}${where}`);
   }
 }

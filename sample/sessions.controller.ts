@@ -1,9 +1,10 @@
-import { Controller, Delete, Get, HttpCode, HttpStatus, NotFoundException, Param, Put, Query, Res, Sse, type MessageEvent } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, HttpStatus, NotFoundException, Param, Put, Query, Res, Sse, UseFilters, type MessageEvent } from '@nestjs/common';
 import type { Response } from 'express';
 import { SessionSubject, type AuthKeyId, type SessionId } from 'nestjs-mtproto-sessions';
 import type { Observable } from 'rxjs';
 import { ParseAuthKeyIdPipe, ParseSessionIdPipe } from './parse-session-id.pipe.js';
 import { SessionEventStream } from './session-event-stream.js';
+import { SessionErrorsFilter } from './session-errors.filter.js';
 import { sessionJson, type SessionJson } from './session-json.js';
 
 /**
@@ -12,6 +13,7 @@ import { sessionJson, type SessionJson } from './session-json.js';
  * global scope applies).
  */
 @Controller('sessions')
+@UseFilters(SessionErrorsFilter)
 export class SessionsController {
   constructor(
     private readonly sessions: SessionSubject,
@@ -28,7 +30,13 @@ export class SessionsController {
     return this.stream.events$;
   }
 
-  /** 201 when the session is new, 200 when it already existed (PUT is idempotent). */
+  /** How many sessions are live, over all scopes and (with Redis) all instances. */
+  @Get()
+  async count(): Promise<{ count: number }> {
+    return { count: await this.sessions.count() };
+  }
+
+  /** 201 when the session is new, 200 when it already existed (PUT is idempotent); 503 past MAX_SESSIONS. */
   @Put(':id')
   async create(
     @Param('id', ParseSessionIdPipe) sessionId: SessionId,

@@ -89,6 +89,18 @@ export class SessionSubject {
     return this.transition('destroyed', sessionId, authKeyId);
   }
 
+  /** The storage's count of live sessions; rejects with a `TypeError` for a storage without `count()`. */
+  count(): Promise<number> {
+    if (typeof this.storage.count !== 'function') {
+      return Promise.reject(new TypeError(`${nameOf(this.storage)} has no count()`));
+    }
+    try {
+      return this.storage.count();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   /** Waits for every transition in flight to be announced, then closes the storage. Idempotent. */
   close(): Promise<void> {
     this.closing ??= this.drain().then(() => this.storage.close?.());

@@ -268,7 +268,7 @@ describe('sample app over HTTP', () => {
         await sse.next(isEvent('destroyed', INT64_MAX), 'the destroyed event');
         expect(sse.received).toEqual([
           { type: 'created', sessionId: INT64_MAX, authKeyId: ABOVE_2_53 },
-          { type: 'destroyed', sessionId: INT64_MAX, authKeyId: ABOVE_2_53 },
+          { type: 'destroyed', sessionId: INT64_MAX, authKeyId: ABOVE_2_53, reason: 'destroyed' },
         ]);
       } finally {
         sse.close();
