@@ -19,6 +19,9 @@ const TICK_SLOTS = 1 << 20;
 /** Deadlines are kept in ticks of at least 1 ms, coarse enough that idleTimeout + touchSlack spans at most this many. */
 const DEADLINE_SPAN_TICKS = 2 ** 28;
 
+// Bound once: a global lookup per call is slow where the global object is special (a vm context, as in jest).
+const floor = Math.floor;
+
 // Settled promises shared by every call that has nothing to wait for: the lookup path allocates nothing.
 const RESOLVED_TRUE = Promise.resolve(true);
 const RESOLVED_FALSE = Promise.resolve(false);
@@ -174,12 +177,17 @@ export class InMemorySessionStorage implements SessionStorage {
     if (this.ticks === undefined) return Promise.resolve(0);
     const before = this.expired;
     this.readClock();
+    let pending: Promise<unknown>[] | undefined;
     for (const table of [this.unscoped, this.scoped]) {
       table.sweepZero();
-      for (const segment of table.segments) table.sweepSegment(segment, true);
+      // Announced segment by segment: the table is consistent between segments, and few events are held at once.
+      for (const segment of table.segments) {
+        table.sweepSegment(segment, true);
+        pending = this.announceLapsed(pending);
+      }
     }
     const expired = this.expired - before;
-    return this.finish(true, undefined).then(() => expired);
+    return pending === undefined ? Promise.resolve(expired) : Promise.all(pending).then(() => expired);
   }
 
   /** Announces every transition to `sink` from now on (see {@link SessionStorage.attach}). Takes one sink. */
@@ -224,10 +232,10 @@ export class InMemorySessionStorage implements SessionStorage {
     const { clock, idleTimeout, touchSlack } = this.lifetime;
     const now = clock();
     const length = this.tickLength;
-    ticks.now = Math.floor(now / length);
-    ticks.keep = Math.floor((now + idleTimeout!) / length);
+    ticks.now = floor(now / length);
+    ticks.keep = floor((now + idleTimeout!) / length);
     // touchSlack >= tickLength, so this lands within (now + idleTimeout, now + idleTimeout + touchSlack].
-    ticks.deadline = Math.floor((now + idleTimeout! + touchSlack) / length) - 1;
+    ticks.deadline = floor((now + idleTimeout! + touchSlack) / length) - 1;
   }
 
   /** Called by a table for each lapsed entry a sweep removes. */
@@ -277,15 +285,20 @@ export class InMemorySessionStorage implements SessionStorage {
   }
 
   private announceQueued(event: SessionEvent | undefined): Promise<unknown> | undefined {
-    const lapsed = this.lapsed;
-    this.lapsed = undefined;
-    const sink = this.sink;
-    if (sink === undefined) return undefined;
-    let pending: Promise<unknown>[] | undefined;
-    if (lapsed !== undefined) for (const expiry of lapsed) pending = this.announce(sink, expiry, pending);
-    if (event !== undefined) pending = this.announce(sink, event, pending);
+    let pending = this.announceLapsed(undefined);
+    if (event !== undefined && this.sink !== undefined) pending = this.announce(this.sink, event, pending);
     if (pending === undefined) return undefined;
     return pending.length === 1 ? pending[0] : Promise.all(pending);
+  }
+
+  /** Announces the queued expiries, adding what is still settling to `pending`. */
+  private announceLapsed(pending: Promise<unknown>[] | undefined): Promise<unknown>[] | undefined {
+    const lapsed = this.lapsed;
+    if (lapsed === undefined) return pending;
+    this.lapsed = undefined;
+    const sink = this.sink;
+    if (sink !== undefined) for (const expiry of lapsed) pending = this.announce(sink, expiry, pending);
+    return pending;
   }
 
   /** Announces one event; a sink that throws or rejects is logged, never undoing the change. */
@@ -351,9 +364,9 @@ export class InMemorySessionStorage implements SessionStorage {
       }
       // A segment whose earliest deadline is still ahead costs nothing to pass over.
       budget -= table.sweepSegment(table.segments[this.cursorSegment++], true);
+      // Announcements never reject (failures are logged), so nothing is left unhandled.
+      this.announceLapsed(undefined);
     }
-    const settling = this.announceQueued(undefined);
-    // Announcements never reject (failures are logged), so nothing is left unhandled.
-    void settling;
+    this.announceLapsed(undefined);
   }
 }

@@ -35,6 +35,8 @@ export const NO_DEADLINE = 0xffffffff;
 export const MAX_LOAD = 0.8;
 /** The load a segment has right after it is rebuilt or split: growth steps are ~MAX_LOAD / RESIZED_LOAD = 1.125x. */
 export const RESIZED_LOAD = 0.71;
+/** A sweep that finds more lapsed entries than this in a segment rebuilds it instead of deleting them one by one. */
+const SHIFT_REMOVALS = 8;
 /** A segment is rebuilt smaller when deletions take it below this load. */
 const SHRINK_LOAD = 0.2;
 export const MIN_SLOTS = 16;
@@ -43,6 +45,8 @@ export const MAX_SLOTS = 1 << 15;
 /** The deepest the directory goes (2^20 segments); beyond it segments grow instead (never with random ids). */
 const MAX_DEPTH = 20;
 const INV_2_32 = 2 ** -32;
+// Bound once: a global lookup per call is slow where the global object is special (a vm context, as in jest).
+const imul = Math.imul;
 /** A segment is rebased when the current tick is this far past its base (or before it). */
 const REBASE_ABOVE = 2 ** 31;
 /** Where a rebase puts the base: this far behind the current tick, leaving room for a clock that steps back. */
@@ -110,9 +114,9 @@ function capacityFor(size: number): number {
 
 /** Two rounds of multiply-xorshift (the lowbias32 constants), keyed by `seed`: a bijection of 32-bit words. */
 function mix(word: number, seed: number): number {
-  let x = Math.imul(word ^ seed, 0x7feb352d);
+  let x = imul(word ^ seed, 0x7feb352d);
   x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b);
+  x = imul(x, 0x846ca68b);
   return x ^ (x >>> 16);
 }
 
@@ -320,30 +324,38 @@ export class SessionTable {
     if (segment.earliest >= now) return 0;
     const deadlines = segment.deadlines!;
     const keys = segment.keys;
-    const wide = this.width === 4;
+    const width = this.width;
+    const scanned = segment.cap;
     let earliest = NO_DEADLINE;
-    let i = 0;
-    while (i < segment.cap) {
+    let lapsed = 0;
+    for (let i = 0; i < scanned; i++) {
       const deadline = deadlines[i];
-      if (deadline < now) {
-        // Empty slots hold NO_DEADLINE, so this is an entry, and it has lapsed.
-        if (wide) {
-          const k = i << 2;
-          this.onLapsed(this, keys[k], keys[k + 1], keys[k + 2], keys[k + 3]);
-        } else {
-          this.onLapsed(this, keys[i << 1], keys[(i << 1) + 1], 0, 0);
-        }
-        this.removeAt(segment, i);
-        this.size--;
-        // The shift may have moved a later entry into slot i: look at it again.
+      if (deadline >= now) {
+        if (deadline < earliest) earliest = deadline;
         continue;
       }
-      if (deadline < earliest) earliest = deadline;
-      i++;
+      // Empty slots hold NO_DEADLINE, so this is an entry, and it has lapsed.
+      lapsed++;
+      const k = i * width;
+      if (width === 2) this.onLapsed(this, keys[k], keys[k + 1], 0, 0);
+      else this.onLapsed(this, keys[k], keys[k + 1], keys[k + 2], keys[k + 3]);
     }
     segment.earliest = earliest;
+    if (lapsed === 0) return scanned;
+    this.size -= lapsed;
+    if (lapsed > SHIFT_REMOVALS) {
+      // Many: rebuild without them in one pass, rather than shifting their clusters back once per entry.
+      const survivors = segment.size - lapsed;
+      this.rebuild(segment, mayShrink && survivors < segment.shrinkBelow ? capacityFor(survivors) : segment.cap, now);
+      return scanned;
+    }
+    for (let i = 0; i < segment.cap; ) {
+      // A shift may move a later entry into slot i: look at it again.
+      if (deadlines[i] < now) this.removeAt(segment, i);
+      else i++;
+    }
     if (mayShrink && segment.size < segment.shrinkBelow) this.rebuild(segment, capacityFor(segment.size));
-    return segment.cap;
+    return scanned;
   }
 
   /** Removes the all-zero key if it has lapsed, calling `onLapsed`. Only when sessions expire. */
@@ -412,15 +424,15 @@ export class SessionTable {
     segment.size--;
   }
 
-  /** Rebuilds a segment in place with `cap` slots. */
-  private rebuild(segment: Segment, cap: number): void {
+  /** Rebuilds a segment in place with `cap` slots, leaving out entries whose deadline is below `lapsedBelow`. */
+  private rebuild(segment: Segment, cap: number, lapsedBelow = 0): void {
     const keys = segment.keys;
     const deadlines = segment.deadlines;
     const oldCap = segment.cap;
     segment.allocate(cap);
     const width = this.width;
     for (let j = 0, k = 0; j < oldCap; j++, k += width) {
-      if (isEmpty(keys, k, width)) continue;
+      if (isEmpty(keys, k, width) || (deadlines !== undefined && deadlines[j] < lapsedBelow)) continue;
       this.place(segment, keys, deadlines, j, this.hashAt(keys, k));
     }
   }
