@@ -41,13 +41,15 @@ const RESOLVED_FALSE = Promise.resolve(false);
  * announced once (a `destroyed` event with reason `'expired'`), by whichever
  * comes first: an operation that comes across it, or the sweep. One unref'd
  * timer sweeps every `sweepInterval`, started by the first session and stopped
- * by {@link close}. A tick scans at most 2^20 slots or 1/16 of the table,
- * whichever is more, so a full pass over the table takes at most 16 ticks (one
- * tick while the table has at most 2^20 slots, about 740k sessions): every lapsed
- * session is announced within `2 × 16 × sweepInterval` of lapsing, and within one
- * `sweepInterval` in tables of up to 2^20 slots. {@link expireIdleSessions}
- * sweeps everything at once. `count()` includes lapsed sessions that neither
- * an operation nor a sweep has come across yet.
+ * by {@link close}. A tick goes on with a resumable pass over the table and
+ * scans at most max(2^20 slots, what is left of the pass / the ticks left of
+ * its 16), passing over segments whose earliest deadline is still ahead at no
+ * cost; so a pass takes at most 16 ticks, and just one while the table has up
+ * to 2^20 slots (about 740k sessions). Bound: every lapsed session is announced
+ * within 2 × 16 × `sweepInterval` of lapsing (within one `sweepInterval` for
+ * tables of up to 2^20 slots), unless an operation came across it first.
+ * {@link expireIdleSessions} sweeps everything at once. `count()` includes
+ * lapsed sessions that neither an operation nor a sweep has come across yet.
  *
  * Announcing: once {@link attach}ed to a sink (`SessionSubject` does it), the
  * storage announces every transition itself, its own calls' included, and
@@ -334,11 +336,23 @@ export class InMemorySessionStorage implements SessionStorage {
 
   private startTimer(): void {
     if (this.timerStopped) return;
-    this.timer = setInterval(() => this.sweepTick(), this.lifetime.sweepInterval);
+    this.timer = setInterval(() => {
+      try {
+        this.sweepTick();
+      } catch (error) {
+        // A throwing clock, say: report it rather than take the process down from a timer.
+        const cause = error instanceof Error ? error : new Error(String(error));
+        (this.sink?.logger ?? console).error(`InMemorySessionStorage ${this.instanceId} sweep failed: ${cause.message}`, cause.stack);
+      }
+    }, this.lifetime.sweepInterval);
     this.timer.unref?.();
   }
 
-  /** One timer tick: goes on with the current pass, scanning at most max(2^20, what is left / ticks left) slots. */
+  /**
+   * One timer tick: goes on with the current pass, scanning at most
+   * max(2^20, slots left in the pass / ticks left of its 16) slots, so that a
+   * pass never takes more than 16 ticks however the table grows meanwhile.
+   */
   private sweepTick(): void {
     this.readClock();
     const tables = [this.unscoped, this.scoped];
@@ -353,15 +367,19 @@ export class InMemorySessionStorage implements SessionStorage {
     }
     let budget = Math.max(TICK_SLOTS, Math.ceil(left / Math.max(1, PASS_TICKS - this.passTicks)));
     this.passTicks++;
-    while (budget > 0) {
-      const table = tables[this.cursorTable];
-      if (this.cursorSegment >= table.segments.length) {
+    for (;;) {
+      // Past the last segment of a table: on to the next one, or the pass is complete.
+      while (this.cursorTable < tables.length && this.cursorSegment >= tables[this.cursorTable].segments.length) {
+        this.cursorTable++;
         this.cursorSegment = 0;
-        if (++this.cursorTable < tables.length) continue;
+      }
+      if (this.cursorTable === tables.length) {
         this.cursorTable = 0;
         this.passTicks = 0;
         break;
       }
+      if (budget <= 0) break;
+      const table = tables[this.cursorTable];
       // A segment whose earliest deadline is still ahead costs nothing to pass over.
       budget -= table.sweepSegment(table.segments[this.cursorSegment++], true);
       // Announcements never reject (failures are logged), so nothing is left unhandled.

@@ -377,6 +377,20 @@ describe('InMemorySessionStorage sweep timer', () => {
     await expect(storage.expireIdleSessions()).resolves.toBe(1);
   });
 
+  it('a sweep that throws (a broken clock) is logged, not thrown from the timer', async () => {
+    jest.useFakeTimers();
+    const { storage, sink, time } = expiring({ sweepInterval: 10 });
+    await storage.createSession(1n);
+    Object.defineProperty(time, 'now', {
+      get(): number {
+        throw new Error('clock broke');
+      },
+    });
+    expect(() => jest.advanceTimersByTime(10)).not.toThrow();
+    expect(sink.logger.error).toHaveBeenCalledWith(expect.stringMatching(/node-1 sweep failed: clock broke/), expect.any(String));
+    storage.close();
+  });
+
   it('spreads a pass over ticks of bounded size, covering a table of more than 2^20 slots within 16 ticks', async () => {
     jest.useFakeTimers();
     const time = { now: 0 };
