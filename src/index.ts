@@ -4,6 +4,7 @@ export type { SessionStorage, SessionTransitionSink } from './session-storage.js
 export { SessionLimitError, SessionStorageTimeoutError, SessionStorageUnavailableError } from './session-storage-errors.js';
 export type { SessionLifetimeOptions } from './session-lifetime.js';
 export { InMemorySessionStorage } from './storages/in-memory-session-storage.js';
+export type { InMemorySessionStorageOptions } from './storages/in-memory-session-storage.js';
 export { RedisSessionStorage } from './storages/redis-session-storage.js';
 export type { NodeRedisClient, RedisSessionStorageOptions } from './storages/redis-session-storage.js';
 export { SESSION_EVENT_TYPES, SessionEvent, SessionEventsMissed } from './session-event.js';

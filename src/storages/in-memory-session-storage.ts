@@ -1,55 +1,390 @@
+import { randomFillSync, randomUUID } from 'node:crypto';
+import { SessionEvent } from '../session-event.js';
 import { checkIds, type AuthKeyId, type SessionId } from '../session-id.js';
-import type { SessionStorage } from '../session-storage.js';
+import { resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../session-lifetime.js';
+import type { SessionStorage, SessionTransitionSink } from '../session-storage.js';
+import { SessionLimitError } from '../session-storage-errors.js';
+import { SessionTable, Ticks } from './in-memory/session-table.js';
 
-/**
- * The default storage: sessions in this process's memory. Each method does its
- * whole work synchronously before resolving, which makes it atomic.
- */
-export class InMemorySessionStorage implements SessionStorage {
-  private readonly unscoped = new Set<SessionId>();
-  /** Sessions per auth key; a key with no sessions left is removed, so memory follows live sessions. */
-  private readonly byAuthKey = new Map<AuthKeyId, Set<SessionId>>();
-  private scopedCount = 0;
-
-  async createSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
-    const invalid = checkIds(sessionId, authKeyId);
-    if (invalid) throw invalid;
-    if (authKeyId === undefined) return addNew(this.unscoped, sessionId);
-    let sessions = this.byAuthKey.get(authKeyId);
-    if (sessions === undefined) {
-      sessions = new Set();
-      this.byAuthKey.set(authKeyId, sessions);
-    }
-    if (!addNew(sessions, sessionId)) return false;
-    this.scopedCount++;
-    return true;
-  }
-
-  async hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
-    const invalid = checkIds(sessionId, authKeyId);
-    if (invalid) throw invalid;
-    if (authKeyId === undefined) return this.unscoped.has(sessionId);
-    return this.byAuthKey.get(authKeyId)?.has(sessionId) ?? false;
-  }
-
-  async destroySession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
-    const invalid = checkIds(sessionId, authKeyId);
-    if (invalid) throw invalid;
-    if (authKeyId === undefined) return this.unscoped.delete(sessionId);
-    const sessions = this.byAuthKey.get(authKeyId);
-    if (sessions === undefined || !sessions.delete(sessionId)) return false;
-    if (sessions.size === 0) this.byAuthKey.delete(authKeyId);
-    this.scopedCount--;
-    return true;
-  }
-
-  async count(): Promise<number> {
-    return this.unscoped.size + this.scopedCount;
-  }
+/** Options of {@link InMemorySessionStorage}: the lifetime policy, and a name for this instance. */
+export interface InMemorySessionStorageOptions extends SessionLifetimeOptions {
+  /** Names this instance as the `origin` of the events it announces; a random UUID by default. */
+  instanceId?: string;
 }
 
-function addNew(sessions: Set<SessionId>, sessionId: SessionId): boolean {
-  const before = sessions.size;
-  sessions.add(sessionId);
-  return sessions.size !== before;
+/** A full sweep pass is spread over at most this many timer ticks. */
+const PASS_TICKS = 16;
+/** A tick may always scan this many slots (about a millisecond): tables this small are swept whole every tick. */
+const TICK_SLOTS = 1 << 20;
+/** Deadlines are kept in ticks of at least 1 ms, coarse enough that idleTimeout + touchSlack spans at most this many. */
+const DEADLINE_SPAN_TICKS = 2 ** 28;
+
+// Bound once: a global lookup per call is slow where the global object is special (a vm context, as in jest).
+const floor = Math.floor;
+
+// Settled promises shared by every call that has nothing to wait for: the lookup path allocates nothing.
+const RESOLVED_TRUE = Promise.resolve(true);
+const RESOLVED_FALSE = Promise.resolve(false);
+
+/**
+ * The default storage: sessions in this process's memory, in a compact
+ * open-addressing hash table on typed arrays (about 10–11.3 bytes per session,
+ * 20–22.5 per auth-key-scoped one, plus 4 with `idleTimeout`). Each method does
+ * its whole change synchronously before resolving, which makes it atomic.
+ * Unscoped sessions and those of each auth key are separate scopes.
+ *
+ * Lifetime ({@link SessionLifetimeOptions}): with `maxSessions`, creating a new
+ * session past the limit rejects with `SessionLimitError` and changes nothing.
+ * With `idleTimeout`, a session lapses between `idleTimeout` and
+ * `idleTimeout + touchSlack` after its last `createSession`, or `hasSession`
+ * that found it; from then on it is gone for every method. Its expiry is
+ * announced once (a `destroyed` event with reason `'expired'`), by whichever
+ * comes first: an operation that comes across it, or the sweep. One unref'd
+ * timer sweeps every `sweepInterval`, started by the first session and stopped
+ * by {@link close}. A tick goes on with a resumable pass over the table and
+ * scans at most max(2^20 slots, what is left of the pass / the ticks left of
+ * its 16), passing over segments whose earliest deadline is still ahead at no
+ * cost; so a pass takes at most 16 ticks, and just one while the table has up
+ * to 2^20 slots (about 740k sessions). Bound: every lapsed session is announced
+ * within 2 × 16 × `sweepInterval` of lapsing (within one `sweepInterval` for
+ * tables of up to 2^20 slots), unless an operation came across it first.
+ * {@link expireIdleSessions} sweeps everything at once. `count()` includes
+ * lapsed sessions that neither an operation nor a sweep has come across yet.
+ *
+ * Announcing: once {@link attach}ed to a sink (`SessionSubject` does it), the
+ * storage announces every transition itself, its own calls' included, and
+ * `createSession`/`destroySession` resolve after the announcement has settled.
+ * Events name this instance as their `origin`. Without a sink, expiry removes
+ * sessions silently.
+ */
+export class InMemorySessionStorage implements SessionStorage {
+  /** The `origin` of the events this instance announces. */
+  readonly instanceId: string;
+  private readonly lifetime: SessionLifetime;
+  /** Present when sessions expire. */
+  private readonly ticks: Ticks | undefined;
+  /** Milliseconds per deadline tick. */
+  private readonly tickLength: number;
+  private readonly unscoped: SessionTable;
+  /** Keyed by (auth key id, session id). */
+  private readonly scoped: SessionTable;
+  private sink: SessionTransitionSink | undefined;
+  /** Expiries found during the current operation, announced when it has finished changing the tables. */
+  private lapsed: SessionEvent[] | undefined;
+  /** Expired sessions so far (for {@link expireIdleSessions}'s result). */
+  private expired = 0;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private timerStopped = false;
+  /** Where the sweep goes on: table (0 unscoped, 1 scoped), then segment, and how many ticks the pass has taken. */
+  private cursorTable = 0;
+  private cursorSegment = 0;
+  private passTicks = 0;
+  // Views of one 16-byte buffer: ids go in as bigints and come out as 32-bit halves, without allocating.
+  private readonly idWords = new BigInt64Array(2);
+  private readonly halves = new Int32Array(this.idWords.buffer);
+
+  constructor(options: InMemorySessionStorageOptions = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`InMemorySessionStorage options must be an object; got ${options === null ? 'null' : typeof options}`);
+    }
+    this.lifetime = resolveLifetime(options, 'InMemorySessionStorage');
+    const { instanceId } = options;
+    if (instanceId !== undefined && (typeof instanceId !== 'string' || instanceId === '')) {
+      throw new TypeError(`InMemorySessionStorage instanceId must be a non-empty string; got ${typeof instanceId === 'string' ? '""' : typeof instanceId}`);
+    }
+    this.instanceId = instanceId ?? randomUUID();
+    const { idleTimeout, touchSlack } = this.lifetime;
+    this.tickLength = idleTimeout === undefined ? 1 : Math.max(1, Math.ceil((idleTimeout + touchSlack) / DEADLINE_SPAN_TICKS));
+    if (idleTimeout !== undefined) {
+      this.ticks = new Ticks();
+      this.readClock();
+    }
+    const seeds = randomFillSync(new Int32Array(8));
+    const onLapsed = (table: SessionTable, w0: number, w1: number, w2: number, w3: number) => this.onLapsed(table, w0, w1, w2, w3);
+    this.unscoped = new SessionTable(2, this.ticks, seeds.subarray(0, 4), onLapsed);
+    this.scoped = new SessionTable(4, this.ticks, seeds.subarray(4, 8), onLapsed);
+  }
+
+  createSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
+    const invalid = checkIds(sessionId, authKeyId);
+    if (invalid !== undefined) return Promise.reject(invalid);
+    const table = this.tableFor(sessionId, authKeyId);
+    const expiring = this.ticks !== undefined;
+    if (expiring) this.readClock();
+    if (table.find()) {
+      if (!expiring) return RESOLVED_FALSE;
+      if (!table.isLapsed()) {
+        table.touch();
+        return RESOLVED_FALSE;
+      }
+      table.remove();
+      this.announceLater(sessionId, authKeyId);
+      table.find();
+    }
+    const limit = this.lifetime.maxSessions;
+    if (limit !== undefined && this.unscoped.size + this.scoped.size >= limit) {
+      if (expiring) this.reclaim(limit);
+      if (this.unscoped.size + this.scoped.size >= limit) return this.finishRejected(new SessionLimitError(limit));
+      table.find();
+    }
+    table.insert();
+    if (expiring && this.timer === undefined) this.startTimer();
+    return this.finish(true, this.sink && new SessionEvent('created', sessionId, authKeyId, { origin: this.instanceId }));
+  }
+
+  hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
+    const invalid = checkIds(sessionId, authKeyId);
+    if (invalid !== undefined) return Promise.reject(invalid);
+    const table = this.tableFor(sessionId, authKeyId);
+    if (!table.find()) return RESOLVED_FALSE;
+    if (this.ticks === undefined) return RESOLVED_TRUE;
+    this.readClock();
+    if (!table.isLapsed()) {
+      table.touch();
+      return RESOLVED_TRUE;
+    }
+    table.remove();
+    this.announceLater(sessionId, authKeyId);
+    return this.finish(false, undefined);
+  }
+
+  destroySession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
+    const invalid = checkIds(sessionId, authKeyId);
+    if (invalid !== undefined) return Promise.reject(invalid);
+    const table = this.tableFor(sessionId, authKeyId);
+    if (!table.find()) return RESOLVED_FALSE;
+    if (this.ticks !== undefined) {
+      this.readClock();
+      if (table.isLapsed()) {
+        table.remove();
+        this.announceLater(sessionId, authKeyId);
+        return this.finish(false, undefined);
+      }
+    }
+    table.remove();
+    return this.finish(true, this.sink && new SessionEvent('destroyed', sessionId, authKeyId, { origin: this.instanceId }));
+  }
+
+  /** Live sessions over all scopes, counting lapsed ones that no operation or sweep has come across yet. O(1). */
+  count(): Promise<number> {
+    return Promise.resolve(this.unscoped.size + this.scoped.size);
+  }
+
+  /**
+   * Sweeps the whole table now: removes every lapsed session, announces each
+   * expiry, and resolves with how many there were once the announcements have
+   * settled. Resolves 0 without `idleTimeout`.
+   */
+  expireIdleSessions(): Promise<number> {
+    if (this.ticks === undefined) return Promise.resolve(0);
+    const before = this.expired;
+    this.readClock();
+    let pending: Promise<unknown>[] | undefined;
+    for (const table of [this.unscoped, this.scoped]) {
+      table.sweepZero();
+      // Announced segment by segment: the table is consistent between segments, and few events are held at once.
+      for (const segment of table.segments) {
+        table.sweepSegment(segment, true);
+        pending = this.announceLapsed(pending);
+      }
+    }
+    const expired = this.expired - before;
+    return pending === undefined ? Promise.resolve(expired) : Promise.all(pending).then(() => expired);
+  }
+
+  /** Announces every transition to `sink` from now on (see {@link SessionStorage.attach}). Takes one sink. */
+  attach(sink: SessionTransitionSink): void {
+    if (this.sink !== undefined) throw new TypeError(`InMemorySessionStorage ${this.instanceId} is attached to a sink already; it takes one`);
+    if (typeof (sink as Partial<SessionTransitionSink> | null)?.announce !== 'function') {
+      throw new TypeError('InMemorySessionStorage.attach() needs a sink with an announce(event) method');
+    }
+    this.sink = sink;
+  }
+
+  /** Stops the sweep timer. Sessions stay usable; lapsed ones are still noticed by the operations that come across them. Idempotent. */
+  close(): void {
+    this.timerStopped = true;
+    if (this.timer !== undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** Puts the ids' 32-bit halves into the table they belong to, and returns it. */
+  private tableFor(sessionId: SessionId, authKeyId: AuthKeyId | undefined): SessionTable {
+    const halves = this.halves;
+    this.idWords[0] = sessionId;
+    if (authKeyId === undefined) {
+      const table = this.unscoped;
+      table.w0 = halves[0];
+      table.w1 = halves[1];
+      return table;
+    }
+    this.idWords[1] = authKeyId;
+    const table = this.scoped;
+    table.w0 = halves[2];
+    table.w1 = halves[3];
+    table.w2 = halves[0];
+    table.w3 = halves[1];
+    return table;
+  }
+
+  private readClock(): void {
+    const ticks = this.ticks!;
+    const { clock, idleTimeout, touchSlack } = this.lifetime;
+    const now = clock();
+    const length = this.tickLength;
+    ticks.now = floor(now / length);
+    ticks.keep = floor((now + idleTimeout!) / length);
+    // touchSlack >= tickLength, so this lands within (now + idleTimeout, now + idleTimeout + touchSlack].
+    ticks.deadline = floor((now + idleTimeout! + touchSlack) / length) - 1;
+  }
+
+  /** Called by a table for each lapsed entry a sweep removes. */
+  private onLapsed(table: SessionTable, w0: number, w1: number, w2: number, w3: number): void {
+    this.expired++;
+    if (this.sink === undefined) return;
+    const halves = this.halves;
+    let authKeyId: AuthKeyId | undefined;
+    if (table.width === 4) {
+      halves[0] = w2;
+      halves[1] = w3;
+      halves[2] = w0;
+      halves[3] = w1;
+      authKeyId = this.idWords[1];
+    } else {
+      halves[0] = w0;
+      halves[1] = w1;
+    }
+    this.queueExpired(this.idWords[0], authKeyId);
+  }
+
+  /** An operation came across a lapsed session and removed it. */
+  private announceLater(sessionId: SessionId, authKeyId: AuthKeyId | undefined): void {
+    this.expired++;
+    if (this.sink !== undefined) this.queueExpired(sessionId, authKeyId);
+  }
+
+  private queueExpired(sessionId: SessionId, authKeyId: AuthKeyId | undefined): void {
+    (this.lapsed ??= []).push(new SessionEvent('destroyed', sessionId, authKeyId, { reason: 'expired', origin: this.instanceId }));
+  }
+
+  /**
+   * Announces, in order, the expiries queued during the operation and then its
+   * own transition, once the tables are consistent again (an observer may call
+   * back into the storage), and resolves `value` when every announcement has settled.
+   */
+  private finish(value: boolean, event: SessionEvent | undefined): Promise<boolean> {
+    const settling = this.announceQueued(event);
+    if (settling === undefined) return value ? RESOLVED_TRUE : RESOLVED_FALSE;
+    return settling.then(() => value);
+  }
+
+  private finishRejected(error: Error): Promise<never> {
+    const settling = this.announceQueued(undefined);
+    if (settling === undefined) return Promise.reject(error);
+    return settling.then(() => Promise.reject(error));
+  }
+
+  private announceQueued(event: SessionEvent | undefined): Promise<unknown> | undefined {
+    let pending = this.announceLapsed(undefined);
+    if (event !== undefined && this.sink !== undefined) pending = this.announce(this.sink, event, pending);
+    if (pending === undefined) return undefined;
+    return pending.length === 1 ? pending[0] : Promise.all(pending);
+  }
+
+  /** Announces the queued expiries, adding what is still settling to `pending`. */
+  private announceLapsed(pending: Promise<unknown>[] | undefined): Promise<unknown>[] | undefined {
+    const lapsed = this.lapsed;
+    if (lapsed === undefined) return pending;
+    this.lapsed = undefined;
+    const sink = this.sink;
+    if (sink !== undefined) for (const expiry of lapsed) pending = this.announce(sink, expiry, pending);
+    return pending;
+  }
+
+  /** Announces one event; a sink that throws or rejects is logged, never undoing the change. */
+  private announce(sink: SessionTransitionSink, event: SessionEvent, pending: Promise<unknown>[] | undefined): Promise<unknown>[] | undefined {
+    let result: unknown;
+    try {
+      result = sink.announce(event);
+    } catch (error) {
+      this.reportSinkFailure(sink, event, error);
+      return pending;
+    }
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then !== 'function') return pending;
+    const settled = Promise.resolve(result).then(undefined, (error: unknown) => this.reportSinkFailure(sink, event, error));
+    (pending ??= []).push(settled);
+    return pending;
+  }
+
+  private reportSinkFailure(sink: SessionTransitionSink, event: SessionEvent, error: unknown): void {
+    const cause = error instanceof Error ? error : new Error(String(error));
+    sink.logger.error(`InMemorySessionStorage ${this.instanceId} could not announce '${event.type}' of session ${event.sessionId}: ${cause.message}`, cause.stack);
+  }
+
+  /** Removes lapsed sessions until there are fewer than `limit`, or none is left to remove. */
+  private reclaim(limit: number): void {
+    for (const table of [this.unscoped, this.scoped]) {
+      table.sweepZero();
+      for (const segment of table.segments) {
+        if (this.unscoped.size + this.scoped.size < limit) return;
+        table.sweepSegment(segment, true);
+      }
+    }
+  }
+
+  private startTimer(): void {
+    if (this.timerStopped) return;
+    this.timer = setInterval(() => {
+      try {
+        this.sweepTick();
+      } catch (error) {
+        // A throwing clock, say: report it rather than take the process down from a timer.
+        const cause = error instanceof Error ? error : new Error(String(error));
+        (this.sink?.logger ?? console).error(`InMemorySessionStorage ${this.instanceId} sweep failed: ${cause.message}`, cause.stack);
+      }
+    }, this.lifetime.sweepInterval);
+    this.timer.unref?.();
+  }
+
+  /**
+   * One timer tick: goes on with the current pass, scanning at most
+   * max(2^20, slots left in the pass / ticks left of its 16) slots, so that a
+   * pass never takes more than 16 ticks however the table grows meanwhile.
+   */
+  private sweepTick(): void {
+    this.readClock();
+    const tables = [this.unscoped, this.scoped];
+    if (this.cursorTable === 0 && this.cursorSegment === 0) {
+      this.unscoped.sweepZero();
+      this.scoped.sweepZero();
+    }
+    let left = 0;
+    for (let t = this.cursorTable; t < tables.length; t++) {
+      const segments = tables[t].segments;
+      for (let s = t === this.cursorTable ? this.cursorSegment : 0; s < segments.length; s++) left += segments[s].cap;
+    }
+    let budget = Math.max(TICK_SLOTS, Math.ceil(left / Math.max(1, PASS_TICKS - this.passTicks)));
+    this.passTicks++;
+    for (;;) {
+      // Past the last segment of a table: on to the next one, or the pass is complete.
+      while (this.cursorTable < tables.length && this.cursorSegment >= tables[this.cursorTable].segments.length) {
+        this.cursorTable++;
+        this.cursorSegment = 0;
+      }
+      if (this.cursorTable === tables.length) {
+        this.cursorTable = 0;
+        this.passTicks = 0;
+        break;
+      }
+      if (budget <= 0) break;
+      const table = tables[this.cursorTable];
+      // A segment whose earliest deadline is still ahead costs nothing to pass over.
+      budget -= table.sweepSegment(table.segments[this.cursorSegment++], true);
+      // Announcements never reject (failures are logged), so nothing is left unhandled.
+      this.announceLapsed(undefined);
+    }
+    this.announceLapsed(undefined);
+  }
 }

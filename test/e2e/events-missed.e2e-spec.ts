@@ -13,9 +13,10 @@ import { bootstrap } from './bootstrap';
 
 /** A storage that announces itself, so the test can raise a missed-events notice as a shared storage would. */
 class AnnouncingStorage extends InMemorySessionStorage implements SessionStorage {
-  sink: SessionTransitionSink | undefined;
-  attach(sink: SessionTransitionSink): void {
-    this.sink = sink;
+  givenSink: SessionTransitionSink | undefined;
+  override attach(sink: SessionTransitionSink): void {
+    this.givenSink = sink;
+    super.attach(sink);
   }
 }
 
@@ -53,7 +54,7 @@ describe('@OnSessionEventsMissed()', () => {
     let logger;
     ({ app, logger } = await bootstrap(AppModule));
     const notice = new SessionEventsMissed('1-0', '5-0', 'instance-a');
-    storage.sink!.eventsMissed(notice);
+    storage.givenSink!.eventsMissed(notice);
     expect(app.get(GapListener).notices).toEqual([notice]);
     expect(app.get(GapListener).heardEvents).toEqual([]);
     await new Promise(setImmediate);

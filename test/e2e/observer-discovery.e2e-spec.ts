@@ -11,8 +11,10 @@ class EventLog {
   }
 }
 
-const created = (sessionId: bigint, authKeyId?: bigint) => new SessionEvent('created', sessionId, authKeyId);
-const destroyed = (sessionId: bigint, authKeyId?: bigint) => new SessionEvent('destroyed', sessionId, authKeyId);
+/** The default in-memory storage announces transitions itself, naming itself as their origin. */
+const fromStorage = (event: SessionEvent) => ({ ...event, origin: expect.any(String) as string });
+const created = (sessionId: bigint, authKeyId?: bigint) => fromStorage(new SessionEvent('created', sessionId, authKeyId));
+const destroyed = (sessionId: bigint, authKeyId?: bigint) => fromStorage(new SessionEvent('destroyed', sessionId, authKeyId));
 
 /** Creates then destroys one session, scoped, and one unscoped. */
 async function runTransitions(subject: SessionSubject): Promise<void> {

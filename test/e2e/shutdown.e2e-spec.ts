@@ -6,7 +6,7 @@ import { bootstrap, deferred } from './bootstrap';
 /** An in-memory storage that records when it is closed. */
 class ClosableStorage extends InMemorySessionStorage {
   closed = 0;
-  close(): void {
+  override close(): void {
     this.closed++;
   }
 }
@@ -41,7 +41,7 @@ describe('app.close()', () => {
     release.resolve();
     await closing;
     expect(await creating).toBe(true);
-    expect(observer.finished).toEqual([new SessionEvent('created', 77n)]);
+    expect(observer.finished).toEqual([new SessionEvent('created', 77n, undefined, { origin: storage.instanceId })]);
     expect(storage.closed).toBe(1);
   });
 
