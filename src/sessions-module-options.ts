@@ -4,6 +4,10 @@ import type { SessionStorage } from './session-storage.js';
 export interface SessionsModuleOptions {
   /** Where sessions are kept; an `InMemorySessionStorage` when omitted. */
   storage?: SessionStorage;
+  /** Idle expiry (ms) of the default in-memory storage; give a `storage` its own options instead. */
+  idleTimeout?: number;
+  /** Bound on live sessions of the default in-memory storage; give a `storage` its own options instead. */
+  maxSessions?: number;
 }
 
 /** Options that shape the module itself rather than the subject. */

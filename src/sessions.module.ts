@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { SessionObserverExplorer } from './session-observer-explorer.js';
+import { resolveLifetime } from './session-lifetime.js';
 import type { SessionStorage } from './session-storage.js';
 import { SessionSubject } from './session-subject.js';
 import {
@@ -22,7 +23,8 @@ import { InMemorySessionStorage } from './storages/in-memory-session-storage.js'
 const STORAGE_METHODS = ['createSession', 'hasSession', 'destroySession'] as const;
 
 function createSubject(options: SessionsModuleOptions | undefined, explorer: SessionObserverExplorer): SessionSubject {
-  const storage = options?.storage ?? new InMemorySessionStorage();
+  assertLifetimeOnDefaultOnly(options ?? {}, 'the options given to SessionsModule');
+  const storage = options?.storage ?? new InMemorySessionStorage({ idleTimeout: options?.idleTimeout, maxSessions: options?.maxSessions });
   assertStorage(storage, 'the options given to SessionsModule');
   const subject: SessionSubject = new SessionSubject(storage, {
     logger: new Logger(SessionSubject.name),
@@ -62,6 +64,9 @@ export class SessionsModule extends ConfigurableSessionsModule implements OnModu
       throw new TypeError(`SessionsModule.forRoot() takes a SessionStorage or an options object; got ${String(options)}`);
     }
     if (options.storage !== undefined) assertStorage(options.storage, 'SessionsModule.forRoot({ storage })');
+    assertLifetimeOnDefaultOnly(options, 'SessionsModule.forRoot()');
+    // Checked now rather than at bootstrap, so a bad value fails where it is written.
+    resolveLifetime({ idleTimeout: options.idleTimeout, maxSessions: options.maxSessions }, 'SessionsModule.forRoot()');
     return super.forRoot(options);
   }
 
@@ -88,6 +93,15 @@ export class SessionsModule extends ConfigurableSessionsModule implements OnModu
   /** Runs after every provider's own destroy hooks, which may still destroy sessions. */
   async onApplicationShutdown(): Promise<void> {
     await this.subject.close();
+  }
+}
+
+/** Lifetime options on the module configure the default storage only: a given storage has its own. */
+function assertLifetimeOnDefaultOnly(options: SessionsModuleOptions, source: string): void {
+  if (options.storage === undefined) return;
+  const misplaced = (['idleTimeout', 'maxSessions'] as const).filter((key) => options[key] !== undefined);
+  if (misplaced.length > 0) {
+    throw new TypeError(`${source}: ${misplaced.join(' and ')} configure the default in-memory storage; pass them to the storage you give instead`);
   }
 }
 

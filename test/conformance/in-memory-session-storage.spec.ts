@@ -1,4 +1,4 @@
 import { InMemorySessionStorage } from 'nestjs-mtproto-sessions';
 import { describeSessionStorage } from 'nestjs-mtproto-sessions/testing';
 
-describeSessionStorage('InMemorySessionStorage', () => new InMemorySessionStorage());
+describeSessionStorage('InMemorySessionStorage', (options) => new InMemorySessionStorage(options), { lifetime: true });

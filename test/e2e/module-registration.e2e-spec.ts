@@ -158,3 +158,25 @@ describe('SessionsModule.forRootAsync', () => {
     await expect(bootstrap(AppModule)).rejects.toThrow(/not a SessionStorage: it lacks createSession, destroySession\(\)/);
   });
 });
+
+describe('lifetime options on the module', () => {
+  it('configure the default in-memory storage: maxSessions bounds it', async () => {
+    @Module({ imports: [SessionsModule.forRoot({ maxSessions: 1, idleTimeout: 60_000 })] })
+    class AppModule {}
+    const { app } = await bootstrap(AppModule);
+    try {
+      const subject = app.get(SessionSubject);
+      await expect(subject.createSession(1n)).resolves.toBe(true);
+      await expect(subject.createSession(2n)).rejects.toMatchObject({ name: 'SessionLimitError', limit: 1 });
+      await expect(subject.count()).resolves.toBe(1);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('are refused beside a storage of your own, and when not positive integers', () => {
+    expect(() => SessionsModule.forRoot({ storage: new InMemorySessionStorage(), idleTimeout: 1000 })).toThrow(/idleTimeout configure the default in-memory storage/);
+    expect(() => SessionsModule.forRoot({ maxSessions: 0 })).toThrow(TypeError);
+    expect(() => SessionsModule.forRoot({ idleTimeout: 1.5 })).toThrow(/idleTimeout/);
+  });
+});

@@ -245,7 +245,11 @@ describe('sample app over HTTP', () => {
     it('the log observer logs each session event through Nest\'s Logger', async () => {
       await request(baseUrl).put('/sessions/6006?authKeyId=7').expect(201);
       // PUT answers only once every observer has handled the event, so the line is there already.
-      expect(logger.entries).toContainEqual({ level: 'log', message: 'Session 6006 (auth key 7) created', context: 'SessionLogObserver' });
+      expect(logger.entries).toContainEqual({
+        level: 'log',
+        message: expect.stringMatching(/^Session 6006 \(auth key 7\) created by instance [\w-]+$/),
+        context: 'SessionLogObserver',
+      });
     });
 
     it('GET /sessions/events streams each transition once, as JSON with string ids', async () => {
@@ -260,6 +264,7 @@ describe('sample app over HTTP', () => {
           type: 'created',
           sessionId: INT64_MAX,
           authKeyId: ABOVE_2_53,
+          origin: expect.any(String),
         });
 
         // No transition, so no event: the next one must be the destroy.
@@ -267,8 +272,8 @@ describe('sample app over HTTP', () => {
         await request(baseUrl).delete(`/sessions/${INT64_MAX}?authKeyId=${ABOVE_2_53}`).expect(204);
         await sse.next(isEvent('destroyed', INT64_MAX), 'the destroyed event');
         expect(sse.received).toEqual([
-          { type: 'created', sessionId: INT64_MAX, authKeyId: ABOVE_2_53 },
-          { type: 'destroyed', sessionId: INT64_MAX, authKeyId: ABOVE_2_53, reason: 'destroyed' },
+          { type: 'created', sessionId: INT64_MAX, authKeyId: ABOVE_2_53, origin: expect.any(String) },
+          { type: 'destroyed', sessionId: INT64_MAX, authKeyId: ABOVE_2_53, reason: 'destroyed', origin: expect.any(String) },
         ]);
       } finally {
         sse.close();
