@@ -160,25 +160,49 @@ export class SessionSubject {
   }
 
   /**
-   * Calls every observer at once, as the seed's `gather` does, and isolates
-   * their failures. A synchronous observer costs no promise.
+   * Calls every observer at once, in order of subscription, as the seed's
+   * `gather` does, and isolates their failures. A synchronous observer costs no
+   * promise: when all are synchronous this returns nothing. Otherwise it
+   * returns one promise that a countdown settles once every returned promise
+   * has (no `Promise.all`, no promise per observer beyond the `then` on its
+   * own), and that never rejects.
    */
-  private notify(event: SessionEvent): Promise<unknown> | undefined {
+  private notify(event: SessionEvent): Promise<void> | undefined {
     if (this.prepareObservers !== undefined) this.runPrepareObservers();
-    let settling: Promise<void>[] | undefined;
-    for (const observer of this.observers) {
-      let result: void | Promise<void>;
+    const observers = this.observers;
+    // No closure in this loop: a synchronous observer costs a call and a check, nothing more.
+    let countdown: Countdown | undefined;
+    for (let i = 0; i < observers.length; i++) {
+      const observer = observers[i];
       try {
-        result = observer.update(event);
+        const result: unknown = observer.update(event);
+        if (isPromiseLike(result)) this.settleLater((countdown ??= new Countdown()), observer, event, result);
       } catch (error) {
-        this.report(observer, event, error);
-        continue;
-      }
-      if (isPromiseLike(result)) {
-        (settling ??= []).push(Promise.resolve(result).then(undefined, (error: unknown) => this.report(observer, event, error)));
+        // update() threw, or reading its result's `then` did.
+        this.reportSafely(observer, event, error);
       }
     }
-    return settling && Promise.all(settling);
+    return countdown?.start();
+  }
+
+  /** Counts an observer's pending result into the countdown, reporting its rejection. */
+  private settleLater(countdown: Countdown, observer: SessionObserver, event: SessionEvent, result: PromiseLike<void>): void {
+    const settled = countdown.settled;
+    // Promise.resolve adopts a foreign thenable safely: it settles once, and a throwing `then` rejects.
+    Promise.resolve(result).then(settled, (error: unknown) => {
+      this.reportSafely(observer, event, error);
+      settled();
+    });
+    countdown.pending++;
+  }
+
+  /** {@link report}, except that a logger that throws stops neither the other observers nor the countdown. */
+  private reportSafely(observer: SessionObserver, event: SessionEvent, error: unknown): void {
+    try {
+      this.report(observer, event, error);
+    } catch {
+      // Nowhere left to report to.
+    }
   }
 
   private runPrepareObservers(): void {
@@ -198,6 +222,27 @@ export class SessionSubject {
       `Session observer ${nameOf(observer)} failed on '${event.type}' of session ${event.sessionId}${scope}: ${cause.message}`,
       cause.stack,
     );
+  }
+}
+
+/** How notify() waits for the observers that returned a promise, without Promise.all. */
+class Countdown {
+  pending = 0;
+  private resolve: (() => void) | undefined;
+  readonly settled = (): void => {
+    if (--this.pending === 0) this.resolve?.();
+  };
+
+  /**
+   * The promise that settles when the count reaches zero, or nothing when no
+   * count was made. Every count is made before, and every settling happens
+   * after, this call.
+   */
+  start(): Promise<void> | undefined {
+    if (this.pending === 0) return undefined;
+    return new Promise<void>((resolve) => {
+      this.resolve = resolve;
+    });
   }
 }
 
