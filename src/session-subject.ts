@@ -70,11 +70,20 @@ export class SessionSubject {
     return this.transition('created', sessionId, authKeyId);
   }
 
+  /**
+   * Resolves whether the session exists: the id check and the lookup, no other
+   * work. The package's own storages check ids themselves, so for them the
+   * call goes straight through; for any other storage the subject checks
+   * first, so that a bad id never reaches it.
+   */
   hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
-    const invalid = checkIds(sessionId, authKeyId);
-    if (invalid) return Promise.reject(invalid);
+    const storage = this.storage;
     try {
-      return this.storage.hasSession(sessionId, authKeyId);
+      if (storage.hasSession !== checkingHasSession) {
+        const invalid = checkIds(sessionId, authKeyId);
+        if (invalid) return Promise.reject(invalid);
+      }
+      return storage.hasSession(sessionId, authKeyId);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -245,6 +254,14 @@ class Countdown {
     });
   }
 }
+
+/**
+ * The package's own hasSession, which checks ids itself and rejects (never
+ * throws) on a bad one. Compared with the storage's method on every call, not
+ * its class: a subclass that overrides hasSession, or a stub put on an
+ * instance, is checked like any third-party storage.
+ */
+const checkingHasSession = InMemorySessionStorage.prototype.hasSession;
 
 function isPromiseLike(value: unknown): value is PromiseLike<void> {
   return typeof (value as PromiseLike<void> | undefined)?.then === 'function';

@@ -892,6 +892,60 @@ describe('SessionSubject', () => {
     });
   });
 
+  describe('hasSession: the id check and the lookup', () => {
+    const badIds: [string, unknown, unknown][] = [
+      ['the number 1', 1, undefined],
+      ['an out-of-range session id', 2n ** 63n, undefined],
+      ['the number 1 as auth key id', 1n, 1],
+    ];
+
+    it.each(badIds)("rejects %s through the package's storage, which checks ids itself, without a synchronous throw", async (_label, sessionId, authKeyId) => {
+      class Inheriting extends InMemorySessionStorage {}
+      for (const target of [new InMemorySessionStorage(), new Inheriting()]) {
+        const checked = new SessionSubject(target, { logger });
+        let promise: Promise<boolean> | undefined;
+        expect(() => {
+          promise = (checked.hasSession.bind(checked) as unknown as LooseCall)(sessionId, authKeyId);
+        }).not.toThrow();
+        await expect(promise).rejects.toBeInstanceOf(InvalidSessionIdError);
+      }
+    });
+
+    it.each(badIds)('checks %s itself for a subclass that overrides hasSession, never calling it', async (_label, sessionId, authKeyId) => {
+      class Trusting extends InMemorySessionStorage {
+        readonly seen: unknown[] = [];
+        override hasSession(id: SessionId): Promise<boolean> {
+          this.seen.push(id);
+          return Promise.resolve(true);
+        }
+      }
+      const trusting = new Trusting();
+      const checked = new SessionSubject(trusting, { logger });
+      await expect((checked.hasSession.bind(checked) as unknown as LooseCall)(sessionId, authKeyId)).rejects.toBeInstanceOf(InvalidSessionIdError);
+      expect(trusting.seen).toEqual([]);
+      await expect(checked.hasSession(5n)).resolves.toBe(true);
+      expect(trusting.seen).toEqual([5n]);
+    });
+
+    it('checks ids itself when a stub replaces hasSession on an instance of the package storage', async () => {
+      const stubbed = new InMemorySessionStorage();
+      const stub = jest.fn(async () => true);
+      stubbed.hasSession = stub;
+      const checked = new SessionSubject(stubbed, { logger });
+      await expect((checked.hasSession.bind(checked) as unknown as LooseCall)(1)).rejects.toBeInstanceOf(InvalidSessionIdError);
+      expect(stub).not.toHaveBeenCalled();
+      await expect(checked.hasSession(1n, KEY_A)).resolves.toBe(true);
+      expect(stub).toHaveBeenCalledWith(1n, KEY_A);
+    });
+
+    it('resolves what the storage resolves, scoped and unscoped', async () => {
+      await storage.createSession(1n, KEY_A);
+      await expect(subject.hasSession(1n, KEY_A)).resolves.toBe(true);
+      await expect(subject.hasSession(1n)).resolves.toBe(false);
+      await expect(subject.hasSession(1n, KEY_B)).resolves.toBe(false);
+    });
+  });
+
   describe('notification path (through the sink a self-announcing storage gets)', () => {
     /** A storage that announces transitions itself: it hands out the subject's sink. */
     class AnnouncingStorage extends ClosableStorage {
