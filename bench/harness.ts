@@ -383,6 +383,7 @@ export async function main(suites: readonly Suite[], argv: readonly string[]): P
   }
   const selected = suites.filter((suite) => options.only === undefined || options.only.includes(suite.name));
   const started = Date.now();
+  const [loadAverage] = os.loadavg();
   const figures: Figure[] = [];
   const errors: { suite: string; error: string }[] = [];
   for (const suite of selected) {
@@ -396,7 +397,7 @@ export async function main(suites: readonly Suite[], argv: readonly string[]): P
     }
   }
   const report: Report = {
-    machine: machine(),
+    machine: machine(loadAverage),
     options: { mode: options.mode, capacity: options.capacity, rounds: options.rounds, warmup: options.warmup, memoryRounds: options.memoryRounds },
     suites: selected.map((suite) => suite.name),
     seconds: Math.round((Date.now() - started) / 100) / 10,
@@ -410,7 +411,8 @@ export async function main(suites: readonly Suite[], argv: readonly string[]): P
 // ---------------------------------------------------------------- output
 
 export interface Report {
-  machine: { node: string; v8: string; cpu: string; cores: number; memoryGiB: number; platform: string };
+  /** `loadAverage`: the 1-minute load average when the run started; other work on the machine shows in the spreads. */
+  machine: { node: string; v8: string; cpu: string; cores: number; memoryGiB: number; platform: string; loadAverage: number };
   options: { mode: Mode; capacity: boolean; rounds: number; warmup: number; memoryRounds: number };
   suites: string[];
   seconds: number;
@@ -418,7 +420,7 @@ export interface Report {
   errors: { suite: string; error: string }[];
 }
 
-function machine(): Report['machine'] {
+function machine(loadAverage: number): Report['machine'] {
   const cpus = os.cpus();
   return {
     node: process.version,
@@ -427,6 +429,7 @@ function machine(): Report['machine'] {
     cores: cpus.length,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     platform: `${os.platform()} ${os.arch()}`,
+    loadAverage: Math.round(loadAverage * 100) / 100,
   };
 }
 
@@ -436,17 +439,22 @@ export function format(value: number, unit: Unit): string {
     case 'events/s':
     case 'cycles/s': {
       const suffix = unit.slice(0, -2);
-      if (value >= 1e6) return `${(value / 1e6).toPrecision(3)} M ${suffix}/s`;
-      if (value >= 1e3) return `${(value / 1e3).toPrecision(3)} k ${suffix}/s`;
-      return `${value.toPrecision(3)} ${suffix}/s`;
+      if (value >= 1e6) return `${number(value / 1e6)} M ${suffix}/s`;
+      if (value >= 1e3) return `${number(value / 1e3)} k ${suffix}/s`;
+      return `${number(value)} ${suffix}/s`;
     }
     case 'B/session':
-      return `${value.toPrecision(3)} B`;
+      return `${number(value)} B`;
     case 's':
-      return `${value.toPrecision(3)} s`;
+      return `${number(value)} s`;
     case 'ms':
-      return `${value.toPrecision(3)} ms`;
+      return `${number(value)} ms`;
   }
+}
+
+/** Three significant digits, without exponents: 0.0123, 1.23, 123, 1,234. */
+function number(value: number): string {
+  return Math.abs(value) >= 1000 ? Math.round(value).toLocaleString('en-US') : String(Number(value.toPrecision(3)));
 }
 
 function spread(figure: Figure): string {
@@ -461,7 +469,7 @@ export function formatReport(report: Report): string {
   const { machine: m, options: o } = report;
   const lines = [
     `nestjs-mtproto-sessions bench: ${o.mode} mode${o.capacity && o.mode !== 'full' ? ' + capacity' : ''}, ${o.rounds} round(s) after ${o.warmup} warm-up, memory figures ${o.memoryRounds} process(es) each; ${report.seconds} s`,
-    `Node ${m.node} (V8 ${m.v8}), ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform}`,
+    `Node ${m.node} (V8 ${m.v8}), ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform}; load average ${m.loadAverage} at the start`,
     `Value and baseline: medians over rounds. Ratio: how many times better than the baseline (> 1 is better), the median of the per-round ratios. Spread: the value's min – max over rounds.`,
     '',
     '| figure | value | baseline | ratio | spread | target |',
