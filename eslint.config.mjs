@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'dist-sample/', 'node_modules/', '.jest-cache/', 'coverage/'] },
+  { ignores: ['dist/', 'dist-sample/', 'dist-bench/', 'node_modules/', '.jest-cache/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

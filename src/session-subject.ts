@@ -4,6 +4,7 @@ import type { SessionLogger } from './session-logger.js';
 import type { SessionObserver } from './session-observer.js';
 import type { SessionStorage, SessionTransitionSink } from './session-storage.js';
 import { InMemorySessionStorage } from './storages/in-memory-session-storage.js';
+import { RedisSessionStorage } from './storages/redis-session-storage.js';
 
 export interface SessionSubjectOptions {
   /** Where observer failures are reported; `console` by default. The Nest module passes Nest's `Logger`. */
@@ -24,8 +25,15 @@ export interface SessionSubjectOptions {
 export class SessionSubject {
   /** Replaced, never mutated, so a notification can hold the set as it was at the transition. */
   private observers: readonly SessionObserver[] = [];
-  /** Transitions not yet announced to every observer; `close()` waits for them. */
-  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Transitions and announcements not yet settled; `drain()` waits for them. A counter, not a set: this runs per event. */
+  private inFlight = 0;
+  private drainWaiters: (() => void)[] = [];
+  private readonly forgetOne = (): void => {
+    if (--this.inFlight > 0) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const wake of waiters) wake();
+  };
   private readonly logger: SessionLogger;
   private prepareObservers: (() => boolean) | undefined;
   private closing: Promise<void> | undefined;
@@ -70,11 +78,21 @@ export class SessionSubject {
     return this.transition('created', sessionId, authKeyId);
   }
 
+  /**
+   * Resolves whether the session exists: the id check and the lookup, no other
+   * work. The package's own storages check ids themselves, so for them the
+   * call goes straight through; for any other storage the subject checks
+   * first, so that a bad id never reaches it.
+   */
   hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
-    const invalid = checkIds(sessionId, authKeyId);
-    if (invalid) return Promise.reject(invalid);
+    const storage = this.storage;
     try {
-      return this.storage.hasSession(sessionId, authKeyId);
+      const method = storage.hasSession;
+      if (method !== IN_MEMORY_HAS_SESSION && method !== REDIS_HAS_SESSION) {
+        const invalid = checkIds(sessionId, authKeyId);
+        if (invalid) return Promise.reject(invalid);
+      }
+      return storage.hasSession(sessionId, authKeyId);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -109,7 +127,7 @@ export class SessionSubject {
 
   /** Resolves once every transition started so far, and any started meanwhile, has been announced. */
   async drain(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled(this.inFlight);
+    while (this.inFlight > 0) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
   }
 
   private transition(type: SessionEventType, sessionId: SessionId, authKeyId: AuthKeyId | undefined): Promise<boolean> {
@@ -161,9 +179,8 @@ export class SessionSubject {
   }
 
   private track(settling: Promise<unknown>): void {
-    this.inFlight.add(settling);
-    const forget = () => this.inFlight.delete(settling);
-    settling.then(forget, forget);
+    this.inFlight++;
+    settling.then(this.forgetOne, this.forgetOne);
   }
 
   private reportMissed(observer: SessionObserver, error: unknown): void {
@@ -172,25 +189,49 @@ export class SessionSubject {
   }
 
   /**
-   * Calls every observer at once, as the seed's `gather` does, and isolates
-   * their failures. A synchronous observer costs no promise.
+   * Calls every observer at once, in order of subscription, as the seed's
+   * `gather` does, and isolates their failures. A synchronous observer costs no
+   * promise: when all are synchronous this returns nothing. Otherwise it
+   * returns one promise that a countdown settles once every returned promise
+   * has (no `Promise.all`, no promise per observer beyond the `then` on its
+   * own), and that never rejects.
    */
-  private notify(event: SessionEvent): Promise<unknown> | undefined {
+  private notify(event: SessionEvent): Promise<void> | undefined {
     if (this.prepareObservers !== undefined) this.runPrepareObservers();
-    let settling: Promise<void>[] | undefined;
-    for (const observer of this.observers) {
-      let result: void | Promise<void>;
+    const observers = this.observers;
+    // No closure in this loop: a synchronous observer costs a call and a check, nothing more.
+    let countdown: Countdown | undefined;
+    for (let i = 0; i < observers.length; i++) {
+      const observer = observers[i];
       try {
-        result = observer.update(event);
+        const result: unknown = observer.update(event);
+        if (isPromiseLike(result)) this.settleLater((countdown ??= new Countdown()), observer, event, result);
       } catch (error) {
-        this.report(observer, event, error);
-        continue;
-      }
-      if (isPromiseLike(result)) {
-        (settling ??= []).push(Promise.resolve(result).then(undefined, (error: unknown) => this.report(observer, event, error)));
+        // update() threw, or reading its result's `then` did.
+        this.reportSafely(observer, event, error);
       }
     }
-    return settling && Promise.all(settling);
+    return countdown?.start();
+  }
+
+  /** Counts an observer's pending result into the countdown, reporting its rejection. */
+  private settleLater(countdown: Countdown, observer: SessionObserver, event: SessionEvent, result: PromiseLike<void>): void {
+    const settled = countdown.settled;
+    // Promise.resolve adopts a foreign thenable safely: it settles once, and a throwing `then` rejects.
+    Promise.resolve(result).then(settled, (error: unknown) => {
+      this.reportSafely(observer, event, error);
+      settled();
+    });
+    countdown.pending++;
+  }
+
+  /** {@link report}, except that a logger that throws stops neither the other observers nor the countdown. */
+  private reportSafely(observer: SessionObserver, event: SessionEvent, error: unknown): void {
+    try {
+      this.report(observer, event, error);
+    } catch {
+      // Nowhere left to report to.
+    }
   }
 
   private runPrepareObservers(): void {
@@ -212,6 +253,36 @@ export class SessionSubject {
     );
   }
 }
+
+/** How notify() waits for the observers that returned a promise, without Promise.all. */
+class Countdown {
+  pending = 0;
+  private resolve: (() => void) | undefined;
+  readonly settled = (): void => {
+    if (--this.pending === 0) this.resolve?.();
+  };
+
+  /**
+   * The promise that settles when the count reaches zero, or nothing when no
+   * count was made. Every count is made before, and every settling happens
+   * after, this call.
+   */
+  start(): Promise<void> | undefined {
+    if (this.pending === 0) return undefined;
+    return new Promise<void>((resolve) => {
+      this.resolve = resolve;
+    });
+  }
+}
+
+/**
+ * The package's own hasSession methods, which check ids themselves and reject
+ * (never throw) on a bad one. Compared with the storage's method on every call,
+ * not its class: a subclass that overrides hasSession, or a stub put on an
+ * instance, is checked like any third-party storage.
+ */
+const IN_MEMORY_HAS_SESSION: unknown = InMemorySessionStorage.prototype.hasSession;
+const REDIS_HAS_SESSION: unknown = RedisSessionStorage.prototype.hasSession;
 
 function isPromiseLike(value: unknown): value is PromiseLike<void> {
   return typeof (value as PromiseLike<void> | undefined)?.then === 'function';

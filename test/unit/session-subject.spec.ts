@@ -8,6 +8,7 @@ import {
   type SessionId,
   type SessionObserver,
   type SessionStorage,
+  type SessionTransitionSink,
 } from 'nestjs-mtproto-sessions';
 import { deferred, fakeLogger, INT64_MAX, INT64_MIN, modelKey, opsArbitrary, stateOf, type Deferred } from './session-test-helpers';
 
@@ -889,6 +890,219 @@ describe('SessionSubject', () => {
         }),
         { numRuns: 200 },
       );
+    });
+  });
+
+  describe('hasSession: the id check and the lookup', () => {
+    const badIds: [string, unknown, unknown][] = [
+      ['the number 1', 1, undefined],
+      ['an out-of-range session id', 2n ** 63n, undefined],
+      ['the number 1 as auth key id', 1n, 1],
+    ];
+
+    it.each(badIds)("rejects %s through the package's storage, which checks ids itself, without a synchronous throw", async (_label, sessionId, authKeyId) => {
+      class Inheriting extends InMemorySessionStorage {}
+      for (const target of [new InMemorySessionStorage(), new Inheriting()]) {
+        const checked = new SessionSubject(target, { logger });
+        let promise: Promise<boolean> | undefined;
+        expect(() => {
+          promise = (checked.hasSession.bind(checked) as unknown as LooseCall)(sessionId, authKeyId);
+        }).not.toThrow();
+        await expect(promise).rejects.toBeInstanceOf(InvalidSessionIdError);
+      }
+    });
+
+    it.each(badIds)('checks %s itself for a subclass that overrides hasSession, never calling it', async (_label, sessionId, authKeyId) => {
+      class Trusting extends InMemorySessionStorage {
+        readonly seen: unknown[] = [];
+        override hasSession(id: SessionId): Promise<boolean> {
+          this.seen.push(id);
+          return Promise.resolve(true);
+        }
+      }
+      const trusting = new Trusting();
+      const checked = new SessionSubject(trusting, { logger });
+      await expect((checked.hasSession.bind(checked) as unknown as LooseCall)(sessionId, authKeyId)).rejects.toBeInstanceOf(InvalidSessionIdError);
+      expect(trusting.seen).toEqual([]);
+      await expect(checked.hasSession(5n)).resolves.toBe(true);
+      expect(trusting.seen).toEqual([5n]);
+    });
+
+    it('checks ids itself when a stub replaces hasSession on an instance of the package storage', async () => {
+      const stubbed = new InMemorySessionStorage();
+      const stub = jest.fn(async () => true);
+      stubbed.hasSession = stub;
+      const checked = new SessionSubject(stubbed, { logger });
+      await expect((checked.hasSession.bind(checked) as unknown as LooseCall)(1)).rejects.toBeInstanceOf(InvalidSessionIdError);
+      expect(stub).not.toHaveBeenCalled();
+      await expect(checked.hasSession(1n, KEY_A)).resolves.toBe(true);
+      expect(stub).toHaveBeenCalledWith(1n, KEY_A);
+    });
+
+    it('resolves what the storage resolves, scoped and unscoped', async () => {
+      await storage.createSession(1n, KEY_A);
+      await expect(subject.hasSession(1n, KEY_A)).resolves.toBe(true);
+      await expect(subject.hasSession(1n)).resolves.toBe(false);
+      await expect(subject.hasSession(1n, KEY_B)).resolves.toBe(false);
+    });
+  });
+
+  describe('notification path (through the sink a self-announcing storage gets)', () => {
+    /** A storage that announces transitions itself: it hands out the subject's sink. */
+    class AnnouncingStorage extends ClosableStorage {
+      sink: SessionTransitionSink | undefined;
+      attach(sink: SessionTransitionSink): void {
+        this.sink = sink;
+      }
+    }
+
+    function announcer(...observers: SessionObserver[]): SessionTransitionSink {
+      const announcing = new AnnouncingStorage();
+      const announcingSubject = new SessionSubject(announcing, { logger });
+      for (const observer of observers) announcingSubject.subscribe(observer);
+      return announcing.sink!;
+    }
+
+    const event = new SessionEvent('created', 7n);
+
+    it('returns nothing when every observer is synchronous, having called them all in order', () => {
+      const calls: string[] = [];
+      const sink = announcer(
+        { update: () => void calls.push('a') },
+        new ThrowingObserver(),
+        { update: () => void calls.push('c') },
+      );
+      expect(sink.announce(event)).toBeUndefined();
+      expect(calls).toEqual(['a', 'c']);
+      expect(logger.error).toHaveBeenCalledTimes(1);
+    });
+
+    it('calls every observer, in order of subscription, before any has settled, and settles once all have', async () => {
+      const calls: string[] = [];
+      const first = new GatedObserver();
+      const second = new GatedObserver();
+      const sink = announcer(first, { update: () => void calls.push('sync') }, second);
+      const settling = sink.announce(event);
+      expect(settling).toBeInstanceOf(Promise);
+      expect(first.events).toEqual([event]);
+      expect(calls).toEqual(['sync']);
+      expect(second.events).toEqual([event]);
+      second.gate.resolve();
+      expect(await stateOf(settling!)).toBe('pending');
+      first.gate.resolve();
+      expect(await stateOf(settling!)).toBe('fulfilled');
+    });
+
+    it('never rejects: rejections and throws are reported per observer, and the promise settles after all', async () => {
+      const slow = new GatedObserver();
+      const sink = announcer(new RejectingObserver(), new ThrowingObserver(), slow);
+      const settling = sink.announce(event)!;
+      expect(await stateOf(settling)).toBe('pending');
+      slow.gate.reject(new Error('late'));
+      await expect(settling).resolves.toBeUndefined();
+      const messages = logger.error.mock.calls.map(([message]) => message as string);
+      expect(messages).toHaveLength(3);
+      expect(messages.some((m) => m.includes('RejectingObserver') && m.includes('async boom'))).toBe(true);
+      expect(messages.some((m) => m.includes('ThrowingObserver') && m.includes('sync boom'))).toBe(true);
+      expect(messages.some((m) => m.includes('GatedObserver') && m.includes('late'))).toBe(true);
+    });
+
+    it('adopts foreign thenables: one that calls back twice counts once, one whose then throws is reported', async () => {
+      const gate = deferred();
+      const twice: SessionObserver = {
+        update: () =>
+          ({
+            then(onFulfilled: () => void, onRejected: (error: unknown) => void) {
+              onFulfilled();
+              onRejected(new Error('ignored: already settled'));
+              onFulfilled();
+            },
+          }) as unknown as Promise<void>,
+      };
+      const throwingThen: SessionObserver = {
+        update: () =>
+          ({
+            then() {
+              throw new Error('then boom');
+            },
+          }) as unknown as Promise<void>,
+      };
+      const slow: SessionObserver = { update: () => gate.promise };
+      const settling = announcer(twice, throwingThen, slow).announce(event)!;
+      // The thenable that called back twice must not count for the slow observer.
+      expect(await stateOf(settling, 3)).toBe('pending');
+      gate.resolve();
+      await expect(settling).resolves.toBeUndefined();
+      expect(logger.error).toHaveBeenCalledTimes(1);
+      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('then boom'));
+    });
+
+    it("isolates an observer whose result's then getter throws", async () => {
+      const after = new RecordingObserver();
+      const hostile: SessionObserver = {
+        update: () =>
+          Object.defineProperty({}, 'then', {
+            get() {
+              throw new Error('getter boom');
+            },
+          }) as Promise<void>,
+      };
+      const sink = announcer(hostile, after);
+      expect(sink.announce(event)).toBeUndefined();
+      expect(after.events).toEqual([event]);
+      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('getter boom'));
+    });
+
+    it('isolates an observer whose then getter works when checked and throws when adopted', async () => {
+      let reads = 0;
+      const fickle: SessionObserver = {
+        update: () =>
+          Object.defineProperty({}, 'then', {
+            get() {
+              if (++reads > 1) throw new Error('second read boom');
+              return () => undefined;
+            },
+          }) as Promise<void>,
+      };
+      const after = new RecordingObserver();
+      await expect(announcer(fickle, after).announce(event)).resolves.toBeUndefined();
+      expect(after.events).toEqual([event]);
+      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('second read boom'));
+    });
+
+    it('isolates an observer whose promise cannot be adopted at all, and waits for nothing on its behalf', () => {
+      const unadoptable: SessionObserver = {
+        update: () => {
+          const promise = Promise.resolve();
+          Object.defineProperty(promise, 'constructor', {
+            get() {
+              throw new Error('constructor boom');
+            },
+          });
+          return promise;
+        },
+      };
+      const after = new RecordingObserver();
+      expect(announcer(unadoptable, after).announce(event)).toBeUndefined();
+      expect(after.events).toEqual([event]);
+      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('constructor boom'));
+    });
+
+    it('a logger that throws stops neither the other observers nor the settling', async () => {
+      const throwingLogger = {
+        error: jest.fn(() => {
+          throw new Error('logger down');
+        }),
+        warn: jest.fn(),
+      };
+      const after = new RecordingObserver();
+      const announcing = new AnnouncingStorage();
+      const announcingSubject = new SessionSubject(announcing, { logger: throwingLogger });
+      for (const observer of [new ThrowingObserver(), new RejectingObserver(), after]) announcingSubject.subscribe(observer);
+      const settling = announcing.sink!.announce(event);
+      expect(after.events).toEqual([event]);
+      await expect(settling).resolves.toBeUndefined();
+      expect(throwingLogger.error).toHaveBeenCalledTimes(2);
     });
   });
 });

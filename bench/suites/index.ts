@@ -1,0 +1,12 @@
+/**
+ * Every suite of `npm run bench`, in the order they run. To add one (say
+ * bench/suites/redis.ts), export a `Suite` from its file and list it here;
+ * see bench/README.md.
+ */
+import type { Suite } from '../harness.js';
+import { churnSuite } from './churn.js';
+import { inMemorySuite } from './in-memory.js';
+import { memorySuite } from './memory.js';
+import { notifySuite } from './notify.js';
+
+export const suites: readonly Suite[] = [inMemorySuite, churnSuite, memorySuite, notifySuite];
