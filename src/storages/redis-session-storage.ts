@@ -60,7 +60,7 @@ const DEFAULT_STREAM_MAX_LENGTH = 1_000_000;
 const READ_BLOCK_MS = 1000;
 const READ_BATCH = 1000;
 const SWEEP_BATCH = 1000;
-/** Sweep batches per tick, so one tick never runs long; a full last batch schedules the next tick at once. */
+/** Sweep batches per tick, so one tick never runs long; what is left waits for the next tick. */
 const SWEEP_BATCHES_PER_TICK = 10;
 const scripts = {
   create: script(CREATE_SCRIPT),
@@ -91,6 +91,7 @@ export class RedisSessionStorage implements SessionStorage {
   private gate: Promise<void> | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
+  private sweepFailing = false;
   private unavailableSince: number | undefined;
   private closing: Promise<void> | undefined;
 
@@ -271,10 +272,15 @@ export class RedisSessionStorage implements SessionStorage {
       if (this.sweeping) return;
       this.sweeping = true;
       this.sweepTick().then(
-        () => (this.sweeping = false),
+        () => {
+          this.sweeping = false;
+          this.sweepFailing = false;
+        },
         (error: unknown) => {
           this.sweeping = false;
-          this.logger.warn(`Sweeping expired sessions failed, will retry: ${describe(error)}`);
+          // Once per outage, not once per tick.
+          if (!this.sweepFailing) this.logger.warn(`Sweeping expired sessions failed, will retry every sweep: ${describe(error)}`);
+          this.sweepFailing = true;
         },
       );
     }, this.lifetime.sweepInterval);
