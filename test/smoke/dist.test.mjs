@@ -60,3 +60,21 @@ test('the published files are the build, README, CHANGELOG and LICENSE only', ()
   assert.ok(pack.files.some((file) => file.path === 'dist/esm/index.js'));
   assert.ok(pack.files.some((file) => file.path === 'dist/cjs/index.d.ts'));
 });
+
+test('the conformance kit loads from nestjs-mtproto-sessions/testing, by import and by require', async () => {
+  const imported = await import('nestjs-mtproto-sessions/testing');
+  const required = require('nestjs-mtproto-sessions/testing');
+  assert.equal(typeof imported.describeSessionStorage, 'function');
+  assert.equal(imported.describeSessionStorage, required.describeSessionStorage);
+  // It throws a clear TypeError outside a runner with describe/it globals, as here under node:test.
+  assert.throws(() => imported.describeSessionStorage('x', () => undefined), /needs describe\(\) and it\(\)/);
+});
+
+// The kit on the built package, under node:test: a runner without globals, given its describe and it.
+const { describe, it } = await import('node:test');
+const { describeSessionStorage } = await import('nestjs-mtproto-sessions/testing');
+const { InMemorySessionStorage } = await import('nestjs-mtproto-sessions');
+describeSessionStorage('InMemorySessionStorage (built)', (options) => new InMemorySessionStorage(options), {
+  lifetime: true,
+  testApi: { describe, it: (name, body) => it(name, body) },
+});
