@@ -8,7 +8,16 @@ import { SessionLimitError, SessionStorageUnavailableError } from '../session-st
 import { Deadlines } from './redis/deadlines.js';
 import { RedisEventReader, type ReaderConnection, type StreamEntry } from './redis/redis-event-reader.js';
 import { DEFAULT_KEY_PREFIX, NO_DEADLINE, sessionKeys, sessionMember, type RedisSessionKeys } from './redis/redis-keys.js';
-import { CREATE_SCRIPT, DESTROY_SCRIPT, SWEEP_SCRIPT, TOUCH_SCRIPT, script, type RedisScript } from './redis/redis-scripts.js';
+import {
+  CREATE_SCRIPT,
+  DESTROY_SCRIPT,
+  READER_AFTER_SCRIPT,
+  READER_START_SCRIPT,
+  SWEEP_SCRIPT,
+  TOUCH_SCRIPT,
+  script,
+  type RedisScript,
+} from './redis/redis-scripts.js';
 
 /**
  * A node-redis client the application already has: standalone (`createClient`)
@@ -67,6 +76,8 @@ const scripts = {
   destroy: script(DESTROY_SCRIPT),
   touch: script(TOUCH_SCRIPT),
   sweep: script(SWEEP_SCRIPT),
+  readerStart: script(READER_START_SCRIPT),
+  readerAfter: script(READER_AFTER_SCRIPT),
 };
 
 /**
@@ -293,15 +304,8 @@ export class RedisSessionStorage implements SessionStorage {
     }
   }
 
-  /** Runs a script by its hash, loading it once if Redis does not know it (a new or restarted server). */
-  private async run(which: RedisScript, args: string[]): Promise<unknown> {
-    const options = { keys: [this.keys.sessions, this.keys.events], arguments: args };
-    try {
-      return await this.client.evalSha(which.sha1, options);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return this.client.eval(which.source, options);
-    }
+  private run(which: RedisScript, args: string[]): Promise<unknown> {
+    return runScript(this.client, which, [this.keys.sessions, this.keys.events, this.keys.sequence], args);
   }
 
   private afterReady<T>(work: () => Promise<T>): Promise<T> {
@@ -330,7 +334,7 @@ export class RedisSessionStorage implements SessionStorage {
   }
 
   private async openReaderConnection(): Promise<ReaderConnection> {
-    const connection = this.client.duplicate({ disableOfflineQueue: false });
+    const connection = this.client.duplicate(readerOverrides(this.client));
     // Errors surface through the pending read; the reader reports them once per outage.
     connection.on('error', () => undefined);
     try {
@@ -339,28 +343,19 @@ export class RedisSessionStorage implements SessionStorage {
       connection.destroy();
       throw error;
     }
-    const { events } = this.keys;
+    const { events, sequence } = this.keys;
     return {
       read: async (position, blockMs, count) => {
         const reply = await connection.xRead({ key: events, id: position }, { BLOCK: blockMs, COUNT: count });
         return streamEntries(reply);
       },
-      streamInfo: async () => {
-        try {
-          const info = await connection.xInfoStream(events) as {
-            'last-generated-id'?: unknown; 'max-deleted-entry-id'?: unknown; 'first-entry'?: { id?: unknown } | null;
-          };
-          const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
-          return {
-            lastId: text(info['last-generated-id']) ?? '0-0',
-            // Redis before 7.0 does not report deletions; the reader then cannot see gaps.
-            maxDeletedId: text(info['max-deleted-entry-id']) ?? '0-0',
-            firstId: text(info['first-entry']?.id),
-          };
-        } catch (error) {
-          if (error instanceof Error && /no such key/i.test(error.message)) return undefined;
-          throw error;
-        }
+      start: async () => {
+        const [position, last] = await runScript(connection, scripts.readerStart, [events, sequence], []) as [string, string];
+        return { position, sequence: BigInt(last) };
+      },
+      after: async (position) => {
+        const [nextExists, lastId, last] = await runScript(connection, scripts.readerAfter, [events, sequence], [position]) as [number, string, string];
+        return { nextExists: nextExists === 1, lastId, sequence: BigInt(last) };
       },
       destroy: () => {
         try {
@@ -385,6 +380,31 @@ export class RedisSessionStorage implements SessionStorage {
       this.unavailableSince = undefined;
     });
   }
+}
+
+/** Runs a script by its hash, loading it once if Redis does not know it (a new or restarted server). */
+async function runScript(client: RedisCommands, which: RedisScript, keys: string[], args: string[]): Promise<unknown> {
+  const options = { keys, arguments: args };
+  try {
+    return await client.evalSha(which.sha1, options);
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+    return client.eval(which.source, options);
+  }
+}
+
+/**
+ * The reader's own connection must not reconnect by itself: the reader
+ * replaces a broken one, and one that kept retrying after the reader gave up
+ * on it would linger (and, once Redis is back, stay connected for good).
+ */
+function readerOverrides(client: RedisCommands): object {
+  const options = (client as { options?: { socket?: object; defaults?: { socket?: object } } }).options;
+  // A cluster client (it has masters) configures its node connections under `defaults`.
+  if ('masters' in client) {
+    return { defaults: { ...options?.defaults, socket: { ...options?.defaults?.socket, reconnectStrategy: false } } };
+  }
+  return { disableOfflineQueue: false, socket: { ...options?.socket, reconnectStrategy: false } };
 }
 
 /** XREAD's reply as entries: node-redis gives `[{ name, messages }]`, or a map by stream name under some type mappings. */

@@ -12,8 +12,10 @@ export interface StreamEntry {
 /** What the reader needs of its own dedicated connection. */
 export interface ReaderConnection {
   read(position: string, blockMs: number, count: number): Promise<StreamEntry[] | null>;
-  /** XINFO STREAM's positions, or undefined when the stream does not exist. */
-  streamInfo(): Promise<{ lastId: string; maxDeletedId: string; firstId: string | undefined } | undefined>;
+  /** The stream's last entry id ('0-0' when empty) and the sequence number so far, read together. */
+  start(): Promise<{ position: string; sequence: bigint }>;
+  /** Whether an entry follows `position`, the stream's last id, and the sequence number so far, read together. */
+  after(position: string): Promise<{ nextExists: boolean; lastId: string; sequence: bigint }>;
   /** Drops the connection at once (a read may be blocked on it). */
   destroy(): void;
 }
@@ -67,7 +69,8 @@ export class RedisEventReader {
   private readonly chains = new Map<string, Promise<unknown>>();
   /** Entries written by this instance, by id, for the call that wrote each to wait on. */
   private readonly own = new Map<string, OwnDelivery>();
-  private lastReportedGap = '0-0';
+  /** The sequence number of the last entry handled; each valid entry carries one more than the one before. */
+  private sequence = 0n;
 
   constructor(private readonly options: RedisEventReaderOptions) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
@@ -99,11 +102,16 @@ export class RedisEventReader {
 
   private async run(): Promise<void> {
     let failures = 0;
-    let checkGap = true;
+    let afterBreak = false;
     while (!this.closed) {
       try {
         if (this.connection === undefined) {
-          const connection = await this.withWatchdog(this.options.connect(), 'connect');
+          const connecting = this.options.connect();
+          const connection = await this.withWatchdog(connecting, 'connect').catch((error: unknown) => {
+            // A connection that arrives after the watchdog gave up on it is nobody's: close it.
+            connecting.then((late) => late.destroy(), () => undefined);
+            throw error;
+          });
           if (this.closed) {
             connection.destroy();
             return;
@@ -112,12 +120,14 @@ export class RedisEventReader {
         }
         if (this.position === undefined) {
           // Start at the stream's end as it is now: earlier transitions happened before this instance was there.
-          this.position = (await this.withWatchdog(this.connection.streamInfo(), 'XINFO STREAM'))?.lastId ?? '0-0';
+          const start = await this.withWatchdog(this.connection.start(), 'reading the stream end');
+          this.position = start.position;
+          this.sequence = start.sequence;
           this.markReady();
-        } else if (checkGap) {
-          await this.reportGap(this.connection, this.position);
+        } else if (afterBreak) {
+          await this.checkTrimmedTail(this.connection, this.position);
         }
-        checkGap = false;
+        afterBreak = false;
         const entries = await this.withWatchdog(
           this.connection.read(this.position, this.options.blockMs, this.options.batchSize),
           'read',
@@ -127,8 +137,6 @@ export class RedisEventReader {
         failures = 0;
         if (entries === null) continue;
         for (const entry of entries) this.handle(entry);
-        // A full batch means this reader lags; trimming may have overtaken it.
-        checkGap = entries.length >= this.options.batchSize;
         if (this.own.size > 1000) this.forgetUnclaimed();
       } catch (error) {
         if (this.closed) return;
@@ -136,7 +144,7 @@ export class RedisEventReader {
           this.options.logger.warn(`Session event reader lost its Redis connection (${describe(error)}); will resume after entry ${this.position ?? 'the stream end'}`);
         }
         failures++;
-        checkGap = true;
+        afterBreak = true;
         this.connection?.destroy();
         this.connection = undefined;
         await delay(Math.min(MAX_BACKOFF_MS, 25 * 2 ** failures));
@@ -144,28 +152,43 @@ export class RedisEventReader {
     }
   }
 
-  private async reportGap(connection: ReaderConnection, position: string): Promise<void> {
-    const info = await this.withWatchdog(connection.streamInfo(), 'XINFO STREAM');
-    if (info === undefined) return;
-    if (compareIds(info.maxDeletedId, position) <= 0 || compareIds(info.maxDeletedId, this.lastReportedGap) <= 0) return;
-    this.lastReportedGap = info.maxDeletedId;
-    this.options.sink.eventsMissed(new SessionEventsMissed(
-      position === '0-0' ? undefined : position,
-      info.firstId ?? info.maxDeletedId,
-      this.options.instanceId,
-    ));
+  /**
+   * After a break: entries that follow the position are checked one by one as
+   * they are read; this covers the case where none is left, because every
+   * entry added meanwhile was trimmed (or Redis restarted empty).
+   */
+  private async checkTrimmedTail(connection: ReaderConnection, position: string): Promise<void> {
+    const after = await this.withWatchdog(connection.after(position), 'checking the stream after a break');
+    if (after.nextExists || after.sequence === this.sequence) return;
+    const missed = after.sequence > this.sequence ? after.sequence - this.sequence : 'restarted';
+    this.reportMissed(position, after.lastId, missed, after.sequence);
+    if (compareIds(after.lastId, position) > 0) this.position = after.lastId;
+  }
+
+  /** `missed` entries after `lastSeen` are gone, or the sequence went back because Redis lost its data. */
+  private reportMissed(lastSeen: string, resumedFrom: string, missed: bigint | 'restarted', sequence: bigint): void {
+    if (missed === 'restarted') {
+      this.options.logger.warn(`Session event stream ${this.options.streamKey} started over (did Redis lose its data?): sessions and events before ${resumedFrom} may be gone`);
+    } else {
+      this.options.logger.warn(`${missed} session event(s) on ${this.options.streamKey} after ${lastSeen} were removed before this instance read them`);
+    }
+    this.sequence = sequence;
+    this.options.sink.eventsMissed(new SessionEventsMissed(lastSeen === '0-0' ? undefined : lastSeen, resumedFrom, this.options.instanceId));
   }
 
   private handle(entry: StreamEntry): void {
+    const previous = this.position!;
     this.position = entry.id;
     const parsed = parseEntry(entry.message);
     if (typeof parsed === 'string') {
       this.options.logger.warn(`Skipping malformed session event ${entry.id} on ${this.options.streamKey}: ${parsed}`);
       return;
     }
-    const { event, sessionKey } = parsed;
-    const previous = this.chains.get(sessionKey);
-    const settling = previous === undefined ? this.options.sink.announce(event) : previous.then(() => this.options.sink.announce(event));
+    const { event, sessionKey, sequence } = parsed;
+    if (sequence === this.sequence + 1n) this.sequence = sequence;
+    else this.reportMissed(previous, entry.id, sequence > this.sequence ? sequence - this.sequence - 1n : 'restarted', sequence);
+    const before = this.chains.get(sessionKey);
+    const settling = before === undefined ? this.options.sink.announce(event) : before.then(() => this.options.sink.announce(event));
     if (settling !== undefined) {
       this.chains.set(sessionKey, settling);
       const forget = () => {
@@ -214,7 +237,7 @@ export class RedisEventReader {
 }
 
 /** The event an entry records, or why it is malformed. */
-function parseEntry(message: Record<string, string>): { event: SessionEvent; sessionKey: string } | string {
+function parseEntry(message: Record<string, string>): { event: SessionEvent; sessionKey: string; sequence: bigint } | string {
   const kind = TYPES[message.t ?? ''];
   if (kind === undefined) return `unknown type ${JSON.stringify(message.t)}`;
   const sessionId = parseLong(message.s);
@@ -226,14 +249,18 @@ function parseEntry(message: Record<string, string>): { event: SessionEvent; ses
   }
   const origin = message.o;
   if (typeof origin !== 'string' || origin === '') return 'no origin';
+  const sequence = message.n;
+  if (sequence === undefined || !SEQUENCE.test(sequence)) return `bad sequence number ${JSON.stringify(sequence)}`;
   const [type, reason] = kind;
   return {
     event: new SessionEvent(type, sessionId, authKeyId, { reason, origin }),
     sessionKey: authKeyId === undefined ? message.s! : `${message.a}:${message.s}`,
+    sequence: BigInt(sequence),
   };
 }
 
 const CANONICAL_LONG = /^-?(0|[1-9]\d{0,18})$/;
+const SEQUENCE = /^[1-9]\d{0,18}$/;
 
 function parseLong(text: string | undefined): SessionId | undefined {
   if (text === undefined || !CANONICAL_LONG.test(text)) return undefined;

@@ -8,6 +8,8 @@ export interface RedisSessionKeys {
   readonly sessions: string;
   /** Stream of transitions, read by every instance. */
   readonly events: string;
+  /** The sequence number of the last event appended; each entry carries its own, so a reader sees any it missed. */
+  readonly sequence: string;
 }
 
 /** Score of a session that never expires; a safe integer, so every Redis and Lua number keeps it exact. */
@@ -17,7 +19,7 @@ export function sessionKeys(prefix: string): RedisSessionKeys {
   if (typeof prefix !== 'string' || prefix === '' || /[{}\s]/.test(prefix)) {
     throw new TypeError(`RedisSessionStorage keyPrefix must be a non-empty string without braces or spaces; got ${JSON.stringify(prefix)}`);
   }
-  return { sessions: `{${prefix}}:sessions`, events: `{${prefix}}:events` };
+  return { sessions: `{${prefix}}:sessions`, events: `{${prefix}}:events`, sequence: `{${prefix}}:sequence` };
 }
 
 /**

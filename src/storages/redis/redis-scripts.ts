@@ -8,17 +8,25 @@ import { createHash } from 'node:crypto';
  * appends the event (failing before the change if the stream key is), and
  * changes the set last.
  *
- * KEYS: [sessions, events]. Stream fields: t = c (created) | d (destroyed) |
- * x (expired), s = session id, a = auth key id (scoped sessions only),
- * o = origin instance id.
+ * KEYS: [sessions, events, sequence]. Stream fields: t = c (created) |
+ * d (destroyed) | x (expired), s = session id, a = auth key id (scoped
+ * sessions only), o = origin instance id, n = sequence number (one more than
+ * the entry before it, so a reader can tell when entries were trimmed unread).
+ * The sequence is read before and written after the XADD, so a failing XADD
+ * leaves no hole in it.
  */
 const APPEND_EVENT = `
 local function append(kind, member, origin, maxlen)
+  local n = (tonumber(redis.call('GET', KEYS[3])) or 0) + 1
   local sep = string.find(member, ':', 1, true)
+  local id
   if sep then
-    return redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 't', kind, 's', string.sub(member, sep + 1), 'a', string.sub(member, 1, sep - 1), 'o', origin)
+    id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 't', kind, 's', string.sub(member, sep + 1), 'a', string.sub(member, 1, sep - 1), 'o', origin, 'n', n)
+  else
+    id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 't', kind, 's', member, 'o', origin, 'n', n)
   end
-  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 't', kind, 's', member, 'o', origin)
+  redis.call('SET', KEYS[3], n)
+  return id
 end
 local function expire_lapsed(now, limit, origin, maxlen, ids)
   local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
@@ -85,6 +93,26 @@ local deadline, now = tonumber(score), tonumber(ARGV[2])
 if deadline <= now then return 0 end
 if deadline - now < tonumber(ARGV[3]) then redis.call('ZADD', KEYS[1], 'XX', ARGV[4], ARGV[1]) end
 return 1
+`;
+
+/**
+ * Where a reader starts: the last entry's id ('0-0' for an empty stream)
+ * and the sequence number so far, read together. KEYS: [events, sequence].
+ */
+export const READER_START_SCRIPT = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+return {last[1] and last[1][1] or '0-0', redis.call('GET', KEYS[2]) or '0'}
+`;
+
+/**
+ * What a reader back from a break needs, read together: whether an entry
+ * follows its position (ARGV[1]), the last entry's id, and the sequence so far.
+ * KEYS: [events, sequence].
+ */
+export const READER_AFTER_SCRIPT = `
+local next = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', 1)
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+return {next[1] and 1 or 0, last[1] and last[1][1] or '0-0', redis.call('GET', KEYS[2]) or '0'}
 `;
 
 /** ARGV: now, batch, origin, maxlen. Expires up to batch lapsed sessions; returns their event ids. */
