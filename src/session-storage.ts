@@ -54,6 +54,13 @@ export interface SessionStorage {
    */
   attach?(sink: SessionTransitionSink): void;
 
+  /**
+   * Resolves once the storage can serve calls and announce every later
+   * transition (a shared storage: connected, and reading its events).
+   * `SessionsModule` waits for it at bootstrap; it should settle in bounded time.
+   */
+  ready?(): Promise<void>;
+
   /** Releases what the storage holds (connections, timers); called on application shutdown. */
   close?(): Promise<void> | void;
 }

@@ -107,6 +107,15 @@ export class SessionSubject {
     return this.transition('destroyed', sessionId, authKeyId);
   }
 
+  /** Resolves once the storage is ready (see {@link SessionStorage.ready}); at once for a storage without `ready()`. */
+  ready(): Promise<void> {
+    try {
+      return this.storage.ready?.() ?? Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   /** The storage's count of live sessions; rejects with a `TypeError` for a storage without `count()`. */
   count(): Promise<number> {
     if (typeof this.storage.count !== 'function') {

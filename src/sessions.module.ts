@@ -47,6 +47,8 @@ function createSubject(options: SessionsModuleOptions | undefined, explorer: Ses
   exports: [SessionSubject],
 })
 export class SessionsModule extends ConfigurableSessionsModule implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
+  private readonly logger = new Logger('SessionsModule');
+
   constructor(
     private readonly subject: SessionSubject,
     private readonly explorer: SessionObserverExplorer,
@@ -81,8 +83,19 @@ export class SessionsModule extends ConfigurableSessionsModule implements OnModu
     return super.forRootAsync(options);
   }
 
-  onModuleInit(): void {
+  /**
+   * Wires the observers, then waits (within the storage's own bound) until a
+   * shared storage reads its events, so an app that has booted hears every
+   * later transition. A storage that is not ready is reported, not fatal:
+   * its calls wait for it or fail with its own typed error.
+   */
+  async onModuleInit(): Promise<void> {
     this.explorer.subscribeObservers(this.subject, true);
+    try {
+      await this.subject.ready();
+    } catch (error) {
+      this.logger.warn(`The session storage is not ready yet (${error instanceof Error ? error.message : String(error)}); going on`);
+    }
   }
 
   /** Lets notifications in flight finish while the observers are still alive. */

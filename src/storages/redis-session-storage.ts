@@ -230,6 +230,15 @@ export class RedisSessionStorage implements SessionStorage {
     }
   }
 
+  /**
+   * Resolves once the storage is connected and, when attached, its reader knows
+   * where the stream ends, so every later transition reaches this instance.
+   * Rejects with `SessionStorageTimeoutError` after `commandTimeout`.
+   */
+  ready(): Promise<void> {
+    return this.bounded(this.afterReady(() => Promise.resolve()), 'ready');
+  }
+
   /** Resolves once Redis answers a command on this storage's keys, for readiness checks; rejects with `SessionStorageUnavailableError` otherwise. */
   async ping(): Promise<void> {
     await this.bounded(this.afterReady(() => this.client.zCount(this.keys.sessions, '-inf', '-inf')), 'ping');
@@ -244,7 +253,7 @@ export class RedisSessionStorage implements SessionStorage {
   private async shutDown(): Promise<void> {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.deadlines.close();
-    await this.reader?.close();
+    this.reader?.close();
     if (!this.ownsClient) return;
     try {
       await this.client.close();

@@ -230,7 +230,7 @@ describe('@OnSessionEvent() discovery', () => {
     const original = SessionsModule.prototype.onModuleInit;
     const spy = jest.spyOn(SessionsModule.prototype, 'onModuleInit').mockImplementation(function (this: SessionsModule) {
       initOrder.push('SessionsModule');
-      original.call(this);
+      return original.call(this);
     });
     try {
       ({ app } = await bootstrap(AppModule));

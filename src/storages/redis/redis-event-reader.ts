@@ -92,10 +92,15 @@ export class RedisEventReader {
     }).then((settling) => settling);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops reading at once. Not waiting for the loop: it may be inside a
+   * connect or a backoff, and it announces nothing once closed; a connection
+   * that arrives late is destroyed where it arrives.
+   */
+  close(): void {
     this.closed = true;
     this.connection?.destroy();
-    await this.running;
+    this.connection = undefined;
     for (const waiting of this.own.values()) waiting.resolve?.(undefined);
     this.own.clear();
   }
@@ -133,6 +138,7 @@ export class RedisEventReader {
           'read',
           this.options.blockMs,
         );
+        if (this.closed) return;
         if (failures > 0) this.options.logger.warn(`Session event reader reconnected; resuming after entry ${this.position}`);
         failures = 0;
         if (entries === null) continue;
