@@ -8,5 +8,6 @@ import { churnSuite } from './churn.js';
 import { inMemorySuite } from './in-memory.js';
 import { memorySuite } from './memory.js';
 import { notifySuite } from './notify.js';
+import { redisSuite } from './redis.js';
 
-export const suites: readonly Suite[] = [inMemorySuite, churnSuite, memorySuite, notifySuite];
+export const suites: readonly Suite[] = [inMemorySuite, churnSuite, memorySuite, notifySuite, redisSuite];

@@ -32,11 +32,13 @@ export interface NodeRedisClient {
   xRead(stream: { key: string; id: string }, options: { BLOCK: number; COUNT: number }): Promise<unknown>;
   xInfoStream(key: string): Promise<unknown>;
   duplicate(overrides?: object): unknown;
+  withCommandOptions(options: { timeout: number }): unknown;
   connect(): Promise<unknown>;
   close(): Promise<unknown>;
   destroy(): unknown;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   once(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
   readonly isReady: boolean;
 }
 
@@ -62,6 +64,7 @@ interface RedisCommands extends NodeRedisClient {
   zScore(key: string, member: string): Promise<number | null>;
   zCount(key: string, min: string, max: string): Promise<number>;
   duplicate(overrides?: object): RedisCommands;
+  withCommandOptions(options: { timeout: number }): RedisCommands;
 }
 
 const DEFAULT_COMMAND_TIMEOUT = 2000;
@@ -103,6 +106,11 @@ export class RedisSessionStorage implements SessionStorage {
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
   private sweepFailing = false;
+  /** Scripts whose source went over the current connection; a reconnect (maybe to a restarted server) clears it. */
+  private readonly scriptsSent = new Set<RedisScript>();
+  private readonly forgetSentScripts = (): void => this.scriptsSent.clear();
+  /** The client whose 'ready' events clear {@link scriptsSent}. */
+  private readonly connectionEvents: RedisCommands;
   private unavailableSince: number | undefined;
   private closing: Promise<void> | undefined;
 
@@ -128,23 +136,30 @@ export class RedisSessionStorage implements SessionStorage {
     this.deadlines = new Deadlines(commandTimeout);
 
     if (options.client !== undefined) {
-      this.client = options.client as unknown as RedisCommands;
+      const given = options.client as unknown as RedisCommands;
+      // The same connection, without node-redis's per-command timer (Deadlines bounds every call).
+      this.client = given.withCommandOptions({ timeout: 0 });
       this.ownsClient = false;
-      if (!this.client.isReady) this.gate = new Promise((resolve) => this.client.once('ready', () => resolve()));
+      if (!given.isReady) this.gate = new Promise((resolve) => given.once('ready', () => resolve()));
+      this.connectionEvents = given;
     } else {
       this.client = createClient({
         url: options.url,
         // While Redis is away, fail calls at once rather than queue them for later.
         disableOfflineQueue: true,
         socket: { connectTimeout: commandTimeout, reconnectStrategy: reconnectDelay },
+        // Deadlines bounds every call; node-redis's own per-command timeout would cost an AbortSignal.timeout per command.
+        commandOptions: { timeout: 0 },
       }) as unknown as RedisCommands;
       this.ownsClient = true;
+      this.connectionEvents = this.client;
       this.watchConnection(this.client);
       const connected = this.client.connect().then(() => undefined);
       // The first connection's failure reaches callers through their own deadlines.
       connected.catch(() => undefined);
       this.gate = connected;
     }
+    this.connectionEvents.on('ready', this.forgetSentScripts);
     if (this.lifetime.idleTimeout !== undefined) this.startSweeping();
   }
 
@@ -189,8 +204,19 @@ export class RedisSessionStorage implements SessionStorage {
     const member = sessionMember(sessionId, authKeyId);
     let work: Promise<boolean>;
     if (this.lifetime.idleTimeout === undefined) {
-      const lookup = () => this.client.zScore(this.keys.sessions, member);
-      work = this.afterReady(lookup).then((score) => score !== null);
+      // The hot path: no closure and no extra promise once ready; the mapping happens where the deadline settles.
+      let lookup: Promise<number | null>;
+      if (this.gate === undefined) {
+        try {
+          lookup = this.client.zScore(this.keys.sessions, member);
+        } catch (error) {
+          // node-redis throws synchronously on a closed client.
+          lookup = Promise.reject(error);
+        }
+      } else {
+        lookup = this.afterReady(() => this.client.zScore(this.keys.sessions, member));
+      }
+      return this.deadlines.bound(lookup, 'hasSession', this.describeHasFailure, isPresent);
     } else {
       const now = this.lifetime.clock();
       work = this.afterReady(() => this.run(scripts.touch, [
@@ -254,6 +280,7 @@ export class RedisSessionStorage implements SessionStorage {
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.deadlines.close();
     this.reader?.close();
+    this.connectionEvents.off('ready', this.forgetSentScripts);
     if (!this.ownsClient) return;
     try {
       await this.client.close();
@@ -313,8 +340,21 @@ export class RedisSessionStorage implements SessionStorage {
     }
   }
 
+  /**
+   * The first call of each script on a connection sends its source (EVAL),
+   * later ones its hash (EVALSHA). Redis runs one connection's commands in
+   * order, so by the time an EVALSHA runs, the EVAL before it has cached the
+   * script. Relying on a NOSCRIPT retry instead would let a later call overtake
+   * the retried one: two calls on one session applied out of order.
+   */
   private run(which: RedisScript, args: string[]): Promise<unknown> {
-    return runScript(this.client, which, [this.keys.sessions, this.keys.events, this.keys.sequence], args);
+    const options = { keys: [this.keys.sessions, this.keys.events, this.keys.sequence], arguments: args };
+    if (!this.scriptsSent.has(which)) {
+      this.scriptsSent.add(which);
+      return this.client.eval(which.source, options);
+    }
+    // NOSCRIPT is still possible after SCRIPT FLUSH or a Cluster slot moving to another node.
+    return runScript(this.client, which, options.keys, args);
   }
 
   private afterReady<T>(work: () => Promise<T>): Promise<T> {
@@ -332,6 +372,8 @@ export class RedisSessionStorage implements SessionStorage {
       return work();
     });
   }
+
+  private readonly describeHasFailure = (error: unknown): Error => this.describeFailure(error, 'hasSession');
 
   private bounded<T>(work: Promise<T>, operation: string): Promise<T> {
     return this.deadlines.bound(work, operation, (error) => this.describeFailure(error, operation));
@@ -391,6 +433,10 @@ export class RedisSessionStorage implements SessionStorage {
   }
 }
 
+function isPresent(score: number | null): boolean {
+  return score !== null;
+}
+
 /** Runs a script by its hash, loading it once if Redis does not know it (a new or restarted server). */
 async function runScript(client: RedisCommands, which: RedisScript, keys: string[], args: string[]): Promise<unknown> {
   const options = { keys, arguments: args };
@@ -410,10 +456,12 @@ async function runScript(client: RedisCommands, which: RedisScript, keys: string
 function readerOverrides(client: RedisCommands): object {
   const options = (client as { options?: { socket?: object; defaults?: { socket?: object } } }).options;
   // A cluster client (it has masters) configures its node connections under `defaults`.
+  // Its blocking reads are bounded by the reader's own watchdog, not by a per-command timer.
+  const commandOptions = { timeout: 0 };
   if ('masters' in client) {
-    return { defaults: { ...options?.defaults, socket: { ...options?.defaults?.socket, reconnectStrategy: false } } };
+    return { commandOptions, defaults: { ...options?.defaults, socket: { ...options?.defaults?.socket, reconnectStrategy: false } } };
   }
-  return { disableOfflineQueue: false, socket: { ...options?.socket, reconnectStrategy: false } };
+  return { commandOptions, disableOfflineQueue: false, socket: { ...options?.socket, reconnectStrategy: false } };
 }
 
 /** XREAD's reply as entries: node-redis gives `[{ name, messages }]`, or a map by stream name under some type mappings. */

@@ -174,6 +174,23 @@ describeRedis('RedisSessionStorage against a real redis-server', () => {
     }
   });
 
+  it('applies back-to-back calls on one session in the order they were made, also on a server that has not seen the scripts', async () => {
+    const raw = createClient({ url: server.url });
+    await raw.connect();
+    try {
+      for (let round = 0; round < 3; round++) {
+        await raw.sendCommand(['SCRIPT', 'FLUSH']);
+        // A fresh storage, whose destroy script alone is known to the server: the create must still run first.
+        const { subject, storage } = instance(freshPrefix());
+        await subject.destroySession(999n);
+        await expect(Promise.all([subject.createSession(1n), subject.destroySession(1n)])).resolves.toEqual([true, true]);
+        await expect(storage.count()).resolves.toBe(0);
+      }
+    } finally {
+      await raw.close();
+    }
+  });
+
   it('answers ping() while Redis is up', async () => {
     const { storage } = instance(freshPrefix());
     await expect(storage.ping()).resolves.toBeUndefined();

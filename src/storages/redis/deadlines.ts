@@ -4,6 +4,19 @@ interface Pending {
   settled: boolean;
   readonly operation: string;
   readonly reject: (error: Error) => void;
+  /** The bucket that holds it and its place there, so a settled call leaves at once (nothing retained for seconds). */
+  bucket: Pending[];
+  index: number;
+}
+
+/** Removes a settled call from its bucket in O(1): the last entry takes its place. */
+function leave(pending: Pending): void {
+  const bucket = pending.bucket;
+  const last = bucket.pop()!;
+  if (last !== pending) {
+    bucket[pending.index] = last;
+    last.index = pending.index;
+  }
 }
 
 /** How many ticks make up one timeout; an operation times out after between (TICKS - 1) and TICKS ticks. */
@@ -27,23 +40,26 @@ export class Deadlines {
   }
 
   /** Settles like `work`, with its failure described by `describeFailure`, or with a timeout error once the deadline passes. */
-  bound<T>(work: Promise<T>, operation: string, describeFailure: (error: unknown) => Error): Promise<T> {
+  bound<T, R = T>(work: Promise<T>, operation: string, describeFailure: (error: unknown) => Error, map?: (value: T) => R): Promise<R> {
     if (this.closedWith !== undefined) {
       work.catch(() => undefined);
       return Promise.reject(this.closedWith);
     }
-    return new Promise<T>((resolve, reject) => {
-      const pending: Pending = { settled: false, operation, reject };
-      this.buckets[this.buckets.length - 1]!.push(pending);
+    return new Promise<R>((resolve, reject) => {
+      const bucket = this.buckets[this.buckets.length - 1]!;
+      const pending: Pending = { settled: false, operation, reject, bucket, index: bucket.length };
+      bucket.push(pending);
       work.then(
         (value) => {
           if (pending.settled) return;
           pending.settled = true;
-          resolve(value);
+          leave(pending);
+          resolve(map === undefined ? (value as unknown as R) : map(value));
         },
         (error: unknown) => {
           if (pending.settled) return;
           pending.settled = true;
+          leave(pending);
           reject(describeFailure(error));
         },
       );
