@@ -30,7 +30,6 @@ export interface NodeRedisClient {
   zScore(key: string, member: string): Promise<unknown>;
   zCount(key: string, min: string, max: string): Promise<unknown>;
   xRead(stream: { key: string; id: string }, options: { BLOCK: number; COUNT: number }): Promise<unknown>;
-  xInfoStream(key: string): Promise<unknown>;
   duplicate(overrides?: object): unknown;
   withCommandOptions(options: { timeout: number }): unknown;
   connect(): Promise<unknown>;

@@ -275,7 +275,7 @@ function parseLong(text: string | undefined): SessionId | undefined {
 }
 
 /** Orders stream ids ("ms-seq"), which do not sort as strings. */
-export function compareIds(a: string, b: string): number {
+function compareIds(a: string, b: string): number {
   const [aMs = 0n, aSeq = 0n] = a.split('-').map(BigInt);
   const [bMs = 0n, bSeq = 0n] = b.split('-').map(BigInt);
   if (aMs !== bMs) return aMs < bMs ? -1 : 1;
