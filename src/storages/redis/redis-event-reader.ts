@@ -87,9 +87,10 @@ export class RedisEventReader {
       this.own.delete(id);
       return known.settling;
     }
-    return new Promise<Promise<unknown> | undefined>((resolve) => {
+    // Resolving with the announcement's promise adopts it: this settles when the observers have.
+    return new Promise<unknown>((resolve) => {
       this.own.set(id, { since: Date.now(), delivered: false, resolve });
-    }).then((settling) => settling);
+    });
   }
 
   /**
