@@ -328,6 +328,7 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     const prefix = freshPrefix();
     const a = instance(prefix, 'a', { commandTimeout });
     const b = instance(prefix, 'b', { commandTimeout });
+    await Promise.all([a.subject.ready(), b.subject.ready()]);
     await expect(a.subject.createSession(1n)).resolves.toBe(true);
     await b.log.until(() => b.log.lines.includes('created:1'), 'b to see created:1');
 
@@ -440,6 +441,7 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     const prefix = freshPrefix();
     const a = instance(prefix, 'a');
     const b = instance(prefix, 'b');
+    await Promise.all([a.subject.ready(), b.subject.ready()]);
     const events = a.storage.redisKeys.events;
     const xadd = (...fields: string[]) => raw.sendCommand(['XADD', events, '*', ...fields]) as Promise<string>;
 

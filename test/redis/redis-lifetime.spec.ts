@@ -33,6 +33,7 @@ describeRedis('idle expiry with several instances on one Redis', () => {
   it('announces each expiry once on every instance, even when all of them sweep at once (manual clock)', async () => {
     const clock = new ManualClock();
     const [a, b, c] = instances(3, { idleTimeout: 1000, sweepInterval: 3_600_000, clock: clock.now });
+    await Promise.all([a!, b!, c!].map(({ subject }) => subject.ready()));
     const ids = Array.from({ length: 40 }, (_, i) => BigInt(i) - 20n);
     await Promise.all(ids.map((id, i) => [a, b, c][i % 3]!.subject.createSession(id, i % 2 === 0 ? undefined : 7n)));
     clock.advance(600);
@@ -59,6 +60,7 @@ describeRedis('idle expiry with several instances on one Redis', () => {
 
   it('sweeps by itself on the real clock: lapsed sessions are announced, used ones kept', async () => {
     const [a, b] = instances(2, { idleTimeout: 300, sweepInterval: 20 });
+    await Promise.all([a!.subject.ready(), b!.subject.ready()]);
     await a!.subject.createSession(1n);
     await a!.subject.createSession(2n);
     await b!.subject.createSession(3n);

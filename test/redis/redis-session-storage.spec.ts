@@ -84,6 +84,8 @@ describeRedis('RedisSessionStorage against a real redis-server', () => {
     const prefix = freshPrefix();
     const a = instance(prefix, { instanceId: 'a' });
     const b = instance(prefix, { instanceId: 'b' });
+    // An instance hears the transitions made after it is ready (SessionsModule waits for this at bootstrap).
+    await Promise.all([a.subject.ready(), b.subject.ready()]);
     await a.subject.createSession(1n);
     await b.subject.destroySession(1n);
     await b.subject.createSession(1n);
@@ -100,6 +102,7 @@ describeRedis('RedisSessionStorage against a real redis-server', () => {
     const prefix = freshPrefix();
     const a = instance(prefix);
     const b = instance(prefix);
+    await Promise.all([a.subject.ready(), b.subject.ready()]);
     const results = await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? a : b).subject.createSession(42n)));
     expect(results.filter(Boolean)).toHaveLength(1);
     await a.log.untilCount(1);
