@@ -64,3 +64,20 @@ export interface SessionStorage {
   /** Releases what the storage holds (connections, timers); called on application shutdown. */
   close?(): Promise<void> | void;
 }
+
+/** hasSession implementations that check ids themselves (internal; not exported from the package). */
+const idCheckingLookups = new WeakSet<object>();
+
+/**
+ * Marks a storage's `hasSession` as one that checks ids itself and rejects
+ * (never throws) on a bad one, so `SessionSubject` need not check them first.
+ * The mark is on the method, not the class: a subclass that overrides
+ * `hasSession`, or a stub put on an instance, is checked like any other storage.
+ */
+export function markChecksIds(hasSession: object): void {
+  idCheckingLookups.add(hasSession);
+}
+
+export function checksIds(hasSession: unknown): boolean {
+  return typeof hasSession === 'function' && idCheckingLookups.has(hasSession);
+}

@@ -2,9 +2,8 @@ import { SessionEvent, type SessionEventsMissed, type SessionEventType } from '.
 import { checkIds, type AuthKeyId, type SessionId } from './session-id.js';
 import type { SessionLogger } from './session-logger.js';
 import type { SessionObserver } from './session-observer.js';
-import type { SessionStorage, SessionTransitionSink } from './session-storage.js';
+import { checksIds, type SessionStorage, type SessionTransitionSink } from './session-storage.js';
 import { InMemorySessionStorage } from './storages/in-memory-session-storage.js';
-import { RedisSessionStorage } from './storages/redis-session-storage.js';
 
 export interface SessionSubjectOptions {
   /** Where observer failures are reported; `console` by default. The Nest module passes Nest's `Logger`. */
@@ -39,6 +38,8 @@ export class SessionSubject {
   private closing: Promise<void> | undefined;
   /** Whether the storage announces transitions itself (see {@link SessionStorage.attach}). */
   private readonly storageAnnounces: boolean;
+  /** The storage's hasSession when it checks ids itself; compared on each call, so a method replaced later is checked. */
+  private readonly idCheckingHasSession: unknown;
 
   constructor(
     private readonly storage: SessionStorage = new InMemorySessionStorage(),
@@ -46,6 +47,7 @@ export class SessionSubject {
   ) {
     this.logger = options.logger ?? console;
     this.prepareObservers = options.prepareObservers;
+    this.idCheckingHasSession = checksIds(storage.hasSession) ? storage.hasSession : undefined;
     this.storageAnnounces = typeof storage.attach === 'function';
     if (this.storageAnnounces) storage.attach?.(this.createSink());
   }
@@ -80,15 +82,14 @@ export class SessionSubject {
 
   /**
    * Resolves whether the session exists: the id check and the lookup, no other
-   * work. The package's own storages check ids themselves, so for them the
-   * call goes straight through; for any other storage the subject checks
-   * first, so that a bad id never reaches it.
+   * work. Storages marked as checking ids themselves (the package's own) get
+   * the call straight through; for any other the subject checks first, so
+   * that a bad id never reaches it.
    */
   hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
     const storage = this.storage;
     try {
-      const method = storage.hasSession;
-      if (method !== IN_MEMORY_HAS_SESSION && method !== REDIS_HAS_SESSION) {
+      if (storage.hasSession !== this.idCheckingHasSession) {
         const invalid = checkIds(sessionId, authKeyId);
         if (invalid) return Promise.reject(invalid);
       }
@@ -283,15 +284,6 @@ class Countdown {
     });
   }
 }
-
-/**
- * The package's own hasSession methods, which check ids themselves and reject
- * (never throw) on a bad one. Compared with the storage's method on every call,
- * not its class: a subclass that overrides hasSession, or a stub put on an
- * instance, is checked like any third-party storage.
- */
-const IN_MEMORY_HAS_SESSION: unknown = InMemorySessionStorage.prototype.hasSession;
-const REDIS_HAS_SESSION: unknown = RedisSessionStorage.prototype.hasSession;
 
 function isPromiseLike(value: unknown): value is PromiseLike<void> {
   return typeof (value as PromiseLike<void> | undefined)?.then === 'function';

@@ -2,7 +2,7 @@ import { randomFillSync, randomUUID } from 'node:crypto';
 import { SessionEvent } from '../session-event.js';
 import { checkIds, type AuthKeyId, type SessionId } from '../session-id.js';
 import { resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../session-lifetime.js';
-import type { SessionStorage, SessionTransitionSink } from '../session-storage.js';
+import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../session-storage.js';
 import { SessionLimitError } from '../session-storage-errors.js';
 import { SessionTable, Ticks } from './in-memory/session-table.js';
 
@@ -58,6 +58,11 @@ const RESOLVED_FALSE = Promise.resolve(false);
  * sessions silently.
  */
 export class InMemorySessionStorage implements SessionStorage {
+  static {
+    // Its hasSession checks ids itself, so SessionSubject forwards lookups without checking them again.
+    markChecksIds(this.prototype.hasSession);
+  }
+
   /** The `origin` of the events this instance announces. */
   readonly instanceId: string;
   private readonly lifetime: SessionLifetime;

@@ -3,7 +3,7 @@ import { createClient } from 'redis';
 import { checkIds, type AuthKeyId, type SessionId } from '../session-id.js';
 import { resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../session-lifetime.js';
 import type { SessionLogger } from '../session-logger.js';
-import type { SessionStorage, SessionTransitionSink } from '../session-storage.js';
+import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../session-storage.js';
 import { SessionLimitError, SessionStorageUnavailableError } from '../session-storage-errors.js';
 import { Deadlines } from './redis/deadlines.js';
 import { RedisEventReader, type ReaderConnection, type StreamEntry } from './redis/redis-event-reader.js';
@@ -90,6 +90,11 @@ const scripts = {
  * session, whichever instance made it.
  */
 export class RedisSessionStorage implements SessionStorage {
+  static {
+    // Its hasSession checks ids itself, so SessionSubject forwards lookups without checking them again.
+    markChecksIds(this.prototype.hasSession);
+  }
+
   readonly instanceId: string;
   private readonly keys: RedisSessionKeys;
   private readonly client: RedisCommands;
