@@ -47,7 +47,8 @@ export function resolveLifetime(options: SessionLifetimeOptions, owner: string):
   };
 }
 
-function assertPositiveInteger(value: unknown, what: string): void {
+/** Throws a `TypeError` naming `what` unless `value` is a positive safe integer. */
+export function assertPositiveInteger(value: unknown, what: string): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
     throw new TypeError(`${what} must be a positive integer; got ${String(value)}`);
   }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
 import { checkIds, type AuthKeyId, type SessionId } from '../session-id.js';
-import { resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../session-lifetime.js';
+import { assertPositiveInteger, resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../session-lifetime.js';
 import type { SessionLogger } from '../session-logger.js';
 import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../session-storage.js';
 import { SessionLimitError, SessionStorageUnavailableError } from '../session-storage-errors.js';
@@ -125,9 +125,9 @@ export class RedisSessionStorage implements SessionStorage {
     }
     if (options.url !== undefined && typeof options.url !== 'string') throw new TypeError(`RedisSessionStorage url must be a string; got ${typeof options.url}`);
     const commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT;
-    assertPositiveInteger(commandTimeout, 'commandTimeout (ms)');
+    assertPositiveInteger(commandTimeout, 'RedisSessionStorage commandTimeout (ms)');
     const streamMaxLength = options.streamMaxLength ?? DEFAULT_STREAM_MAX_LENGTH;
-    assertPositiveInteger(streamMaxLength, 'streamMaxLength');
+    assertPositiveInteger(streamMaxLength, 'RedisSessionStorage streamMaxLength');
     if (options.instanceId !== undefined && (typeof options.instanceId !== 'string' || options.instanceId === '')) {
       throw new TypeError('RedisSessionStorage instanceId must be a non-empty string');
     }
@@ -206,28 +206,26 @@ export class RedisSessionStorage implements SessionStorage {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid) return Promise.reject(invalid);
     const member = sessionMember(sessionId, authKeyId);
-    let work: Promise<boolean>;
-    if (this.lifetime.idleTimeout === undefined) {
-      // The hot path: no closure and no extra promise once ready; the mapping happens where the deadline settles.
-      let lookup: Promise<number | null>;
-      if (this.gate === undefined) {
-        try {
-          lookup = this.client.zScore(this.keys.sessions, member);
-        } catch (error) {
-          // node-redis throws synchronously on a closed client.
-          lookup = Promise.reject(error);
-        }
-      } else {
-        lookup = this.afterReady(() => this.client.zScore(this.keys.sessions, member));
-      }
-      return this.deadlines.bound(lookup, 'hasSession', this.describeHasFailure, isPresent);
-    } else {
+    if (this.lifetime.idleTimeout !== undefined) {
       const now = this.lifetime.clock();
-      work = this.afterReady(() => this.run(scripts.touch, [
+      const live = this.afterReady(() => this.run(scripts.touch, [
         member, String(now), String(this.lifetime.idleTimeout), String(now + this.lifetime.idleTimeout! + this.lifetime.touchSlack),
-      ])).then((live) => live === 1);
+      ]));
+      return this.deadlines.bound(live, 'hasSession', this.describeHasFailure, isOne);
     }
-    return this.bounded(work, 'hasSession');
+    // The hot path: once ready, no closure and no promise beyond the command's and the bound's.
+    let score: Promise<number | null>;
+    if (this.gate === undefined) {
+      try {
+        score = this.client.zScore(this.keys.sessions, member);
+      } catch (error) {
+        // node-redis throws synchronously on a closed client.
+        score = Promise.reject(error);
+      }
+    } else {
+      score = this.afterReady(() => this.client.zScore(this.keys.sessions, member));
+    }
+    return this.deadlines.bound(score, 'hasSession', this.describeHasFailure, isPresent);
   }
 
   destroySession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
@@ -300,9 +298,7 @@ export class RedisSessionStorage implements SessionStorage {
       throw new SessionStorageUnavailableError(`Redis answered ${operation} with ${JSON.stringify(reply)}, not a transition result`);
     }
     const [status, ...eventIds] = reply as [number, ...string[]];
-    if (this.reader !== undefined) {
-      for (const id of eventIds) await this.reader.delivered(id);
-    }
+    await this.announced(eventIds);
     if (status === -1) throw new SessionLimitError(this.lifetime.maxSessions!);
     return status === 1;
   }
@@ -312,10 +308,14 @@ export class RedisSessionStorage implements SessionStorage {
       String(this.lifetime.clock()), String(SWEEP_BATCH), this.instanceId, this.streamMaxLength,
     ])), 'expireIdleSessions');
     const ids = Array.isArray(reply) ? (reply as string[]) : [];
-    if (this.reader !== undefined) {
-      for (const id of ids) await this.reader.delivered(id);
-    }
+    await this.announced(ids);
     return ids;
+  }
+
+  /** Waits until this instance's reader has announced the entries this instance just wrote (once attached). */
+  private async announced(eventIds: readonly string[]): Promise<void> {
+    if (this.reader === undefined) return;
+    for (const id of eventIds) await this.reader.delivered(id);
   }
 
   private startSweeping(): void {
@@ -441,6 +441,10 @@ function isPresent(score: number | null): boolean {
   return score !== null;
 }
 
+function isOne(reply: unknown): boolean {
+  return reply === 1;
+}
+
 /** Runs a script by its hash, loading it once if Redis does not know it (a new or restarted server). */
 async function runScript(client: RedisCommands, which: RedisScript, keys: string[], args: string[]): Promise<unknown> {
   const options = { keys, arguments: args };
@@ -484,11 +488,6 @@ function reconnectDelay(retries: number): number {
   return Math.min(1000, 20 * 2 ** retries) + Math.floor(Math.random() * 50);
 }
 
-function assertPositiveInteger(value: unknown, what: string): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`RedisSessionStorage ${what} must be a positive integer; got ${String(value)}`);
-  }
-}
 
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
