@@ -939,6 +939,17 @@ describe('SessionSubject', () => {
       expect(stub).toHaveBeenCalledWith(1n, KEY_A);
     });
 
+    it('checks ids itself when hasSession is replaced after the subject was built', async () => {
+      const stubbed = new InMemorySessionStorage();
+      const checked = new SessionSubject(stubbed, { logger });
+      const stub = jest.fn(async () => true);
+      stubbed.hasSession = stub;
+      await expect((checked.hasSession.bind(checked) as unknown as LooseCall)(1)).rejects.toBeInstanceOf(InvalidSessionIdError);
+      expect(stub).not.toHaveBeenCalled();
+      await expect(checked.hasSession(2n)).resolves.toBe(true);
+      expect(stub).toHaveBeenCalledWith(2n, undefined);
+    });
+
     it('resolves what the storage resolves, scoped and unscoped', async () => {
       await storage.createSession(1n, KEY_A);
       await expect(subject.hasSession(1n, KEY_A)).resolves.toBe(true);
