@@ -218,7 +218,7 @@ export function describeSessionStorage(name: string, factory: SessionStorageFact
       // A sweep interval longer than any test, so only expireIdleSessions() sweeps.
       const lifetime = (clock: ManualClock): SessionStorageTestOptions => ({ idleTimeout: IDLE, clock: clock.now, sweepInterval: 3_600_000 });
 
-      it('expires exactly the sessions not used within idleTimeout, announcing each once with reason expired', async (kit) => {
+      itOnManualClock('expires exactly the sessions not used within idleTimeout, announcing each once with reason expired', async (kit) => {
         const storage = kit.storage as TestedStorage;
         assert.equal(typeof storage.expireIdleSessions, 'function', 'a storage with a lifetime policy has expireIdleSessions()');
         await storage.createSession(1n);
@@ -241,7 +241,7 @@ export function describeSessionStorage(name: string, factory: SessionStorageFact
         if (kit.announces) assert.equal(kit.lines().at(-1), 'destroyed:1/expired');
       }, 'lifetime');
 
-      it('never expires a session used within idleTimeout', async (kit) => {
+      itOnManualClock('never expires a session used within idleTimeout', async (kit) => {
         const storage = kit.storage as TestedStorage;
         await storage.createSession(8n);
         for (let step = 0; step < 20; step++) {
@@ -251,7 +251,7 @@ export function describeSessionStorage(name: string, factory: SessionStorageFact
         }
       }, 'lifetime');
 
-      it('treats a lapsed session as gone before any sweep, announcing its expiry before its re-creation', async (kit) => {
+      itOnManualClock('treats a lapsed session as gone before any sweep, announcing its expiry before its re-creation', async (kit) => {
         const storage = kit.storage as TestedStorage;
         await storage.createSession(4n, KEY_B);
         kit.clock.advance(IDLE * 3);
@@ -262,7 +262,7 @@ export function describeSessionStorage(name: string, factory: SessionStorageFact
         if (kit.announces) assert.deepEqual(kit.lines(), [`created:4@${KEY_B}`, `destroyed:4@${KEY_B}/expired`, `created:4@${KEY_B}`]);
       }, 'lifetime');
 
-      it('frees room under maxSessions from lapsed sessions', async (kit) => {
+      itOnManualClock('frees room under maxSessions from lapsed sessions', async (kit) => {
         const storage = kit.storage as TestedStorage;
         await storage.createSession(1n);
         await storage.createSession(2n);
@@ -271,7 +271,7 @@ export function describeSessionStorage(name: string, factory: SessionStorageFact
         if (storage.count !== undefined) assert.equal(await storage.count(), 1);
       }, 'lifetime-limit');
 
-      function it(title: string, body: (kit: Kit) => Promise<void>, kind: 'lifetime' | 'lifetime-limit'): void {
+      function itOnManualClock(title: string, body: (kit: Kit) => Promise<void>, kind: 'lifetime' | 'lifetime-limit'): void {
         api.it!(title, async () => {
           const clock = new ManualClock();
           const kit = await Kit.open(factory, { ...lifetime(clock), ...(kind === 'lifetime-limit' ? { maxSessions: 2 } : {}) }, clock);
