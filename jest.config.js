@@ -25,6 +25,7 @@ module.exports = {
   moduleNameMapper: {
     '^nestjs-mtproto-sessions$': '<rootDir>/src/index.ts',
     '^nestjs-mtproto-sessions/testing$': '<rootDir>/src/testing/index.ts',
+    '^nestjs-mtproto-sessions/redis$': '<rootDir>/src/storages/redis/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   cacheDirectory: '<rootDir>/.jest-cache',

@@ -1,5 +1,5 @@
 /** Small helpers the suites share. */
-import type { SessionLogger } from '../src/session-logger.js';
+import type { SessionLogger } from '../src/index.js';
 
 /** A logger that keeps what it is told, so a suite can fail when something was logged. */
 export class RecordingLogger implements SessionLogger {

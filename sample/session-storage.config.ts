@@ -1,4 +1,5 @@
-import { InMemorySessionStorage, RedisSessionStorage, type SessionsModuleOptions } from 'nestjs-mtproto-sessions';
+import { InMemorySessionStorage, type SessionsModuleOptions } from 'nestjs-mtproto-sessions';
+import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 
 /**
  * The sample's storage, from the environment:

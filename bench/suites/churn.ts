@@ -4,7 +4,7 @@
  * tombstones gets slower at lookups as they pile up; the figure is hasSession/s
  * after the churn against hasSession/s before it.
  */
-import { InMemorySessionStorage } from '../../src/storages/in-memory-session-storage.js';
+import { InMemorySessionStorage } from '../../src/index.js';
 import type { Suite } from '../harness.js';
 import { IdStream, lookupIds } from '../ids.js';
 import { expectEqual, sizeText } from '../support.js';

@@ -3,8 +3,7 @@
  * message: through SessionSubject, through the storage, against a bare
  * Set<bigint> and against a bare typed-array table written here.
  */
-import { SessionSubject } from '../../src/session-subject.js';
-import { InMemorySessionStorage } from '../../src/storages/in-memory-session-storage.js';
+import { SessionSubject, InMemorySessionStorage } from '../../src/index.js';
 import { BareTable } from '../bare-table.js';
 import type { Suite } from '../harness.js';
 import { IdStream, lookupIds } from '../ids.js';

@@ -6,9 +6,7 @@
  * The fill also times every batch of BATCH createSession calls: the longest
  * batch bounds the longest pause a caller saw (a rehash, a collection).
  */
-import type { SessionLifetimeOptions } from '../../src/session-lifetime.js';
-import { SessionSubject } from '../../src/session-subject.js';
-import { InMemorySessionStorage } from '../../src/storages/in-memory-session-storage.js';
+import { type SessionLifetimeOptions, SessionSubject, InMemorySessionStorage } from '../../src/index.js';
 import { BareTable } from '../bare-table.js';
 import { collectGarbage, defineTask, heldBytes, type Json, type Suite } from '../harness.js';
 import { IdStream } from '../ids.js';

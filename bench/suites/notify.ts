@@ -6,11 +6,7 @@
  * and the subject's notification path as it was in 0.1.0, copied below.
  */
 import { EventEmitter2 } from 'eventemitter2';
-import { SessionEvent } from '../../src/session-event.js';
-import type { SessionObserver } from '../../src/session-observer.js';
-import type { SessionStorage, SessionTransitionSink } from '../../src/session-storage.js';
-import { SessionSubject } from '../../src/session-subject.js';
-import { InMemorySessionStorage } from '../../src/storages/in-memory-session-storage.js';
+import { SessionEvent, type SessionObserver, type SessionStorage, type SessionTransitionSink, SessionSubject, InMemorySessionStorage } from '../../src/index.js';
 import type { Suite } from '../harness.js';
 import { IdStream } from '../ids.js';
 import { expectEqual, RecordingLogger } from '../support.js';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import type { SessionEvent, SessionEventsMissed } from '../session-event.js';
-import { InvalidSessionIdError, type AuthKeyId, type SessionId } from '../session-id.js';
-import type { SessionLifetimeOptions } from '../session-lifetime.js';
-import type { SessionLogger } from '../session-logger.js';
-import type { SessionStorage, SessionTransitionSink } from '../session-storage.js';
-import { SessionLimitError } from '../session-storage-errors.js';
+import type { SessionEvent, SessionEventsMissed } from '../core/session-event.js';
+import { InvalidSessionIdError, type AuthKeyId, type SessionId } from '../core/session-id.js';
+import type { SessionLifetimeOptions } from '../core/session-lifetime.js';
+import type { SessionLogger } from '../core/session-logger.js';
+import type { SessionStorage, SessionTransitionSink } from '../core/session-storage.js';
+import { SessionLimitError } from '../core/session-storage-errors.js';
 
 /** What the kit asks a factory for; a storage without a lifetime policy may ignore it. */
 export type SessionStorageTestOptions = Pick<SessionLifetimeOptions, 'idleTimeout' | 'maxSessions' | 'sweepInterval' | 'clock'>;

@@ -1,12 +1,13 @@
 import { Injectable, Module, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
+  InjectSessionStorage,
   InMemorySessionStorage,
+  SessionStorage,
   SessionsModule,
   SessionSubject,
   type SessionsModuleOptions,
   type SessionsOptionsFactory,
-  type SessionStorage,
 } from 'nestjs-mtproto-sessions';
 import { bootstrap } from './bootstrap';
 
@@ -156,6 +157,53 @@ describe('SessionsModule.forRootAsync', () => {
     @Module({ imports: [SessionsModule.forRootAsync({ useFactory: () => ({ storage: { hasSession: () => true } as unknown as SessionStorage }) })] })
     class AppModule {}
     await expect(bootstrap(AppModule)).rejects.toThrow(/not a SessionStorage: it lacks createSession, destroySession\(\)/);
+  });
+});
+
+describe('forRootAsync results that are not an options object', () => {
+  it.each([
+    ['the storage itself', () => new InMemorySessionStorage(), /got a storage itself: wrap it as \{ storage \}/],
+    ['a URL string', () => 'redis://127.0.0.1:6379', /must be an options object such as \{ storage \}; got the string "redis:\/\/127.0.0.1:6379"/],
+    ['a number', () => 42, /must be an options object such as \{ storage \}; got number 42/],
+    ['an object with a misspelt key', () => ({ storgae: new InMemorySessionStorage() }), /unknown option storgae/],
+  ])('refuses %s at bootstrap instead of booting on a fresh in-memory storage', async (_name, factory, message) => {
+    @Module({ imports: [SessionsModule.forRootAsync({ useFactory: factory as () => SessionsModuleOptions })] })
+    class AppModule {}
+    await expect(bootstrap(AppModule)).rejects.toThrow(message);
+  });
+});
+
+describe('the storage as a provider', () => {
+  @Injectable()
+  class HealthCheck {
+    constructor(@InjectSessionStorage() readonly storage: SessionStorage) {}
+  }
+
+  it('injects the storage given to forRoot through @InjectSessionStorage() and the SessionStorage token', async () => {
+    const storage = new InMemorySessionStorage();
+    @Module({ imports: [SessionsModule.forRoot(storage)], providers: [HealthCheck] })
+    class AppModule {}
+    const { app } = await bootstrap(AppModule);
+    try {
+      expect(app.get(HealthCheck).storage).toBe(storage);
+      expect(app.get(SessionStorage)).toBe(storage);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('injects the default in-memory storage, the one the subject uses, when none is given', async () => {
+    @Module({ imports: [SessionsModule.forRoot()], providers: [HealthCheck] })
+    class AppModule {}
+    const { app } = await bootstrap(AppModule);
+    try {
+      const { storage } = app.get(HealthCheck);
+      expect(storage).toBeInstanceOf(InMemorySessionStorage);
+      await app.get(SessionSubject).createSession(5n);
+      await expect(storage.hasSession(5n)).resolves.toBe(true);
+    } finally {
+      await app.close();
+    }
   });
 });
 

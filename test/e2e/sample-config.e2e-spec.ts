@@ -1,7 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type { AddressInfo } from 'node:net';
-import { InMemorySessionStorage, RedisSessionStorage, SessionSubject } from 'nestjs-mtproto-sessions';
+import { InMemorySessionStorage, SessionSubject } from 'nestjs-mtproto-sessions';
+import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import request from 'supertest';
 import { EventLog } from '../support/event-log';
 import { RecordingLogger } from '../support/recording-logger';

@@ -1,5 +1,6 @@
 import { createCluster } from 'redis';
-import { RedisSessionStorage, type NodeRedisClient, type SessionLogger } from 'nestjs-mtproto-sessions';
+import { type SessionLogger } from 'nestjs-mtproto-sessions';
+import { RedisSessionStorage, type NodeRedisClient } from 'nestjs-mtproto-sessions/redis';
 import { describeSessionStorage } from 'nestjs-mtproto-sessions/testing';
 import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../support/redis-server';
 

@@ -7,14 +7,13 @@
  */
 import { createClient } from 'redis';
 import {
-  RedisSessionStorage,
   SessionStorageTimeoutError,
   SessionStorageUnavailableError,
   SessionSubject,
-  type RedisSessionStorageOptions,
   type SessionEvent,
   type SessionLogger,
 } from 'nestjs-mtproto-sessions';
+import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { EventLog, eventLine } from '../support/event-log';
 import { stateOf } from '../support/promise-state';
 import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';

@@ -1,4 +1,5 @@
-import { RedisSessionStorage, SessionSubject, type SessionLogger } from 'nestjs-mtproto-sessions';
+import { SessionSubject, type SessionLogger } from 'nestjs-mtproto-sessions';
+import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import { ManualClock } from 'nestjs-mtproto-sessions/testing';
 import { EventLog } from '../support/event-log';
 import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';

@@ -1,12 +1,12 @@
 import { createClient } from 'redis';
 import {
   InvalidSessionIdError,
-  RedisSessionStorage,
   SessionLimitError,
   SessionStorageUnavailableError,
   SessionSubject,
   type SessionLogger,
 } from 'nestjs-mtproto-sessions';
+import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import { EventLog } from '../support/event-log';
 import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
 

@@ -1,5 +1,6 @@
 import { Injectable, Module, type INestApplication } from '@nestjs/common';
-import { OnSessionEvent, RedisSessionStorage, SessionEvent, SessionsModule, SessionStorageUnavailableError, SessionSubject } from 'nestjs-mtproto-sessions';
+import { OnSessionEvent, SessionEvent, SessionsModule, SessionStorageUnavailableError, SessionSubject } from 'nestjs-mtproto-sessions';
+import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import { bootstrap } from '../e2e/bootstrap';
 import { eventLine } from '../support/event-log';
 import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';

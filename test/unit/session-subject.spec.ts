@@ -108,8 +108,17 @@ describe('SessionSubject', () => {
       await expect(storage.count()).resolves.toBe(2);
     });
 
-    it('works without Nest and without a storage (in-memory by default)', async () => {
-      const standalone = new SessionSubject(undefined, { logger });
+    it('refuses to be built without a storage, naming it: the Nest layer chooses the default', () => {
+      expect(() => new SessionSubject(undefined as unknown as InMemorySessionStorage, { logger })).toThrow(
+        /The storage given to SessionSubject is not a SessionStorage: got undefined/,
+      );
+      expect(() => new SessionSubject({ createSession: () => Promise.resolve(true) } as unknown as InMemorySessionStorage)).toThrow(
+        /it lacks hasSession, destroySession\(\)/,
+      );
+    });
+
+    it('works without Nest, given a storage', async () => {
+      const standalone = new SessionSubject(new InMemorySessionStorage(), { logger });
       const observer = new RecordingObserver();
       standalone.subscribe(observer);
       await expect(standalone.createSession(INT64_MAX)).resolves.toBe(true);

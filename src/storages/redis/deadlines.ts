@@ -1,4 +1,4 @@
-import { SessionStorageTimeoutError, SessionStorageUnavailableError } from '../../session-storage-errors.js';
+import { SessionStorageTimeoutError, SessionStorageUnavailableError } from '../../core/session-storage-errors.js';
 
 interface Pending {
   settled: boolean;

@@ -1,7 +1,7 @@
-import { SessionEvent, SessionEventsMissed, type SessionEndReason, type SessionEventType } from '../../session-event.js';
-import { isSessionId, type AuthKeyId, type SessionId } from '../../session-id.js';
-import type { SessionLogger } from '../../session-logger.js';
-import type { SessionTransitionSink } from '../../session-storage.js';
+import { SessionEvent, SessionEventsMissed, type SessionEndReason, type SessionEventType } from '../../core/session-event.js';
+import { isSessionId, type AuthKeyId, type SessionId } from '../../core/session-id.js';
+import type { SessionLogger } from '../../core/session-logger.js';
+import type { SessionTransitionSink } from '../../core/session-storage.js';
 
 /** One stream entry as node-redis returns it. */
 export interface StreamEntry {

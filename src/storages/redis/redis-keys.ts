@@ -1,4 +1,4 @@
-import type { AuthKeyId, SessionId } from '../../session-id.js';
+import type { AuthKeyId, SessionId } from '../../core/session-id.js';
 
 export const DEFAULT_KEY_PREFIX = 'mtproto-sessions';
 

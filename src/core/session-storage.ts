@@ -65,6 +65,13 @@ export interface SessionStorage {
   close?(): Promise<void> | void;
 }
 
+/**
+ * The injection token of the application's storage, named like the interface
+ * (as `@nestjs/throttler`'s `ThrottlerStorage` is): `SessionsModule` provides
+ * it, and `@InjectSessionStorage()` injects it.
+ */
+export const SessionStorage: unique symbol = Symbol('SessionStorage');
+
 /** hasSession implementations that check ids themselves (internal; not exported from the package). */
 const idCheckingLookups = new WeakSet<object>();
 
@@ -80,4 +87,15 @@ export function markChecksIds(hasSession: object): void {
 
 export function checksIds(hasSession: unknown): boolean {
   return typeof hasSession === 'function' && idCheckingLookups.has(hasSession);
+}
+
+const STORAGE_METHODS = ['createSession', 'hasSession', 'destroySession'] as const;
+
+/** Throws a `TypeError` naming `source` and what it lacks unless `storage` has the three methods of a {@link SessionStorage}. */
+export function assertSessionStorage(storage: unknown, source: string): asserts storage is SessionStorage {
+  if (storage === null || typeof storage !== 'object') {
+    throw new TypeError(`${source} is not a SessionStorage: got ${typeof storage === 'function' ? 'a function' : String(storage)}`);
+  }
+  const missing = STORAGE_METHODS.filter((method) => typeof (storage as Record<string, unknown>)[method] !== 'function');
+  if (missing.length > 0) throw new TypeError(`${source} is not a SessionStorage: it lacks ${missing.join(', ')}()`);
 }

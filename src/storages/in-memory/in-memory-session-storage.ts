@@ -1,10 +1,10 @@
 import { randomFillSync, randomUUID } from 'node:crypto';
-import { SessionEvent } from '../session-event.js';
-import { checkIds, type AuthKeyId, type SessionId } from '../session-id.js';
-import { resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../session-lifetime.js';
-import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../session-storage.js';
-import { SessionLimitError } from '../session-storage-errors.js';
-import { SessionTable, Ticks } from './in-memory/session-table.js';
+import { SessionEvent } from '../../core/session-event.js';
+import { checkIds, type AuthKeyId, type SessionId } from '../../core/session-id.js';
+import { resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../../core/session-lifetime.js';
+import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../../core/session-storage.js';
+import { SessionLimitError } from '../../core/session-storage-errors.js';
+import { SessionTable, Ticks } from './session-table.js';
 
 /** Options of {@link InMemorySessionStorage}: the lifetime policy, and a name for this instance. */
 export interface InMemorySessionStorageOptions extends SessionLifetimeOptions {

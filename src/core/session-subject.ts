@@ -2,8 +2,7 @@ import { SessionEvent, type SessionEventsMissed, type SessionEventType } from '.
 import { checkIds, type AuthKeyId, type SessionId } from './session-id.js';
 import type { SessionLogger } from './session-logger.js';
 import type { SessionObserver } from './session-observer.js';
-import { checksIds, type SessionStorage, type SessionTransitionSink } from './session-storage.js';
-import { InMemorySessionStorage } from './storages/in-memory-session-storage.js';
+import { assertSessionStorage, checksIds, type SessionStorage, type SessionTransitionSink } from './session-storage.js';
 
 export interface SessionSubjectOptions {
   /** Where observer failures are reported; `console` by default. The Nest module passes Nest's `Logger`. */
@@ -42,9 +41,10 @@ export class SessionSubject {
   private readonly idCheckingHasSession: unknown;
 
   constructor(
-    private readonly storage: SessionStorage = new InMemorySessionStorage(),
+    private readonly storage: SessionStorage,
     options: SessionSubjectOptions = {},
   ) {
+    assertSessionStorage(storage, 'The storage given to SessionSubject');
     this.logger = options.logger ?? console;
     this.prepareObservers = options.prepareObservers;
     this.idCheckingHasSession = checksIds(storage.hasSession) ? storage.hasSession : undefined;

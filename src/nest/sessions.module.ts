@@ -7,32 +7,16 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { SessionObserverExplorer } from './session-observer-explorer.js';
-import { resolveLifetime } from './session-lifetime.js';
-import type { SessionStorage } from './session-storage.js';
-import { SessionSubject } from './session-subject.js';
+import { SessionStorage } from '../core/session-storage.js';
+import { SessionSubject } from '../core/session-subject.js';
+import { SessionObserverExplorer } from './session-observer.explorer.js';
 import {
   ConfigurableSessionsModule,
-  SESSIONS_MODULE_OPTIONS,
   type SessionsModuleAsyncOptions,
   type SessionsModuleRootOptions,
 } from './sessions.module-definition.js';
-import type { SessionsModuleOptions } from './sessions-module-options.js';
-import { InMemorySessionStorage } from './storages/in-memory-session-storage.js';
-
-const STORAGE_METHODS = ['createSession', 'hasSession', 'destroySession'] as const;
-
-function createSubject(options: SessionsModuleOptions | undefined, explorer: SessionObserverExplorer): SessionSubject {
-  assertLifetimeOnDefaultOnly(options ?? {}, 'the options given to SessionsModule');
-  const storage = options?.storage ?? new InMemorySessionStorage({ idleTimeout: options?.idleTimeout, maxSessions: options?.maxSessions });
-  assertStorage(storage, 'the options given to SessionsModule');
-  const subject: SessionSubject = new SessionSubject(storage, {
-    logger: new Logger(SessionSubject.name),
-    // Events raised before our onModuleInit (in another provider's, or in a factory) must still reach decorated observers.
-    prepareObservers: () => explorer.subscribeObservers(subject),
-  });
-  return subject;
-}
+import { assertModuleOptions, isStorage } from './sessions-module-options.validation.js';
+import { sessionStorageProvider, sessionSubjectProvider } from './sessions.providers.js';
 
 /**
  * Registers an injectable {@link SessionSubject} and wires every
@@ -42,9 +26,10 @@ function createSubject(options: SessionsModuleOptions | undefined, explorer: Ses
   imports: [DiscoveryModule],
   providers: [
     SessionObserverExplorer,
-    { provide: SessionSubject, useFactory: createSubject, inject: [SESSIONS_MODULE_OPTIONS, SessionObserverExplorer] },
+    sessionStorageProvider,
+    sessionSubjectProvider,
   ],
-  exports: [SessionSubject],
+  exports: [SessionSubject, SessionStorage],
 })
 export class SessionsModule extends ConfigurableSessionsModule implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
   private readonly logger = new Logger('SessionsModule');
@@ -62,13 +47,8 @@ export class SessionsModule extends ConfigurableSessionsModule implements OnModu
    */
   static override forRoot(storageOrOptions: SessionStorage | SessionsModuleRootOptions = {}): DynamicModule {
     const options: SessionsModuleRootOptions = isStorage(storageOrOptions) ? { storage: storageOrOptions } : storageOrOptions;
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError(`SessionsModule.forRoot() takes a SessionStorage or an options object; got ${String(options)}`);
-    }
-    if (options.storage !== undefined) assertStorage(options.storage, 'SessionsModule.forRoot({ storage })');
-    assertLifetimeOnDefaultOnly(options, 'SessionsModule.forRoot()');
     // Checked now rather than at bootstrap, so a bad value fails where it is written.
-    resolveLifetime({ idleTimeout: options.idleTimeout, maxSessions: options.maxSessions }, 'SessionsModule.forRoot()');
+    assertModuleOptions(options, 'SessionsModule.forRoot()');
     return super.forRoot(options);
   }
 
@@ -106,25 +86,5 @@ export class SessionsModule extends ConfigurableSessionsModule implements OnModu
   /** Runs after every provider's own destroy hooks, which may still destroy sessions. */
   async onApplicationShutdown(): Promise<void> {
     await this.subject.close();
-  }
-}
-
-/** Lifetime options on the module configure the default storage only: a given storage has its own. */
-function assertLifetimeOnDefaultOnly(options: SessionsModuleOptions, source: string): void {
-  if (options.storage === undefined) return;
-  const misplaced = (['idleTimeout', 'maxSessions'] as const).filter((key) => options[key] !== undefined);
-  if (misplaced.length > 0) {
-    throw new TypeError(`${source}: ${misplaced.join(' and ')} configure the default in-memory storage; pass them to the storage you give instead`);
-  }
-}
-
-function isStorage(value: unknown): value is SessionStorage {
-  return typeof (value as Partial<SessionStorage> | null)?.createSession === 'function';
-}
-
-function assertStorage(storage: unknown, source: string): asserts storage is SessionStorage {
-  const missing = STORAGE_METHODS.filter((method) => typeof (storage as Record<string, unknown> | null)?.[method] !== 'function');
-  if (missing.length > 0) {
-    throw new TypeError(`The storage in ${source} is not a SessionStorage: it lacks ${missing.join(', ')}()`);
   }
 }

@@ -1,4 +1,4 @@
-import type { SessionStorage } from './session-storage.js';
+import type { SessionStorage } from '../core/session-storage.js';
 
 /** What `SessionsModule.forRoot()` takes, and what a `forRootAsync()` factory returns. */
 export interface SessionsModuleOptions {

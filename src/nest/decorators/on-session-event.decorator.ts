@@ -1,7 +1,5 @@
-import { SESSION_EVENT_TYPES, type SessionEventType } from './session-event.js';
-
-/** Metadata key under which {@link OnSessionEvent} records the event types a method observes. */
-export const SESSION_EVENT_METADATA = 'nestjs-mtproto-sessions:on-session-event';
+import { SESSION_EVENT_TYPES, type SessionEventType } from '../../core/session-event.js';
+import { SESSION_EVENT_METADATA } from '../constants.js';
 
 /** `undefined` in the list stands for "every type". */
 export type SessionEventFilter = readonly (SessionEventType | undefined)[];

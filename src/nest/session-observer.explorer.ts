@@ -2,11 +2,11 @@ import { Injectable, Logger } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { STATIC_CONTEXT } from '@nestjs/core/injector/constants.js';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
-import { SESSION_EVENT_METADATA, type SessionEventFilter } from './on-session-event.decorator.js';
-import { SESSION_EVENTS_MISSED_METADATA } from './on-session-events-missed.decorator.js';
-import type { SessionEvent, SessionEventsMissed, SessionEventType } from './session-event.js';
-import type { SessionObserver } from './session-observer.js';
-import type { SessionSubject } from './session-subject.js';
+import { SESSION_EVENT_METADATA, SESSION_EVENTS_MISSED_METADATA } from './constants.js';
+import type { SessionEventFilter } from './decorators/on-session-event.decorator.js';
+import type { SessionEvent, SessionEventsMissed, SessionEventType } from '../core/session-event.js';
+import type { SessionObserver } from '../core/session-observer.js';
+import type { SessionSubject } from '../core/session-subject.js';
 
 /** The subset of eventemitter2 that the bridge uses; found by discovery, so the package stays optional. */
 interface AsyncEventEmitter {

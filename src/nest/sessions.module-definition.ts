@@ -1,5 +1,5 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
-import type { SessionsModuleExtras, SessionsModuleOptions } from './sessions-module-options.js';
+import type { SessionsModuleExtras, SessionsModuleOptions } from './sessions-module-options.interface.js';
 
 export const {
   ConfigurableModuleClass: ConfigurableSessionsModule,

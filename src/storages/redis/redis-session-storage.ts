@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
-import { checkIds, type AuthKeyId, type SessionId } from '../session-id.js';
-import { assertPositiveInteger, resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../session-lifetime.js';
-import type { SessionLogger } from '../session-logger.js';
-import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../session-storage.js';
-import { SessionLimitError, SessionStorageUnavailableError } from '../session-storage-errors.js';
-import { Deadlines } from './redis/deadlines.js';
-import { RedisEventReader, type ReaderConnection, type StreamEntry } from './redis/redis-event-reader.js';
-import { DEFAULT_KEY_PREFIX, NO_DEADLINE, sessionKeys, sessionMember, type RedisSessionKeys } from './redis/redis-keys.js';
+import { checkIds, type AuthKeyId, type SessionId } from '../../core/session-id.js';
+import { assertPositiveInteger, resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../../core/session-lifetime.js';
+import type { SessionLogger } from '../../core/session-logger.js';
+import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../../core/session-storage.js';
+import { SessionLimitError, SessionStorageUnavailableError } from '../../core/session-storage-errors.js';
+import { Deadlines } from './deadlines.js';
+import { RedisEventReader, type ReaderConnection, type StreamEntry } from './redis-event-reader.js';
+import { DEFAULT_KEY_PREFIX, NO_DEADLINE, sessionKeys, sessionMember, type RedisSessionKeys } from './redis-keys.js';
 import {
   CREATE_SCRIPT,
   DESTROY_SCRIPT,
@@ -17,7 +17,7 @@ import {
   TOUCH_SCRIPT,
   script,
   type RedisScript,
-} from './redis/redis-scripts.js';
+} from './redis-scripts.js';
 
 /**
  * A node-redis client the application already has: standalone (`createClient`)

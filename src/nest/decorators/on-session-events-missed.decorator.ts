@@ -1,5 +1,4 @@
-/** Metadata key under which {@link OnSessionEventsMissed} marks a method. */
-export const SESSION_EVENTS_MISSED_METADATA = 'nestjs-mtproto-sessions:on-session-events-missed';
+import { SESSION_EVENTS_MISSED_METADATA } from '../constants.js';
 
 /**
  * Makes a method of a provider or controller hear that session events were

@@ -1,0 +1,31 @@
+import { Logger, type FactoryProvider } from '@nestjs/common';
+import { SessionStorage } from '../core/session-storage.js';
+import { SessionSubject } from '../core/session-subject.js';
+import { InMemorySessionStorage } from '../storages/in-memory/in-memory-session-storage.js';
+import { assertModuleOptions } from './sessions-module-options.validation.js';
+import { SESSIONS_MODULE_OPTIONS } from './sessions.module-definition.js';
+import { SessionObserverExplorer } from './session-observer.explorer.js';
+
+/** The storage the module keeps sessions in: the one given, or else, chosen here once, an in-memory one. */
+export const sessionStorageProvider: FactoryProvider<SessionStorage> = {
+  provide: SessionStorage,
+  inject: [SESSIONS_MODULE_OPTIONS],
+  useFactory: (options: unknown): SessionStorage => {
+    // forRoot() checked its options already; a forRootAsync() factory's result is first seen here.
+    assertModuleOptions(options, 'the options that SessionsModule.forRootAsync() resolved');
+    return options.storage ?? new InMemorySessionStorage({ idleTimeout: options.idleTimeout, maxSessions: options.maxSessions });
+  },
+};
+
+export const sessionSubjectProvider: FactoryProvider<SessionSubject> = {
+  provide: SessionSubject,
+  inject: [SessionStorage, SessionObserverExplorer],
+  useFactory: (storage: SessionStorage, explorer: SessionObserverExplorer): SessionSubject => {
+    const subject: SessionSubject = new SessionSubject(storage, {
+      logger: new Logger(SessionSubject.name),
+      // Events raised before our onModuleInit (in another provider's, or in a factory) must still reach decorated observers.
+      prepareObservers: () => explorer.subscribeObservers(subject),
+    });
+    return subject;
+  },
+};
