@@ -17,7 +17,7 @@ export interface SessionEventDetails {
   origin?: string;
 }
 
-/** A session came into being or went away (the seed's `SessionEvent`). */
+/** A session came into being or went away: what observers receive. */
 export class SessionEvent {
   /** Present only for sessions scoped by an auth key. */
   // `declare`: a plain field would exist, as undefined, on every unscoped event.

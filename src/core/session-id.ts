@@ -11,8 +11,10 @@ export type AuthKeyId = bigint;
 /** Which argument an {@link InvalidSessionIdError} is about. */
 export type SessionIdArgument = 'sessionId' | 'authKeyId';
 
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
+/** The smallest signed 64-bit integer, -2^63: the lowest id. */
+export const INT64_MIN = -(2n ** 63n);
+/** The largest signed 64-bit integer, 2^63 - 1: the highest id. */
+export const INT64_MAX = 2n ** 63n - 1n;
 const LONG_BYTES = 8;
 // 19 digits hold every 64-bit value; the cap also keeps hostile strings cheap to reject.
 const DECIMAL = /^[+-]?\d{1,20}$/;

@@ -1,7 +1,7 @@
 import type { SessionEvent, SessionEventsMissed } from './session-event.js';
 
 /**
- * Receives every session transition (the seed's `SessionObserverProtocol`).
+ * Receives every session transition, subscribed to a `SessionSubject`.
  * Return a promise when the work is asynchronous: the call that caused the
  * event waits for it to settle.
  */

@@ -19,7 +19,7 @@ export interface SessionTransitionSink {
 }
 
 /**
- * Where sessions live (the seed's `SessionStorageProtocol`). Implement it to
+ * Where sessions live: the contract every storage keeps. Implement it to
  * keep sessions somewhere of your own, and check it with the conformance kit
  * (`describeSessionStorage` from `nestjs-mtproto-sessions/testing`).
  *

@@ -3,6 +3,7 @@ import { checkIds, type AuthKeyId, type SessionId } from './session-id.js';
 import type { SessionLogger } from './session-logger.js';
 import type { SessionObserver } from './session-observer.js';
 import { assertSessionStorage, checksIds, type SessionStorage, type SessionTransitionSink } from './session-storage.js';
+import { describeError, toError } from './to-error.js';
 
 export interface SessionSubjectOptions {
   /** Where observer failures are reported; `console` by default. The Nest module passes Nest's `Logger`. */
@@ -18,7 +19,7 @@ export interface SessionSubjectOptions {
 
 /**
  * Keeps sessions in a {@link SessionStorage} and tells subscribed observers of
- * every real transition (the seed's session subject). Usable without Nest.
+ * every real transition. Usable without Nest.
  */
 export class SessionSubject {
   /** Replaced, never mutated, so a notification can hold the set as it was at the transition. */
@@ -194,13 +195,13 @@ export class SessionSubject {
   }
 
   private reportMissed(observer: SessionObserver, error: unknown): void {
-    const cause = error instanceof Error ? error : new Error(String(error));
+    const cause = toError(error);
     this.logger.error(`Session observer ${nameOf(observer)} failed on missed events: ${cause.message}`, cause.stack);
   }
 
   /**
-   * Calls every observer at once, in order of subscription, as the seed's
-   * `gather` does, and isolates their failures. A synchronous observer costs no
+   * Calls every observer at once, in order of subscription, without waiting
+   * for one before calling the next, and isolates their failures. A synchronous observer costs no
    * promise: when all are synchronous this returns nothing. Otherwise it
    * returns one promise that a countdown settles once every returned promise
    * has (no `Promise.all`, no promise per observer beyond the `then` on its
@@ -250,13 +251,13 @@ export class SessionSubject {
     } catch (error) {
       // The storage has changed already; failing the call would misreport it.
       this.prepareObservers = undefined;
-      this.logger.error(`Preparing session observers failed: ${String(error)}`, error instanceof Error ? error.stack : undefined);
+      this.logger.error(`Preparing session observers failed: ${describeError(error)}`, toError(error).stack);
     }
   }
 
   private report(observer: SessionObserver, event: SessionEvent, error: unknown): void {
     const scope = event.authKeyId === undefined ? '' : ` (auth key ${event.authKeyId})`;
-    const cause = error instanceof Error ? error : new Error(String(error));
+    const cause = toError(error);
     this.logger.error(
       `Session observer ${nameOf(observer)} failed on '${event.type}' of session ${event.sessionId}${scope}: ${cause.message}`,
       cause.stack,

@@ -9,6 +9,7 @@ import {
 import { DiscoveryModule } from '@nestjs/core';
 import { SessionStorage } from '../core/session-storage.js';
 import { SessionSubject } from '../core/session-subject.js';
+import { toError } from '../core/to-error.js';
 import { SessionObserverExplorer } from './session-observer.explorer.js';
 import {
   ConfigurableSessionsModule,
@@ -74,7 +75,7 @@ export class SessionsModule extends ConfigurableSessionsModule implements OnModu
     try {
       await this.subject.ready();
     } catch (error) {
-      this.logger.warn(`The session storage is not ready yet (${error instanceof Error ? error.message : String(error)}); going on`);
+      this.logger.warn(`The session storage is not ready yet (${toError(error).message}); going on`);
     }
   }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { SessionEvent, SessionEventsMissed } from '../core/session-event.js';
-import { InvalidSessionIdError, type AuthKeyId, type SessionId } from '../core/session-id.js';
+import { INT64_MAX, INT64_MIN, InvalidSessionIdError, type AuthKeyId, type SessionId } from '../core/session-id.js';
 import type { SessionLifetimeOptions } from '../core/session-lifetime.js';
 import type { SessionLogger } from '../core/session-logger.js';
 import type { SessionStorage, SessionTransitionSink } from '../core/session-storage.js';
@@ -30,13 +30,11 @@ export interface ConformanceOptions {
 /** A storage with the optional parts the kit exercises when present. */
 type TestedStorage = SessionStorage & { expireIdleSessions?(): Promise<number> };
 
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 /** Ids a `number` cannot tell apart, and the edges of the range. */
 const EDGE_IDS: readonly SessionId[] = [INT64_MIN, INT64_MIN + 1n, -1n, 0n, 1n, 2n ** 53n, 2n ** 53n + 1n, INT64_MAX - 1n, INT64_MAX];
 const KEY_A: AuthKeyId = 0x0123456789abcdefn;
 const KEY_B: AuthKeyId = INT64_MIN;
-const BAD_IDS: readonly unknown[] = [1, '1', null, undefined, 2n ** 63n, INT64_MIN - 1n, 1.5, {}];
+const BAD_IDS: readonly unknown[] = [1, '1', null, undefined, INT64_MAX + 1n, INT64_MIN - 1n, 1.5, {}];
 const CONCURRENT_CALLS = 100;
 
 /**

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
+import { INT64_MAX, INT64_MIN } from '../../src/core/session-id';
 export { deferred, type Deferred } from '../support/deferred';
 export { stateOf, type PromiseState } from '../support/promise-state';
 
-export const INT64_MIN = -(2n ** 63n);
-export const INT64_MAX = 2n ** 63n - 1n;
+export { INT64_MAX, INT64_MIN } from '../../src/core/session-id';
 
 /** A fake of the logger the subject takes. */
 export function fakeLogger(): { error: jest.Mock; warn: jest.Mock } {

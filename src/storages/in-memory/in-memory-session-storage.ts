@@ -1,9 +1,11 @@
-import { randomFillSync, randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { SessionEvent } from '../../core/session-event.js';
+import { resolveInstanceId } from '../../core/instance-id.js';
 import { checkIds, type AuthKeyId, type SessionId } from '../../core/session-id.js';
 import { resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../../core/session-lifetime.js';
 import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../../core/session-storage.js';
 import { SessionLimitError } from '../../core/session-storage-errors.js';
+import { toError } from '../../core/to-error.js';
 import { SessionTable, Ticks } from './session-table.js';
 
 /** Options of {@link InMemorySessionStorage}: the lifetime policy, and a name for this instance. */
@@ -93,11 +95,7 @@ export class InMemorySessionStorage implements SessionStorage {
       throw new TypeError(`InMemorySessionStorage options must be an object; got ${options === null ? 'null' : typeof options}`);
     }
     this.lifetime = resolveLifetime(options, 'InMemorySessionStorage');
-    const { instanceId } = options;
-    if (instanceId !== undefined && (typeof instanceId !== 'string' || instanceId === '')) {
-      throw new TypeError(`InMemorySessionStorage instanceId must be a non-empty string; got ${typeof instanceId === 'string' ? '""' : typeof instanceId}`);
-    }
-    this.instanceId = instanceId ?? randomUUID();
+    this.instanceId = resolveInstanceId(options.instanceId, 'InMemorySessionStorage');
     const { idleTimeout, touchSlack } = this.lifetime;
     this.tickLength = idleTimeout === undefined ? 1 : Math.max(1, Math.ceil((idleTimeout + touchSlack) / DEADLINE_SPAN_TICKS));
     if (idleTimeout !== undefined) {
@@ -324,7 +322,7 @@ export class InMemorySessionStorage implements SessionStorage {
   }
 
   private reportSinkFailure(sink: SessionTransitionSink, event: SessionEvent, error: unknown): void {
-    const cause = error instanceof Error ? error : new Error(String(error));
+    const cause = toError(error);
     sink.logger.error(`InMemorySessionStorage ${this.instanceId} could not announce '${event.type}' of session ${event.sessionId}: ${cause.message}`, cause.stack);
   }
 
@@ -346,7 +344,7 @@ export class InMemorySessionStorage implements SessionStorage {
         this.sweepTick();
       } catch (error) {
         // A throwing clock, say: report it rather than take the process down from a timer.
-        const cause = error instanceof Error ? error : new Error(String(error));
+        const cause = toError(error);
         (this.sink?.logger ?? console).error(`InMemorySessionStorage ${this.instanceId} sweep failed: ${cause.message}`, cause.stack);
       }
     }, this.lifetime.sweepInterval);

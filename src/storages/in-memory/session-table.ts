@@ -29,7 +29,7 @@
  */
 
 /** The deadline of an empty slot: past every tick, so a sweep never takes it for a lapsed entry. */
-export const NO_DEADLINE = 0xffffffff;
+export const EMPTY_SLOT_DEADLINE = 0xffffffff;
 
 /** A segment is rebuilt or split before an insert would take it past this load. */
 export const MAX_LOAD = 0.8;
@@ -67,7 +67,7 @@ export type LapsedHandler = (table: SessionTable, w0: number, w1: number, w2: nu
 
 export class Segment {
   keys: Int32Array;
-  /** Relative to `base`; {@link NO_DEADLINE} in empty slots. Only when sessions expire. */
+  /** Relative to `base`; {@link EMPTY_SLOT_DEADLINE} in empty slots. Only when sessions expire. */
   deadlines: Uint32Array | undefined;
   cap = 0;
   size = 0;
@@ -79,8 +79,8 @@ export class Segment {
   depth: number;
   /** The tick that deadline 0 stands for. */
   base: number;
-  /** A lower bound of the deadlines in the segment ({@link NO_DEADLINE} when known empty): lets sweeps skip it. */
-  earliest = NO_DEADLINE;
+  /** A lower bound of the deadlines in the segment ({@link EMPTY_SLOT_DEADLINE} when known empty): lets sweeps skip it. */
+  earliest = EMPTY_SLOT_DEADLINE;
 
   constructor(
     private readonly width: number,
@@ -99,7 +99,7 @@ export class Segment {
   /** Replaces the arrays with empty ones of `cap` slots. */
   allocate(cap: number): void {
     this.keys = new Int32Array(cap * this.width);
-    if (this.deadlines !== undefined) this.deadlines = new Uint32Array(cap).fill(NO_DEADLINE);
+    if (this.deadlines !== undefined) this.deadlines = new Uint32Array(cap).fill(EMPTY_SLOT_DEADLINE);
     this.cap = cap;
     this.size = 0;
     this.growAt = Math.floor(cap * MAX_LOAD);
@@ -326,7 +326,7 @@ export class SessionTable {
     const keys = segment.keys;
     const width = this.width;
     const scanned = segment.cap;
-    let earliest = NO_DEADLINE;
+    let earliest = EMPTY_SLOT_DEADLINE;
     let lapsed = 0;
     for (let i = 0; i < scanned; i++) {
       const deadline = deadlines[i];
@@ -334,7 +334,7 @@ export class SessionTable {
         if (deadline < earliest) earliest = deadline;
         continue;
       }
-      // Empty slots hold NO_DEADLINE, so this is an entry, and it has lapsed.
+      // Empty slots hold EMPTY_SLOT_DEADLINE, so this is an entry, and it has lapsed.
       lapsed++;
       const k = i * width;
       if (width === 2) this.onLapsed(this, keys[k], keys[k + 1], 0, 0);
@@ -382,9 +382,9 @@ export class SessionTable {
     const deadlines = segment.deadlines!;
     for (let i = 0; i < segment.cap; i++) {
       const deadline = deadlines[i];
-      if (deadline !== NO_DEADLINE) deadlines[i] = Math.min(NO_DEADLINE - 1, Math.max(0, deadline - shift));
+      if (deadline !== EMPTY_SLOT_DEADLINE) deadlines[i] = Math.min(EMPTY_SLOT_DEADLINE - 1, Math.max(0, deadline - shift));
     }
-    if (segment.earliest !== NO_DEADLINE) segment.earliest = Math.min(NO_DEADLINE - 1, Math.max(0, segment.earliest - shift));
+    if (segment.earliest !== EMPTY_SLOT_DEADLINE) segment.earliest = Math.min(EMPTY_SLOT_DEADLINE - 1, Math.max(0, segment.earliest - shift));
     segment.base = base;
   }
 
@@ -420,7 +420,7 @@ export class SessionTable {
       }
     }
     for (let w = 0; w < width; w++) keys[hole * width + w] = 0;
-    if (deadlines !== undefined) deadlines[hole] = NO_DEADLINE;
+    if (deadlines !== undefined) deadlines[hole] = EMPTY_SLOT_DEADLINE;
     segment.size--;
   }
 

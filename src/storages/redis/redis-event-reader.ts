@@ -2,6 +2,7 @@ import { SessionEvent, SessionEventsMissed, type SessionEndReason, type SessionE
 import { isSessionId, type AuthKeyId, type SessionId } from '../../core/session-id.js';
 import type { SessionLogger } from '../../core/session-logger.js';
 import type { SessionTransitionSink } from '../../core/session-storage.js';
+import { describeError, toError } from '../../core/to-error.js';
 
 /** One stream entry as node-redis returns it. */
 export interface StreamEntry {
@@ -148,7 +149,7 @@ export class RedisEventReader {
       } catch (error) {
         if (this.closed) return;
         if (failures === 0) {
-          this.options.logger.warn(`Session event reader lost its Redis connection (${describe(error)}); will resume after entry ${this.position ?? 'the stream end'}`);
+          this.options.logger.warn(`Session event reader lost its Redis connection (${describeError(error)}); will resume after entry ${this.position ?? 'the stream end'}`);
         }
         failures++;
         afterBreak = true;
@@ -236,7 +237,7 @@ export class RedisEventReader {
         },
         (error: unknown) => {
           clearTimeout(timer);
-          reject(error instanceof Error ? error : new Error(String(error)));
+          reject(toError(error));
         },
       );
     });
@@ -282,10 +283,6 @@ function compareIds(a: string, b: string): number {
   if (aMs !== bMs) return aMs < bMs ? -1 : 1;
   if (aSeq !== bSeq) return aSeq < bSeq ? -1 : 1;
   return 0;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 function delay(ms: number): Promise<void> {

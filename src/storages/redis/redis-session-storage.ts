@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
+import { resolveInstanceId } from '../../core/instance-id.js';
 import { checkIds, type AuthKeyId, type SessionId } from '../../core/session-id.js';
 import { assertPositiveInteger, resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../../core/session-lifetime.js';
 import type { SessionLogger } from '../../core/session-logger.js';
 import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../../core/session-storage.js';
 import { SessionLimitError, SessionStorageUnavailableError } from '../../core/session-storage-errors.js';
+import { describeError } from '../../core/to-error.js';
 import { Deadlines } from './deadlines.js';
 import { RedisEventReader, type ReaderConnection, type StreamEntry } from './redis-event-reader.js';
 import { DEFAULT_KEY_PREFIX, NO_DEADLINE, sessionKeys, sessionMember, type RedisSessionKeys } from './redis-keys.js';
@@ -128,12 +129,9 @@ export class RedisSessionStorage implements SessionStorage {
     assertPositiveInteger(commandTimeout, 'RedisSessionStorage commandTimeout (ms)');
     const streamMaxLength = options.streamMaxLength ?? DEFAULT_STREAM_MAX_LENGTH;
     assertPositiveInteger(streamMaxLength, 'RedisSessionStorage streamMaxLength');
-    if (options.instanceId !== undefined && (typeof options.instanceId !== 'string' || options.instanceId === '')) {
-      throw new TypeError('RedisSessionStorage instanceId must be a non-empty string');
-    }
+    this.instanceId = resolveInstanceId(options.instanceId, 'RedisSessionStorage');
     this.lifetime = resolveLifetime(options, 'RedisSessionStorage');
     this.keys = sessionKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
-    this.instanceId = options.instanceId ?? randomUUID();
     this.streamMaxLength = String(streamMaxLength);
     this.logger = options.logger ?? console;
     this.explicitLogger = options.logger !== undefined;
@@ -330,7 +328,7 @@ export class RedisSessionStorage implements SessionStorage {
         (error: unknown) => {
           this.sweeping = false;
           // Once per outage, not once per tick.
-          if (!this.sweepFailing) this.logger.warn(`Sweeping expired sessions failed, will retry every sweep: ${describe(error)}`);
+          if (!this.sweepFailing) this.logger.warn(`Sweeping expired sessions failed, will retry every sweep: ${describeError(error)}`);
           this.sweepFailing = true;
         },
       );
@@ -385,7 +383,7 @@ export class RedisSessionStorage implements SessionStorage {
 
   private describeFailure(error: unknown, operation: string): Error {
     if (error instanceof SessionLimitError || error instanceof SessionStorageUnavailableError) return error;
-    return new SessionStorageUnavailableError(`Redis could not complete ${operation}: ${describe(error)}`, { cause: error });
+    return new SessionStorageUnavailableError(`Redis could not complete ${operation}: ${describeError(error)}`, { cause: error });
   }
 
   private async openReaderConnection(): Promise<ReaderConnection> {
@@ -427,7 +425,7 @@ export class RedisSessionStorage implements SessionStorage {
     client.on('error', (error: unknown) => {
       if (this.unavailableSince !== undefined) return;
       this.unavailableSince = Date.now();
-      this.logger.warn(`Redis session storage lost its connection (${describe(error)}); calls fail with SessionStorageUnavailableError until it is back`);
+      this.logger.warn(`Redis session storage lost its connection (${describeError(error)}); calls fail with SessionStorageUnavailableError until it is back`);
     });
     client.on('ready', () => {
       if (this.unavailableSince === undefined) return;
@@ -488,7 +486,3 @@ function reconnectDelay(retries: number): number {
   return Math.min(1000, 20 * 2 ** retries) + Math.floor(Math.random() * 50);
 }
 
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}

@@ -1,0 +1,54 @@
+/**
+ * What was thrown or rejected with, made fit for a log. Anything can be
+ * thrown: a string, an object with a null prototype, one whose `toString`
+ * throws, an Error whose `message` is a throwing getter. These run on failure
+ * paths, where a second failure would hide the first, so they never throw.
+ */
+
+/** Longest JSON shown for a value that has no text of its own. */
+const SHOWN_JSON_CHARS = 200;
+
+/** `value` itself when it is an Error with a readable message, else an Error that describes it, with `value` as its `cause`. Never throws. */
+export function toError(value: unknown): Error {
+  try {
+    if (value instanceof Error && typeof value.message === 'string') return value;
+  } catch {
+    // A throwing prototype lookup or message getter: describe it instead.
+  }
+  return new Error(describeError(value), { cause: value });
+}
+
+/** One line for a log: `name: message` of an Error (as `String(error)` gives it), the text of anything else. Never throws. */
+export function describeError(value: unknown): string {
+  try {
+    if (value instanceof Error) {
+      const name = String(value.name);
+      const message = String(value.message);
+      return message === '' ? name : `${name}: ${message}`;
+    }
+    return String(value);
+  } catch {
+    return describeUnprintable(value);
+  }
+}
+
+/** A value that `String()` refused (a null prototype, a throwing `toString`): its kind, and its JSON when it has any. */
+function describeUnprintable(value: unknown): string {
+  let kind = typeof value === 'function' ? 'a function' : 'an object';
+  try {
+    const prototype: unknown = Object.getPrototypeOf(value);
+    const className = prototype === null ? 'null prototype' : (prototype as { constructor?: { name?: unknown } }).constructor?.name;
+    if (typeof className === 'string' && className !== '') kind = `${kind} (${className})`;
+  } catch {
+    // A proxy that refuses even this: the kind alone will do.
+  }
+  try {
+    const json = JSON.stringify(value);
+    if (typeof json === 'string' && json !== '{}') {
+      return `${kind} ${json.length > SHOWN_JSON_CHARS ? `${json.slice(0, SHOWN_JSON_CHARS)}…` : json}`;
+    }
+  } catch {
+    // Cycles, bigints, throwing getters: nothing more to show.
+  }
+  return `${kind} that cannot be shown as text`;
+}
