@@ -9,5 +9,6 @@ import { inMemorySuite } from './in-memory.js';
 import { memorySuite } from './memory.js';
 import { notifySuite } from './notify.js';
 import { redisSuite } from './redis.js';
+import { startupSuite } from './startup.js';
 
-export const suites: readonly Suite[] = [inMemorySuite, churnSuite, memorySuite, notifySuite, redisSuite];
+export const suites: readonly Suite[] = [inMemorySuite, churnSuite, memorySuite, notifySuite, redisSuite, startupSuite];

@@ -63,6 +63,8 @@ const FIGURES = [
   'redis.latency-p99',
   'redis.latency-p99-untimed',
   'redis.latency-rate',
+  'startup.root-vs-root-and-redis',
+  'startup.root-vs-bare-node',
 ];
 
 /** Figures that may be n/a, with a reason: the Redis ones on a machine without redis-server (never in CI, which has it). */

@@ -17,4 +17,6 @@ await check({
   common,
   core,
   eventEmitter,
+  resolve: require.resolve,
+  loaded: () => Object.keys(require.cache),
 });

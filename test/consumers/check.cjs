@@ -9,7 +9,12 @@ function decorate(decorator, cls, method) {
   decorator(cls.prototype, method, Object.getOwnPropertyDescriptor(cls.prototype, method));
 }
 
-module.exports = async function check({ mode, pkg, other, nestVersion, common, core, eventEmitter }) {
+module.exports = async function check({ mode, pkg, other, nestVersion, common, core, eventEmitter, resolve, loaded }) {
+  // 0. An in-memory app installs and runs without the optional Redis peer, and loads none of it.
+  assert.throws(() => resolve('redis'), { code: 'MODULE_NOT_FOUND' }, `${mode}: redis was installed, though only the /redis entry needs it`);
+  const redisModules = loaded().filter((file) => /[\\/]node_modules[\\/](redis|@redis[\\/][^\\/]+)[\\/]/.test(file));
+  assert.deepEqual(redisModules, [], `${mode}: the package root loaded Redis modules`);
+
   // 1. One copy of the package, whichever way it is loaded.
   for (const name of ['SessionsModule', 'SessionSubject', 'SessionEvent']) {
     assert.equal(typeof pkg[name], 'function', `${name} is not exported`);

@@ -53,6 +53,32 @@ test('the built package boots a Nest app that wires a decorated observer', async
   }
 });
 
+test('the package root loads no redis or @redis/* module, by require and by import', () => {
+  const redis = /[\\/]node_modules[\\/](redis|@redis[\\/][^\\/]+)[\\/]/;
+  // Fresh processes, so nothing loaded by this test file counts. redis is installed here (a dev dependency).
+  const required = execFileSync(process.execPath, ['-e', `
+    require('nestjs-mtproto-sessions'); require('./dist/cjs/index.js');
+    console.log(JSON.stringify(Object.keys(require.cache)));
+  `], { encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(required).filter((file) => redis.test(file)), []);
+  assert.ok(JSON.parse(required).some((file) => file.endsWith('dist/cjs/index.js')), 'the CommonJS build was not loaded');
+  execFileSync(process.execPath, ['--import', './test/smoke/forbid-redis.mjs', '--input-type=module', '-e', `
+    await import('nestjs-mtproto-sessions'); await import('./dist/esm/index.js');
+  `], { encoding: 'utf8' });
+  // The check itself can fail: the /redis entry does load node-redis.
+  assert.throws(() => execFileSync(process.execPath, ['--import', './test/smoke/forbid-redis.mjs', '--input-type=module', '-e', `
+    await import('nestjs-mtproto-sessions/redis');
+  `], { encoding: 'utf8', stdio: 'pipe' }), /the package root loaded a Redis module/);
+});
+
+test('the Redis storage loads from nestjs-mtproto-sessions/redis, by import and by require, and not from the root', async () => {
+  const imported = await import('nestjs-mtproto-sessions/redis');
+  const required = require('nestjs-mtproto-sessions/redis');
+  assert.equal(typeof imported.RedisSessionStorage, 'function');
+  assert.equal(imported.RedisSessionStorage, required.RedisSessionStorage);
+  assert.equal((await import('nestjs-mtproto-sessions')).RedisSessionStorage, undefined);
+});
+
 test('the published files are the build, README, CHANGELOG and LICENSE only', () => {
   const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8' }));
   const outside = pack.files.map((file) => file.path).filter((path) => !/^(dist\/|README\.md$|CHANGELOG\.md$|LICENSE$|package\.json$)/.test(path));

@@ -1,0 +1,31 @@
+// The checks a Redis consumer app runs: RedisSessionStorage from the /redis entry
+// point, with the app's own node-redis installed beside the package.
+const assert = require('node:assert/strict');
+
+module.exports = async function checkRedis({ mode, redisEntry, otherRedisEntry, pkg, common, core, url }) {
+  const { RedisSessionStorage } = redisEntry;
+  assert.equal(typeof RedisSessionStorage, 'function', `${mode}: nestjs-mtproto-sessions/redis exports no RedisSessionStorage`);
+  assert.ok(RedisSessionStorage === otherRedisEntry.RedisSessionStorage, `${mode}: require() and import() give two RedisSessionStorage classes`);
+  assert.equal(pkg.RedisSessionStorage, undefined, `${mode}: the package root still exports RedisSessionStorage`);
+
+  const { Module } = common;
+  const { SessionsModule, SessionSubject } = pkg;
+  const apps = [];
+  for (const instanceId of ['a', 'b']) {
+    class AppModule {}
+    Module({ imports: [SessionsModule.forRoot(new RedisSessionStorage({ url, instanceId, keyPrefix: `consumer-${mode}` }))] })(AppModule);
+    const app = await core.NestFactory.createApplicationContext(AppModule, { logger: false });
+    await app.init();
+    apps.push(app);
+  }
+  try {
+    const [a, b] = apps.map((app) => app.get(SessionSubject));
+    const id = -(2n ** 63n);
+    assert.equal(await a.createSession(id, 9n), true, 'createSession on a did not resolve true');
+    assert.equal(await b.hasSession(id, 9n), true, 'b does not see the session a created');
+    assert.equal(await b.destroySession(id, 9n), true, 'destroySession on b did not resolve true');
+    assert.equal(await a.hasSession(id, 9n), false, 'a still sees the session b destroyed');
+  } finally {
+    for (const app of apps) await app.close();
+  }
+};
