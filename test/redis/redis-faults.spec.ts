@@ -194,7 +194,7 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
    * and lets afterEach destroy them so jest can exit.
    */
   function trackDuplicates(storage: RedisSessionStorage): DuplicateTracker {
-    const client = (storage as unknown as { client: { duplicate(overrides?: object): DuplicateTracker['clients'][number] } }).client;
+    const client = (storage as unknown as { connection: { client: { duplicate(overrides?: object): DuplicateTracker['clients'][number] } } }).connection.client;
     const original = client.duplicate.bind(client);
     const clients: DuplicateTracker['clients'][number][] = [];
     const waiters: { check: () => boolean; resolve: () => void }[] = [];

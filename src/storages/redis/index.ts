@@ -1,2 +1,3 @@
 export { RedisSessionStorage } from './redis-session-storage.js';
-export type { NodeRedisClient, RedisSessionStorageOptions } from './redis-session-storage.js';
+export type { NodeRedisClient } from './redis-client.js';
+export type { RedisSessionStorageOptions } from './redis-storage-options.js';

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { SessionStorageUnavailableError } from '../../core/session-storage-errors.js';
+import type { RedisSessionKeys } from './redis-keys.js';
 
 /**
  * Each transition changes the sorted set and appends its event to the stream
@@ -43,7 +45,7 @@ end
  * Returns {status, event ids...}: status 1 created, 0 existed, -1 limit reached.
  * A lapsed session is expired (and announced) first, then created anew.
  */
-export const CREATE_SCRIPT = `${APPEND_EVENT}
+const CREATE_SCRIPT = `${APPEND_EVENT}
 local member, origin, now, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[6]
 local ids = {}
 local score = redis.call('ZSCORE', KEYS[1], member)
@@ -70,7 +72,7 @@ return ids
  * ARGV: member, origin, now, maxlen. Returns {status, event ids...}: status 1
  * destroyed, 0 nothing to destroy (a lapsed session is expired and announced instead).
  */
-export const DESTROY_SCRIPT = `${APPEND_EVENT}
+const DESTROY_SCRIPT = `${APPEND_EVENT}
 local member, origin, now, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local score = redis.call('ZSCORE', KEYS[1], member)
 if not score then return {0} end
@@ -86,7 +88,7 @@ return {1, id}
  * idleTimeout is left, so a busy session costs one write per touch slack.
  * ARGV: member, now, idleTimeout, new deadline. Returns 1 if live, else 0.
  */
-export const TOUCH_SCRIPT = `
+const TOUCH_SCRIPT = `
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then return 0 end
 local deadline, now = tonumber(score), tonumber(ARGV[2])
@@ -99,7 +101,7 @@ return 1
  * Where a reader starts: the last entry's id ('0-0' for an empty stream)
  * and the sequence number so far, read together. KEYS: [events, sequence].
  */
-export const READER_START_SCRIPT = `
+const READER_START_SCRIPT = `
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 return {last[1] and last[1][1] or '0-0', redis.call('GET', KEYS[2]) or '0'}
 `;
@@ -109,24 +111,158 @@ return {last[1] and last[1][1] or '0-0', redis.call('GET', KEYS[2]) or '0'}
  * follows its position (ARGV[1]), the last entry's id, and the sequence so far.
  * KEYS: [events, sequence].
  */
-export const READER_AFTER_SCRIPT = `
+const READER_AFTER_SCRIPT = `
 local next = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', 1)
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 return {next[1] and 1 or 0, last[1] and last[1][1] or '0-0', redis.call('GET', KEYS[2]) or '0'}
 `;
 
 /** ARGV: now, batch, origin, maxlen. Expires up to batch lapsed sessions; returns their event ids. */
-export const SWEEP_SCRIPT = `${APPEND_EVENT}
+const SWEEP_SCRIPT = `${APPEND_EVENT}
 local ids = {}
 expire_lapsed(tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4], ids)
 return ids
 `;
 
-export interface RedisScript {
+/**
+ * A script with its typed boundary (as node-redis's `defineScript`): which
+ * keys of a key group it takes, its arguments built from named fields next to
+ * the source that reads them, and its reply parsed into a typed result.
+ */
+export interface RedisScript<A, R> {
+  /** For error messages: what the script does. */
+  readonly name: string;
   readonly source: string;
   readonly sha1: string;
+  keys(keys: RedisSessionKeys): string[];
+  args(args: A): string[];
+  /** Throws `SessionStorageUnavailableError` on a reply of the wrong shape. */
+  parse(reply: unknown): R;
 }
 
-export function script(source: string): RedisScript {
-  return { source, sha1: createHash('sha1').update(source).digest('hex') };
+function defineScript<A, R>(definition: Omit<RedisScript<A, R>, 'sha1'>): RedisScript<A, R> {
+  return { ...definition, sha1: createHash('sha1').update(definition.source).digest('hex') };
 }
+
+function badReply(name: string, reply: unknown): SessionStorageUnavailableError {
+  return new SessionStorageUnavailableError(`Redis answered ${name} with ${JSON.stringify(reply)}, not the reply its script gives`);
+}
+
+const transitionKeys = (keys: RedisSessionKeys): string[] => [keys.sessions, keys.events, keys.sequence];
+const readerKeys = (keys: RedisSessionKeys): string[] => [keys.events, keys.sequence];
+
+/** A transition script's reply: its status and the ids of the events it appended. */
+export interface TransitionReply {
+  /** 1: done; 0: nothing to do (existed / nothing to destroy); -1: the session limit was reached. */
+  readonly status: 1 | 0 | -1;
+  readonly eventIds: readonly string[];
+}
+
+function transitionReply(name: string): (reply: unknown) => TransitionReply {
+  return (reply) => {
+    if (!Array.isArray(reply) || (reply[0] !== 1 && reply[0] !== 0 && reply[0] !== -1)) {
+      throw new SessionStorageUnavailableError(`Redis answered ${name} with ${JSON.stringify(reply)}, not a transition result`);
+    }
+    const [status, ...eventIds] = reply as [1 | 0 | -1, ...string[]];
+    return { status, eventIds };
+  };
+}
+
+/** Fields every script that appends events takes. */
+interface AppendArgs {
+  /** From {@link sessionMember}. */
+  readonly member: string;
+  /** The instance id recorded as the events' origin. */
+  readonly origin: string;
+  /** The clock's now, ms. */
+  readonly now: number;
+  /** The stream's approximate MAXLEN. */
+  readonly maxLength: number;
+}
+
+export interface CreateArgs extends AppendArgs {
+  /** The new session's idle deadline (ms), or NO_DEADLINE. */
+  readonly deadline: number;
+  /** The session limit; 0 for none. */
+  readonly maxSessions: number;
+}
+
+export const createScript = defineScript<CreateArgs, TransitionReply>({
+  name: 'createSession',
+  source: CREATE_SCRIPT,
+  keys: transitionKeys,
+  args: (a) => [a.member, a.origin, String(a.now), String(a.deadline), String(a.maxSessions), String(a.maxLength)],
+  parse: transitionReply('createSession'),
+});
+
+export const destroyScript = defineScript<AppendArgs, TransitionReply>({
+  name: 'destroySession',
+  source: DESTROY_SCRIPT,
+  keys: transitionKeys,
+  args: (a) => [a.member, a.origin, String(a.now), String(a.maxLength)],
+  parse: transitionReply('destroySession'),
+});
+
+export interface TouchArgs {
+  readonly member: string;
+  readonly now: number;
+  readonly idleTimeout: number;
+  /** The deadline written when less than idleTimeout is left. */
+  readonly deadline: number;
+}
+
+/** Resolves whether the session is live. */
+export const touchScript = defineScript<TouchArgs, boolean>({
+  name: 'hasSession',
+  source: TOUCH_SCRIPT,
+  keys: transitionKeys,
+  args: (a) => [a.member, String(a.now), String(a.idleTimeout), String(a.deadline)],
+  parse: (reply) => reply === 1,
+});
+
+export interface SweepArgs {
+  readonly now: number;
+  /** The most sessions one call expires. */
+  readonly batch: number;
+  readonly origin: string;
+  readonly maxLength: number;
+}
+
+/** Resolves the ids of the expiry events it appended. */
+export const sweepScript = defineScript<SweepArgs, string[]>({
+  name: 'expireIdleSessions',
+  source: SWEEP_SCRIPT,
+  keys: transitionKeys,
+  args: (a) => [String(a.now), String(a.batch), a.origin, String(a.maxLength)],
+  parse: (reply) => {
+    if (!Array.isArray(reply) || !reply.every((id) => typeof id === 'string')) throw badReply('expireIdleSessions', reply);
+    return reply as string[];
+  },
+});
+
+/** Where a reader starts: the stream's last entry id and the sequence number so far. */
+export const readerStartScript = defineScript<void, { position: string; sequence: bigint }>({
+  name: 'the stream end',
+  source: READER_START_SCRIPT,
+  keys: readerKeys,
+  args: () => [],
+  parse: (reply) => {
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'string') throw badReply('the stream end', reply);
+    return { position: reply[0], sequence: BigInt(reply[1]) };
+  },
+});
+
+/** Whether an entry follows `position`, the stream's last id, and the sequence number so far. */
+export const readerAfterScript = defineScript<{ readonly position: string }, { nextExists: boolean; lastId: string; sequence: bigint }>({
+  name: 'the stream after a break',
+  source: READER_AFTER_SCRIPT,
+  keys: readerKeys,
+  args: (a) => [a.position],
+  parse: (reply) => {
+    if (!Array.isArray(reply) || typeof reply[1] !== 'string' || typeof reply[2] !== 'string') throw badReply('the stream after a break', reply);
+    return { nextExists: reply[0] === 1, lastId: reply[1], sequence: BigInt(reply[2]) };
+  },
+});
+
+/** Any script, for code that runs scripts without knowing which. */
+export type AnyRedisScript = RedisScript<never, unknown>;

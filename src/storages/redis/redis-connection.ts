@@ -1,0 +1,199 @@
+import { createClient } from 'redis';
+import type { SessionLogger } from '../../core/session-logger.js';
+import { describeError } from '../../core/to-error.js';
+import type { NodeRedisClient, RedisCommands } from './redis-client.js';
+import type { ReaderConnection, StreamEntry } from './redis-event-reader.js';
+import type { RedisSessionKeys } from './redis-keys.js';
+import { readerAfterScript, readerStartScript, type AnyRedisScript, type RedisScript } from './redis-scripts.js';
+
+/** How the storage reaches Redis: a URL it connects to and owns, or a client the application owns. */
+export type RedisConnectionSource = { readonly url: string } | { readonly client: NodeRedisClient };
+
+/**
+ * The storage's command connection: an owned client (opened from a URL,
+ * reconnecting by itself, failing calls at once while Redis is away) or a
+ * borrowed one (never closed here). Runs scripts so that calls on one
+ * connection keep their order, opens the readers' dedicated connections, and
+ * reports an outage once when it starts and once when it ends.
+ */
+export class RedisConnection {
+  readonly client: RedisCommands;
+  private readonly owned: boolean;
+  /** Settles once the client first became ready (and whatever else calls must wait for); cleared once passed. */
+  private gate: Promise<void> | undefined;
+  /** Scripts whose source went over the current connection; a reconnect (maybe to a restarted server) clears it. */
+  private readonly scriptsSent = new Set<AnyRedisScript>();
+  private readonly forgetSentScripts = (): void => this.scriptsSent.clear();
+  /** The client whose 'ready' events clear {@link scriptsSent}. */
+  private readonly connectionEvents: RedisCommands;
+  private unavailableSince: number | undefined;
+
+  constructor(source: RedisConnectionSource, commandTimeout: number, private readonly logger: () => SessionLogger) {
+    if ('client' in source) {
+      const given = source.client as unknown as RedisCommands;
+      // The same connection, without node-redis's per-command timer (Deadlines bounds every call).
+      this.client = given.withCommandOptions({ timeout: 0 });
+      this.owned = false;
+      if (!given.isReady) this.gate = new Promise((resolve) => given.once('ready', () => resolve()));
+      this.connectionEvents = given;
+    } else {
+      this.client = createClient({
+        url: source.url,
+        // While Redis is away, fail calls at once rather than queue them for later.
+        disableOfflineQueue: true,
+        socket: { connectTimeout: commandTimeout, reconnectStrategy: reconnectDelay },
+        // Deadlines bounds every call; node-redis's own per-command timeout would cost an AbortSignal.timeout per command.
+        commandOptions: { timeout: 0 },
+      }) as unknown as RedisCommands;
+      this.owned = true;
+      this.connectionEvents = this.client;
+      this.watch(this.client);
+      const connected = this.client.connect().then(() => undefined);
+      // The first connection's failure reaches callers through their own deadlines.
+      connected.catch(() => undefined);
+      this.gate = connected;
+    }
+    this.connectionEvents.on('ready', this.forgetSentScripts);
+  }
+
+  /** Whether calls still wait for something (the first connect, a reader's start); the hot path skips the wait once not. */
+  get waiting(): boolean {
+    return this.gate !== undefined;
+  }
+
+  /** Makes later calls also wait for `ready` (a reader learning where the stream ends). */
+  waitAlsoFor(ready: Promise<void>): void {
+    this.gate = this.gate === undefined ? ready : Promise.all([this.gate, ready]).then(() => undefined);
+  }
+
+  /** Runs `work` once every gate has passed; a synchronous throw (node-redis on a closed client) becomes a rejection. */
+  afterReady<T>(work: () => Promise<T>): Promise<T> {
+    const gate = this.gate;
+    if (gate === undefined) {
+      try {
+        return work();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return gate.then(() => {
+      if (this.gate === gate) this.gate = undefined;
+      return work();
+    });
+  }
+
+  /**
+   * The first call of each script on a connection sends its source (EVAL),
+   * later ones its hash (EVALSHA). Redis runs one connection's commands in
+   * order, so by the time an EVALSHA runs, the EVAL before it has cached the
+   * script. Relying on a NOSCRIPT retry instead would let a later call overtake
+   * the retried one: two calls on one session applied out of order.
+   */
+  run<A, R>(which: RedisScript<A, R>, keys: RedisSessionKeys, args: A): Promise<R> {
+    const options = { keys: which.keys(keys), arguments: which.args(args) };
+    if (!this.scriptsSent.has(which)) {
+      this.scriptsSent.add(which);
+      return this.client.eval(which.source, options).then(which.parse);
+    }
+    // NOSCRIPT is still possible after SCRIPT FLUSH or a Cluster slot moving to another node.
+    return runScript(this.client, which, options).then(which.parse);
+  }
+
+  /** Opens a dedicated connection for one key group's event reader. */
+  async openReader(keys: RedisSessionKeys): Promise<ReaderConnection> {
+    const connection = this.client.duplicate(readerOverrides(this.client));
+    // Errors surface through the pending read; the reader reports them once per outage.
+    connection.on('error', () => undefined);
+    try {
+      await connection.connect();
+    } catch (error) {
+      connection.destroy();
+      throw error;
+    }
+    const script = <A, R>(which: RedisScript<A, R>, args: A): Promise<R> =>
+      runScript(connection, which, { keys: which.keys(keys), arguments: which.args(args) }).then(which.parse);
+    return {
+      read: async (position, blockMs, count) => {
+        const reply = await connection.xRead({ key: keys.events, id: position }, { BLOCK: blockMs, COUNT: count });
+        return streamEntries(reply);
+      },
+      start: () => script(readerStartScript, undefined),
+      after: (position) => script(readerAfterScript, { position }),
+      destroy: () => {
+        try {
+          connection.destroy();
+        } catch {
+          // Already closed.
+        }
+      },
+    };
+  }
+
+  /** Closes the client if the storage opened it; a borrowed one stays open. */
+  async close(): Promise<void> {
+    this.connectionEvents.off('ready', this.forgetSentScripts);
+    if (!this.owned) return;
+    try {
+      await this.client.close();
+    } catch {
+      // Closing a client that never connected, or lost Redis, has nothing left to release.
+      this.client.destroy();
+    }
+  }
+
+  /** Reports an outage once when it starts and once when it ends, not on every reconnect attempt. */
+  private watch(client: RedisCommands): void {
+    client.on('error', (error: unknown) => {
+      if (this.unavailableSince !== undefined) return;
+      this.unavailableSince = Date.now();
+      this.logger().warn(`Redis session storage lost its connection (${describeError(error)}); calls fail with SessionStorageUnavailableError until it is back`);
+    });
+    client.on('ready', () => {
+      if (this.unavailableSince === undefined) return;
+      this.logger().warn(`Redis session storage reconnected after ${Date.now() - this.unavailableSince} ms`);
+      this.unavailableSince = undefined;
+    });
+  }
+}
+
+/** Runs a script by its hash, loading it once if Redis does not know it (a new or restarted server). */
+async function runScript(client: RedisCommands, which: AnyRedisScript, options: { keys: string[]; arguments: string[] }): Promise<unknown> {
+  try {
+    return await client.evalSha(which.sha1, options);
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+    return client.eval(which.source, options);
+  }
+}
+
+/**
+ * The reader's own connection must not reconnect by itself: the reader
+ * replaces a broken one, and one that kept retrying after the reader gave up
+ * on it would linger (and, once Redis is back, stay connected for good).
+ */
+function readerOverrides(client: RedisCommands): object {
+  const options = (client as { options?: { socket?: object; defaults?: { socket?: object } } }).options;
+  // A cluster client (it has masters) configures its node connections under `defaults`.
+  // Its blocking reads are bounded by the reader's own watchdog, not by a per-command timer.
+  const commandOptions = { timeout: 0 };
+  if ('masters' in client) {
+    return { commandOptions, defaults: { ...options?.defaults, socket: { ...options?.defaults?.socket, reconnectStrategy: false } } };
+  }
+  return { commandOptions, disableOfflineQueue: false, socket: { ...options?.socket, reconnectStrategy: false } };
+}
+
+/** XREAD's reply as entries: node-redis gives `[{ name, messages }]`, or a map by stream name under some type mappings. */
+function streamEntries(reply: unknown): StreamEntry[] | null {
+  if (reply === null || reply === undefined) return null;
+  const streams: unknown[] = Array.isArray(reply) ? reply : Object.values(reply as Record<string, unknown>).map((messages) => ({ messages }));
+  const entries: StreamEntry[] = [];
+  for (const stream of streams) {
+    for (const message of (stream as { messages?: unknown[] }).messages ?? []) entries.push(message as StreamEntry);
+  }
+  return entries;
+}
+
+/** Quick first retries, then at most one attempt a second, with jitter so instances do not retry in step. */
+function reconnectDelay(retries: number): number {
+  return Math.min(1000, 20 * 2 ** retries) + Math.floor(Math.random() * 50);
+}

@@ -1,0 +1,62 @@
+import { resolveInstanceId } from '../../core/instance-id.js';
+import { assertPositiveInteger, resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../../core/session-lifetime.js';
+import type { SessionLogger } from '../../core/session-logger.js';
+import type { NodeRedisClient } from './redis-client.js';
+import type { RedisConnectionSource } from './redis-connection.js';
+import { DEFAULT_KEY_PREFIX, sessionKeys, type RedisSessionKeys } from './redis-keys.js';
+
+export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
+  /** A Redis URL (`redis://127.0.0.1:6379`); the storage opens and owns its connections. Give this or `client`. */
+  url?: string;
+  /** A node-redis client, standalone or cluster, that the application owns; the storage never closes it. Give this or `url`. */
+  client?: NodeRedisClient;
+  /** Namespace for this application's keys, so several applications can share one Redis. Default `mtproto-sessions`. */
+  keyPrefix?: string;
+  /** Names this instance in the events it records; a random UUID by default. */
+  instanceId?: string;
+  /** Every call settles within this many ms, with `SessionStorageTimeoutError` if Redis does not answer. Default 2000. */
+  commandTimeout?: number;
+  /** About how many events the shared stream keeps for instances that fall behind (MAXLEN ~). Default 1,000,000. */
+  streamMaxLength?: number;
+  /** Where connection trouble is reported; the subject's logger once attached, else `console`. */
+  logger?: SessionLogger;
+}
+
+/** {@link RedisSessionStorageOptions} checked, with defaults filled in. */
+export interface ResolvedRedisOptions {
+  readonly source: RedisConnectionSource;
+  readonly keys: RedisSessionKeys;
+  readonly instanceId: string;
+  readonly commandTimeout: number;
+  readonly streamMaxLength: number;
+  readonly lifetime: SessionLifetime;
+  readonly logger: SessionLogger | undefined;
+}
+
+const DEFAULT_COMMAND_TIMEOUT = 2000;
+const DEFAULT_STREAM_MAX_LENGTH = 1_000_000;
+
+/** Checks the options, throwing a `TypeError` that names the bad one and changing nothing. */
+export function resolveRedisOptions(options: RedisSessionStorageOptions): ResolvedRedisOptions {
+  if (options === null || typeof options !== 'object') throw new TypeError('RedisSessionStorage takes an options object with url or client');
+  if ((options.url === undefined) === (options.client === undefined)) {
+    throw new TypeError('RedisSessionStorage needs exactly one of url or client');
+  }
+  if (options.url !== undefined && typeof options.url !== 'string') throw new TypeError(`RedisSessionStorage url must be a string; got ${typeof options.url}`);
+  const commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT;
+  assertPositiveInteger(commandTimeout, 'RedisSessionStorage commandTimeout (ms)');
+  const streamMaxLength = options.streamMaxLength ?? DEFAULT_STREAM_MAX_LENGTH;
+  assertPositiveInteger(streamMaxLength, 'RedisSessionStorage streamMaxLength');
+  const instanceId = resolveInstanceId(options.instanceId, 'RedisSessionStorage');
+  const lifetime = resolveLifetime(options, 'RedisSessionStorage');
+  const keys = sessionKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
+  return {
+    source: options.client !== undefined ? { client: options.client } : { url: options.url! },
+    keys,
+    instanceId,
+    commandTimeout,
+    streamMaxLength,
+    lifetime,
+    logger: options.logger,
+  };
+}

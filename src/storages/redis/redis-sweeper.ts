@@ -1,0 +1,66 @@
+import type { SessionLogger } from '../../core/session-logger.js';
+import { describeError } from '../../core/to-error.js';
+
+/** Sessions one sweep script expires at most. */
+export const SWEEP_BATCH = 1000;
+/** Sweep batches per tick, so one tick never runs long; what is left waits for the next tick. */
+const SWEEP_BATCHES_PER_TICK = 10;
+
+/**
+ * Expires one key group's lapsed sessions every `interval` ms, in bounded
+ * batches, one tick at a time (a tick still running skips the next). A failing
+ * sweep is reported once per outage and retried every tick.
+ */
+export class RedisSweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping = false;
+  private failing = false;
+
+  constructor(
+    /** Expires up to {@link SWEEP_BATCH} lapsed sessions and resolves how many, once announced here. */
+    private readonly sweepBatch: () => Promise<number>,
+    private readonly logger: () => SessionLogger,
+  ) {}
+
+  start(interval: number): void {
+    this.timer ??= setInterval(() => this.tick(), interval);
+    this.timer.unref();
+  }
+
+  /** Expires every lapsed session now; resolves how many. */
+  async expireAll(): Promise<number> {
+    let expired = 0;
+    for (;;) {
+      const count = await this.sweepBatch();
+      expired += count;
+      if (count < SWEEP_BATCH) return expired;
+    }
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+  }
+
+  private tick(): void {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    this.sweepSome().then(
+      () => {
+        this.sweeping = false;
+        this.failing = false;
+      },
+      (error: unknown) => {
+        this.sweeping = false;
+        // Once per outage, not once per tick.
+        if (!this.failing) this.logger().warn(`Sweeping expired sessions failed, will retry every sweep: ${describeError(error)}`);
+        this.failing = true;
+      },
+    );
+  }
+
+  private async sweepSome(): Promise<void> {
+    for (let batch = 0; batch < SWEEP_BATCHES_PER_TICK; batch++) {
+      if ((await this.sweepBatch()) < SWEEP_BATCH) return;
+    }
+  }
+}
