@@ -71,7 +71,7 @@ function toLong(value: unknown, argument: SessionIdArgument): bigint {
       }
       return checkRange(BigInt(value), value, argument);
     default:
-      if (value instanceof Uint8Array) {
+      if (isBytes(value)) {
         if (value.length !== LONG_BYTES) {
           throw new InvalidSessionIdError(value, `bytes must be exactly ${LONG_BYTES} long (little-endian), got ${value.length}`, argument);
         }
@@ -114,7 +114,25 @@ function checkRange(id: bigint, given: unknown, argument: SessionIdArgument): Se
   return id;
 }
 
+/** `instanceof`, except that an exotic object (a revoked Proxy, one whose traps throw) is simply not bytes. */
+function isBytes(value: unknown): value is Uint8Array {
+  try {
+    return value instanceof Uint8Array;
+  } catch {
+    return false;
+  }
+}
+
+/** The value for an error message; never throws, whatever the value's traps or getters do. */
 function describe(value: unknown): string {
+  try {
+    return describeValue(value);
+  } catch {
+    return `an object that cannot be inspected`;
+  }
+}
+
+function describeValue(value: unknown): string {
   switch (typeof value) {
     case 'bigint':
       return `${value}n`;

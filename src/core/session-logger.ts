@@ -6,3 +6,12 @@ export interface SessionLogger {
   error(message: string, stack?: string): void;
   warn(message: string): void;
 }
+
+/** Throws a `TypeError` naming `what` unless `logger` has the `error` and `warn` methods of a {@link SessionLogger}. */
+export function assertLogger(logger: unknown, what: string): asserts logger is SessionLogger {
+  const given = logger as Partial<Record<'error' | 'warn', unknown>> | null;
+  if (typeof given?.error !== 'function' || typeof given.warn !== 'function') {
+    const got = logger === null ? 'null' : typeof logger === 'object' ? 'an object without them' : typeof logger;
+    throw new TypeError(`${what} must have error(message) and warn(message) methods (a Nest Logger or console); got ${got}`);
+  }
+}

@@ -1,6 +1,7 @@
+import { ObserverDeadlines, type DeadlineEntry, type Expirable } from './observer-deadlines.js';
 import { SessionEvent, type SessionEventsMissed, type SessionEventType } from './session-event.js';
 import { checkIds, type AuthKeyId, type SessionId } from './session-id.js';
-import type { SessionLogger } from './session-logger.js';
+import { assertLogger, type SessionLogger } from './session-logger.js';
 import type { SessionObserver } from './session-observer.js';
 import { assertSessionStorage, checksIds, type SessionStorage, type SessionTransitionSink } from './session-storage.js';
 import { describeError, toError } from './to-error.js';
@@ -15,6 +16,31 @@ export interface SessionSubjectOptions {
    * returns `true` once every observer is subscribed.
    */
   prepareObservers?: () => boolean;
+  /**
+   * How long, in ms, a call, `drain()` and `close()` wait for an observer to
+   * settle its handling of one event; 5000 by default. One that has not
+   * settled by then is logged by name as a failure and no longer waited for;
+   * whatever it does later is ignored.
+   */
+  observerTimeout?: number;
+}
+
+/**
+ * Long enough for an observer that does its own I/O within the usual client
+ * timeouts (a database round trip, a Redis call bounded at 2 s), short enough
+ * that a hung one delays a client's request by seconds, not minutes, and that
+ * shutdown fits well inside a 30 s grace period (Kubernetes' default).
+ */
+export const DEFAULT_OBSERVER_TIMEOUT = 5000;
+/** setInterval's largest delay; a longer bound would fire at once. */
+const MAX_OBSERVER_TIMEOUT = 2 ** 31 - 1;
+
+/** An event announced while another was being delivered, waiting for its turn. */
+interface QueuedEvent {
+  readonly event: SessionEvent;
+  /** The observers subscribed when it was announced. */
+  readonly observers: readonly SessionObserver[];
+  readonly resolve: (settling: Promise<void> | undefined) => void;
 }
 
 /**
@@ -40,14 +66,20 @@ export class SessionSubject {
   private readonly storageAnnounces: boolean;
   /** The storage's hasSession when it checks ids itself; compared on each call, so a method replaced later is checked. */
   private readonly idCheckingHasSession: unknown;
+  private readonly deadlines: ObserverDeadlines;
+  /** Set while observers are being called, so that an event announced from inside one waits its turn. */
+  private dispatching = false;
+  private queued: QueuedEvent[] | undefined;
 
   constructor(
     private readonly storage: SessionStorage,
     options: SessionSubjectOptions = {},
   ) {
     assertSessionStorage(storage, 'The storage given to SessionSubject');
+    assertSubjectOptions(options);
     this.logger = options.logger ?? console;
     this.prepareObservers = options.prepareObservers;
+    this.deadlines = new ObserverDeadlines(options.observerTimeout ?? DEFAULT_OBSERVER_TIMEOUT);
     this.idCheckingHasSession = checksIds(storage.hasSession) ? storage.hasSession : undefined;
     this.storageAnnounces = typeof storage.attach === 'function';
     if (this.storageAnnounces) storage.attach?.(this.createSink());
@@ -142,9 +174,15 @@ export class SessionSubject {
   }
 
   private transition(type: SessionEventType, sessionId: SessionId, authKeyId: AuthKeyId | undefined): Promise<boolean> {
-    const invalid = checkIds(sessionId, authKeyId);
-    if (invalid) return Promise.reject(invalid);
-    const done = this.changeAndAnnounce(type, sessionId, authKeyId);
+    let done: Promise<boolean>;
+    try {
+      const invalid = checkIds(sessionId, authKeyId);
+      if (invalid) return Promise.reject(invalid);
+      done = this.changeAndAnnounce(type, sessionId, authKeyId);
+    } catch (error) {
+      // Nothing here should throw; if it does, it is still a rejection, never a synchronous throw.
+      return Promise.reject(error);
+    }
     this.track(done);
     return done;
   }
@@ -176,17 +214,29 @@ export class SessionSubject {
   }
 
   private notifyEventsMissed(notice: SessionEventsMissed): void {
+    let countdown: Countdown | undefined;
     for (const observer of this.observers) {
       if (typeof observer.eventsMissed !== 'function') continue;
       try {
         const result = observer.eventsMissed(notice);
         if (isPromiseLike(result)) {
-          this.track(Promise.resolve(result).then(undefined, (error: unknown) => this.reportMissed(observer, error)));
+          const adopted = Promise.resolve(result);
+          countdown ??= new Countdown(this.deadlines, (late) => this.reportLate(late, 'missed events'));
+          const slot = countdown.add(observer);
+          adopted.then(
+            () => countdown!.settle(slot),
+            (error: unknown) => {
+              if (countdown!.awaits(slot)) this.reportMissed(observer, error);
+              countdown!.settle(slot);
+            },
+          );
         }
       } catch (error) {
         this.reportMissed(observer, error);
       }
     }
+    const settling = countdown?.start();
+    if (settling !== undefined) this.track(settling);
   }
 
   private track(settling: Promise<unknown>): void {
@@ -204,19 +254,52 @@ export class SessionSubject {
    * for one before calling the next, and isolates their failures. A synchronous observer costs no
    * promise: when all are synchronous this returns nothing. Otherwise it
    * returns one promise that a countdown settles once every returned promise
-   * has (no `Promise.all`, no promise per observer beyond the `then` on its
-   * own), and that never rejects.
+   * has, or once `observerTimeout` has passed (no `Promise.all`, no timer per
+   * call), and that never rejects.
+   *
+   * An event announced while observers are being called (an observer that
+   * creates or destroys a session from inside `update()`) waits until every
+   * observer has been called with the current one, so each observer hears a
+   * session's events in the order of its transitions. It waits for the calls,
+   * not for their promises to settle: an observer that awaits the transition
+   * it caused would otherwise wait for itself.
    */
   private notify(event: SessionEvent): Promise<void> | undefined {
     if (this.prepareObservers !== undefined) this.runPrepareObservers();
+    if (this.dispatching) return this.enqueue(event);
+    this.dispatching = true;
+    try {
+      const settling = this.deliver(event, this.observers);
+      if (this.queued !== undefined) this.deliverQueued();
+      return settling;
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  private enqueue(event: SessionEvent): Promise<void> {
     const observers = this.observers;
+    return new Promise<void>((resolve) => (this.queued ??= []).push({ event, observers, resolve }));
+  }
+
+  private deliverQueued(): void {
+    const queued = this.queued!;
+    // Delivering may queue more; they join the same list and are delivered in turn.
+    for (let i = 0; i < queued.length; i++) {
+      const next = queued[i]!;
+      next.resolve(this.deliver(next.event, next.observers));
+    }
+    this.queued = undefined;
+  }
+
+  private deliver(event: SessionEvent, observers: readonly SessionObserver[]): Promise<void> | undefined {
     // No closure in this loop: a synchronous observer costs a call and a check, nothing more.
     let countdown: Countdown | undefined;
     for (let i = 0; i < observers.length; i++) {
       const observer = observers[i];
       try {
         const result: unknown = observer.update(event);
-        if (isPromiseLike(result)) this.settleLater((countdown ??= new Countdown()), observer, event, result);
+        if (isPromiseLike(result)) this.settleLater((countdown ??= this.countdownFor(event)), observer, event, result);
       } catch (error) {
         // update() threw, or reading its result's `then` did.
         this.reportSafely(observer, event, error);
@@ -225,15 +308,34 @@ export class SessionSubject {
     return countdown?.start();
   }
 
-  /** Counts an observer's pending result into the countdown, reporting its rejection. */
+  private countdownFor(event: SessionEvent): Countdown {
+    return new Countdown(this.deadlines, (observer) => this.reportLate(observer, describeEvent(event)));
+  }
+
+  /** Counts an observer's pending result into the countdown, reporting its rejection unless it came too late. */
   private settleLater(countdown: Countdown, observer: SessionObserver, event: SessionEvent, result: PromiseLike<void>): void {
-    const settled = countdown.settled;
     // Promise.resolve adopts a foreign thenable safely: it settles once, and a throwing `then` rejects.
-    Promise.resolve(result).then(settled, (error: unknown) => {
-      this.reportSafely(observer, event, error);
-      settled();
-    });
-    countdown.pending++;
+    // It throws only for a native promise whose `constructor` getter throws: then nothing is counted.
+    const adopted = Promise.resolve(result);
+    const slot = countdown.add(observer);
+    adopted.then(
+      () => countdown.settle(slot),
+      (error: unknown) => {
+        if (countdown.awaits(slot)) this.reportSafely(observer, event, error);
+        countdown.settle(slot);
+      },
+    );
+  }
+
+  /** An observer that did not settle within observerTimeout: a failure, and no longer waited for. */
+  private reportLate(observer: SessionObserver, what: string): void {
+    try {
+      this.logger.error(
+        `Session observer ${nameOf(observer)} did not settle ${what} within ${this.deadlines.timeout} ms (observerTimeout); no longer waiting for it, and ignoring its late result`,
+      );
+    } catch {
+      // Nowhere left to report to.
+    }
   }
 
   /** {@link report}, except that a logger that throws stops neither the other observers nor the countdown. */
@@ -256,33 +358,94 @@ export class SessionSubject {
   }
 
   private report(observer: SessionObserver, event: SessionEvent, error: unknown): void {
-    const scope = event.authKeyId === undefined ? '' : ` (auth key ${event.authKeyId})`;
     const cause = toError(error);
-    this.logger.error(
-      `Session observer ${nameOf(observer)} failed on '${event.type}' of session ${event.sessionId}${scope}: ${cause.message}`,
-      cause.stack,
-    );
+    this.logger.error(`Session observer ${nameOf(observer)} failed on ${describeEvent(event)}: ${cause.message}`, cause.stack);
   }
 }
 
-/** How notify() waits for the observers that returned a promise, without Promise.all. */
-class Countdown {
-  pending = 0;
+function describeEvent(event: SessionEvent): string {
+  const scope = event.authKeyId === undefined ? '' : ` (auth key ${event.authKeyId})`;
+  return `'${event.type}' of session ${event.sessionId}${scope}`;
+}
+
+/** Throws a `TypeError` naming the option unless `options` are {@link SessionSubjectOptions}. */
+function assertSubjectOptions(options: unknown): asserts options is SessionSubjectOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`SessionSubject options must be an object; got ${options === null ? 'null' : typeof options}`);
+  }
+  const { logger, prepareObservers, observerTimeout } = options as Record<string, unknown>;
+  if (logger !== undefined) assertLogger(logger, 'SessionSubject logger');
+  if (prepareObservers !== undefined && typeof prepareObservers !== 'function') {
+    throw new TypeError(`SessionSubject prepareObservers must be a function; got ${typeof prepareObservers}`);
+  }
+  if (observerTimeout !== undefined) assertObserverTimeout(observerTimeout, 'SessionSubject observerTimeout (ms)');
+}
+
+/** Throws a `TypeError` naming `what` unless `value` is a timeout setInterval can keep: a positive integer up to 2^31 - 1. */
+export function assertObserverTimeout(value: unknown, what: string): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0 || value > MAX_OBSERVER_TIMEOUT) {
+    throw new TypeError(`${what} must be a positive integer of at most ${MAX_OBSERVER_TIMEOUT}; got ${typeof value === 'number' ? String(value) : typeof value}`);
+  }
+}
+
+/**
+ * How notify() waits for the observers that returned a promise, without
+ * Promise.all: a count of the pending ones, and one deadline for them all.
+ */
+class Countdown implements Expirable {
+  /** The observers still waited for, by slot; a slot is cleared once its observer settles or times out. */
+  private readonly waiting: (SessionObserver | undefined)[] = [];
+  private pending = 0;
   private resolve: (() => void) | undefined;
-  readonly settled = (): void => {
-    if (--this.pending === 0) this.resolve?.();
-  };
+  private entry: DeadlineEntry | undefined;
+
+  constructor(
+    private readonly deadlines: ObserverDeadlines,
+    private readonly onLate: (observer: SessionObserver) => void,
+  ) {}
+
+  add(observer: SessionObserver): number {
+    this.pending++;
+    return this.waiting.push(observer) - 1;
+  }
+
+  /** Whether the observer in `slot` is still waited for (not settled, not timed out). */
+  awaits(slot: number): boolean {
+    return this.waiting[slot] !== undefined;
+  }
+
+  settle(slot: number): void {
+    if (this.waiting[slot] === undefined) return;
+    this.waiting[slot] = undefined;
+    if (--this.pending > 0) return;
+    if (this.entry !== undefined) this.deadlines.leave(this.entry);
+    this.entry = undefined;
+    this.resolve?.();
+  }
 
   /**
-   * The promise that settles when the count reaches zero, or nothing when no
-   * count was made. Every count is made before, and every settling happens
-   * after, this call.
+   * The promise that settles when the count reaches zero or the deadline
+   * passes, or nothing when no count was made. Every count is made before,
+   * and every settling happens after, this call.
    */
   start(): Promise<void> | undefined {
     if (this.pending === 0) return undefined;
     return new Promise<void>((resolve) => {
       this.resolve = resolve;
+      this.entry = this.deadlines.watch(this);
     });
+  }
+
+  expire(): void {
+    this.entry = undefined;
+    for (let slot = 0; slot < this.waiting.length; slot++) {
+      const observer = this.waiting[slot];
+      if (observer === undefined) continue;
+      this.waiting[slot] = undefined;
+      this.onLate(observer);
+    }
+    this.pending = 0;
+    this.resolve?.();
   }
 }
 

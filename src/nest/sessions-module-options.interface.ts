@@ -8,6 +8,12 @@ export interface SessionsModuleOptions {
   idleTimeout?: number;
   /** Bound on live sessions of the default in-memory storage; give a `storage` its own options instead. */
   maxSessions?: number;
+  /**
+   * How long (ms) a transition, `drain()` and `app.close()` wait for one
+   * observer to settle one event; 5000 by default. An observer that has not
+   * settled by then is logged by name as a failure and no longer waited for.
+   */
+  observerTimeout?: number;
 }
 
 /** Options that shape the module itself rather than the subject. */

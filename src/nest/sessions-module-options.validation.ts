@@ -1,8 +1,9 @@
 import { resolveLifetime } from '../core/session-lifetime.js';
 import { assertSessionStorage, type SessionStorage } from '../core/session-storage.js';
+import { assertObserverTimeout } from '../core/session-subject.js';
 import type { SessionsModuleOptions } from './sessions-module-options.interface.js';
 
-const OPTION_KEYS: ReadonlySet<string> = new Set(['storage', 'idleTimeout', 'maxSessions', 'isGlobal']);
+const OPTION_KEYS: ReadonlySet<string> = new Set(['storage', 'idleTimeout', 'maxSessions', 'observerTimeout', 'isGlobal']);
 
 /**
  * Checks the module's options, throwing a `TypeError` that names what is
@@ -19,7 +20,7 @@ export function assertModuleOptions(options: unknown, source: string): asserts o
   }
   const unknown = Object.keys(options).filter((key) => !OPTION_KEYS.has(key));
   if (unknown.length > 0) {
-    throw new TypeError(`${source} has unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; expected storage, idleTimeout, maxSessions or isGlobal`);
+    throw new TypeError(`${source} has unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; expected storage, idleTimeout, maxSessions, observerTimeout or isGlobal`);
   }
   const given = options as SessionsModuleOptions;
   if (given.storage !== undefined) assertSessionStorage(given.storage, `The storage in ${source}`);
@@ -30,6 +31,48 @@ export function assertModuleOptions(options: unknown, source: string): asserts o
     }
   }
   resolveLifetime({ idleTimeout: given.idleTimeout, maxSessions: given.maxSessions }, source);
+  if (given.observerTimeout !== undefined) assertObserverTimeout(given.observerTimeout, `${source} observerTimeout (ms)`);
+}
+
+const ASYNC_KEYS: ReadonlySet<string> = new Set(['imports', 'inject', 'useFactory', 'useClass', 'useExisting', 'provideInjectionTokensFrom', 'isGlobal']);
+
+/**
+ * Checks what `forRootAsync()` is given, before Nest sees it: Nest's own
+ * errors for these ("targetMetatype.metatype is not a function") name
+ * neither the module nor the option.
+ */
+export function assertAsyncModuleOptions(options: unknown): void {
+  const source = 'SessionsModule.forRootAsync()';
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`${source} takes an object such as { useFactory, inject }; got ${describe(options)}`);
+  }
+  const given = options as Record<string, unknown>;
+  const unknown = Object.keys(given).filter((key) => !ASYNC_KEYS.has(key));
+  if (unknown.length > 0) {
+    throw new TypeError(`${source} has unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; expected imports, inject, one of useFactory, useClass or useExisting, and isGlobal`);
+  }
+  const ways = (['useFactory', 'useClass', 'useExisting'] as const).filter((key) => given[key] !== undefined);
+  if (ways.length !== 1) {
+    throw new TypeError(`${source} needs exactly one of useFactory, useClass or useExisting; got ${ways.length === 0 ? 'none' : ways.join(' and ')}`);
+  }
+  if (given.useFactory !== undefined && typeof given.useFactory !== 'function') {
+    throw new TypeError(`${source} useFactory must be a function that returns the options ({ storage, ... }) or a promise of them; got ${describe(given.useFactory)}`);
+  }
+  if (given.useClass !== undefined && typeof given.useClass !== 'function') {
+    throw new TypeError(`${source} useClass must be a class with a createSessionsOptions() method; got ${describe(given.useClass)}`);
+  }
+  if (given.useExisting !== undefined && !['function', 'string', 'symbol'].includes(typeof given.useExisting)) {
+    throw new TypeError(`${source} useExisting must be an injection token (a class, string or symbol) of a provider with createSessionsOptions(); got ${describe(given.useExisting)}`);
+  }
+  if (given.inject !== undefined && !Array.isArray(given.inject)) {
+    throw new TypeError(`${source} inject must be an array of injection tokens; got ${describe(given.inject)}`);
+  }
+  if (given.imports !== undefined && !Array.isArray(given.imports)) {
+    throw new TypeError(`${source} imports must be an array of modules; got ${describe(given.imports)}`);
+  }
+  if (given.isGlobal !== undefined && typeof given.isGlobal !== 'boolean') {
+    throw new TypeError(`${source} isGlobal must be a boolean; got ${describe(given.isGlobal)}`);
+  }
 }
 
 export function isStorage(value: unknown): value is SessionStorage {
@@ -39,5 +82,8 @@ export function isStorage(value: unknown): value is SessionStorage {
 function describe(value: unknown): string {
   if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
   if (Array.isArray(value)) return 'an array';
-  return value === null ? 'null' : `${typeof value} ${String(value)}`;
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'function') return 'a function';
+  return `${typeof value} ${String(value)}`;
 }

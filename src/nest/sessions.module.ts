@@ -16,7 +16,7 @@ import {
   type SessionsModuleAsyncOptions,
   type SessionsModuleRootOptions,
 } from './sessions.module-definition.js';
-import { assertModuleOptions, isStorage } from './sessions-module-options.validation.js';
+import { assertAsyncModuleOptions, assertModuleOptions, isStorage } from './sessions-module-options.validation.js';
 import { sessionStorageProvider, sessionSubjectProvider } from './sessions.providers.js';
 
 /**
@@ -55,12 +55,7 @@ export class SessionsModule extends ConfigurableSessionsModule implements OnModu
 
   /** Options built from other providers, such as a storage configured from `ConfigService`. */
   static override forRootAsync(options: SessionsModuleAsyncOptions): DynamicModule {
-    const given = (['useFactory', 'useClass', 'useExisting'] as const).filter((key) => options?.[key] !== undefined);
-    if (given.length !== 1) {
-      throw new TypeError(
-        `SessionsModule.forRootAsync() needs exactly one of useFactory, useClass or useExisting; got ${given.length === 0 ? 'none' : given.join(' and ')}`,
-      );
-    }
+    assertAsyncModuleOptions(options);
     return super.forRootAsync(options);
   }
 

@@ -2,6 +2,7 @@ import { Logger, type FactoryProvider } from '@nestjs/common';
 import { SessionStorage } from '../core/session-storage.js';
 import { SessionSubject } from '../core/session-subject.js';
 import { InMemorySessionStorage } from '../storages/in-memory/in-memory-session-storage.js';
+import type { SessionsModuleOptions } from './sessions-module-options.interface.js';
 import { assertModuleOptions } from './sessions-module-options.validation.js';
 import { SESSIONS_MODULE_OPTIONS } from './sessions.module-definition.js';
 import { SessionObserverExplorer } from './session-observer.explorer.js';
@@ -19,10 +20,12 @@ export const sessionStorageProvider: FactoryProvider<SessionStorage> = {
 
 export const sessionSubjectProvider: FactoryProvider<SessionSubject> = {
   provide: SessionSubject,
-  inject: [SessionStorage, SessionObserverExplorer],
-  useFactory: (storage: SessionStorage, explorer: SessionObserverExplorer): SessionSubject => {
+  inject: [SessionStorage, SessionObserverExplorer, SESSIONS_MODULE_OPTIONS],
+  useFactory: (storage: SessionStorage, explorer: SessionObserverExplorer, options: SessionsModuleOptions): SessionSubject => {
     const subject: SessionSubject = new SessionSubject(storage, {
       logger: new Logger(SessionSubject.name),
+      // Checked with the other options by the storage provider, which runs first.
+      observerTimeout: options.observerTimeout,
       // Events raised before our onModuleInit (in another provider's, or in a factory) must still reach decorated observers.
       prepareObservers: () => explorer.subscribeObservers(subject),
     });
