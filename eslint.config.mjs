@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The layers, each importing only those below it:
- * core <- storages (in-memory, redis) <- nest; testing sits on core alone.
+ * core <- storages (in-memory, redis) <- nest <- terminus; testing sits on core alone.
  * An import that climbs a layer, or an optional peer reached from a layer
  * that every app loads, fails lint.
  */
@@ -11,6 +11,7 @@ const nest = { group: ['@nestjs/*', '**/nest/**'], message: 'core and storages a
 const redisClient = { group: ['redis', '@redis/*', 'ioredis'], message: 'Redis clients are optional peers, loaded only behind nestjs-mtproto-sessions/redis.' };
 const redisStorage = { group: ['**/storages/redis/**', '../redis/**'], message: 'the Redis storage is reached only through nestjs-mtproto-sessions/redis.' };
 const storages = { group: ['**/storages/**', '../storages/**'], message: 'core imports nothing above it.' };
+const terminus = { group: ['@nestjs/terminus', '**/terminus/**', '../terminus/**'], message: 'the health indicator is an optional peer, loaded only behind nestjs-mtproto-sessions/terminus.' };
 const testing = { group: ['**/testing/**', '../testing/**'], message: 'the conformance kit is an entry point of its own, imported by no layer.' };
 const layer = (files, ...patterns) => ({ files, rules: { 'no-restricted-imports': ['error', { patterns }] } });
 
@@ -27,9 +28,10 @@ export default tseslint.config(
   layer(['src/core/**/*.ts'], nest, redisClient, storages, testing),
   layer(['src/storages/in-memory/**/*.ts'], nest, redisClient, redisStorage, testing),
   layer(['src/storages/redis/**/*.ts'], nest, testing),
-  layer(['src/nest/**/*.ts'], redisClient, redisStorage, testing),
+  layer(['src/nest/**/*.ts'], redisClient, redisStorage, terminus, testing),
+  layer(['src/terminus/**/*.ts'], redisClient, redisStorage, testing),
   layer(['src/testing/**/*.ts'], nest, redisClient, storages),
-  layer(['src/index.ts'], redisClient, redisStorage, testing),
+  layer(['src/index.ts'], redisClient, redisStorage, terminus, testing),
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', console: 'readonly', __dirname: 'readonly' } },

@@ -26,6 +26,7 @@ module.exports = {
     '^nestjs-mtproto-sessions$': '<rootDir>/src/index.ts',
     '^nestjs-mtproto-sessions/testing$': '<rootDir>/src/testing/index.ts',
     '^nestjs-mtproto-sessions/redis$': '<rootDir>/src/storages/redis/index.ts',
+    '^nestjs-mtproto-sessions/terminus$': '<rootDir>/src/terminus/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   cacheDirectory: '<rootDir>/.jest-cache',

@@ -1,7 +1,7 @@
 export { InvalidSessionIdError, isSessionId, toAuthKeyId, toSessionId } from './core/session-id.js';
 export type { AuthKeyId, SessionId, SessionIdArgument } from './core/session-id.js';
 export { SessionStorage } from './core/session-storage.js';
-export type { SessionTransitionSink } from './core/session-storage.js';
+export type { SessionStorageHealthDetails, SessionTransitionSink } from './core/session-storage.js';
 export { SessionLimitError, SessionStorageTimeoutError, SessionStorageUnavailableError } from './core/session-storage-errors.js';
 export type { SessionLifetimeOptions } from './core/session-lifetime.js';
 export { InMemorySessionStorage } from './storages/in-memory/in-memory-session-storage.js';

@@ -61,8 +61,26 @@ export interface SessionStorage {
    */
   ready?(): Promise<void>;
 
+  /**
+   * Resolves once the store answered a round trip; rejects (within the
+   * storage's own bound) when it cannot be reached. Health checks call it; a
+   * storage without it counts as always reachable.
+   */
+  ping?(): Promise<void>;
+
+  /**
+   * What an operator wants to see in a health check, now, as plain values: a
+   * shared storage's event reader lag and the events it missed, for example.
+   */
+  healthDetails?(): SessionStorageHealthDetails;
+
   /** Releases what the storage holds (connections, timers); called on application shutdown. */
   close?(): Promise<void> | void;
+}
+
+/** {@link SessionStorage.healthDetails}: named plain values, as a health endpoint shows them. */
+export interface SessionStorageHealthDetails {
+  readonly [detail: string]: string | number | boolean | null;
 }
 
 /**

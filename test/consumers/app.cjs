@@ -11,6 +11,8 @@ async function main() {
     common: require('@nestjs/common'),
     core: require('@nestjs/core'),
     eventEmitter: require('@nestjs/event-emitter'),
+    terminus: require('@nestjs/terminus'),
+    health: require('nestjs-mtproto-sessions/terminus'),
     resolve: require.resolve,
     loaded: () => Object.keys(require.cache),
   });

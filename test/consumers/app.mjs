@@ -4,7 +4,9 @@ import { createRequire } from 'node:module';
 import * as common from '@nestjs/common';
 import * as core from '@nestjs/core';
 import * as eventEmitter from '@nestjs/event-emitter';
+import * as terminus from '@nestjs/terminus';
 import * as pkg from 'nestjs-mtproto-sessions';
+import * as health from 'nestjs-mtproto-sessions/terminus';
 import check from './check.cjs';
 
 const require = createRequire(import.meta.url);
@@ -17,6 +19,8 @@ await check({
   common,
   core,
   eventEmitter,
+  terminus,
+  health,
   resolve: require.resolve,
   loaded: () => Object.keys(require.cache),
 });

@@ -9,7 +9,7 @@ function decorate(decorator, cls, method) {
   decorator(cls.prototype, method, Object.getOwnPropertyDescriptor(cls.prototype, method));
 }
 
-module.exports = async function check({ mode, pkg, other, nestVersion, common, core, eventEmitter, resolve, loaded }) {
+module.exports = async function check({ mode, pkg, other, nestVersion, common, core, eventEmitter, terminus, health, resolve, loaded }) {
   // 0. An in-memory app installs and runs without the optional Redis peer, and loads none of it.
   assert.throws(() => resolve('redis'), { code: 'MODULE_NOT_FOUND' }, `${mode}: redis was installed, though only the /redis entry needs it`);
   const redisModules = loaded().filter((file) => /[\\/]node_modules[\\/](redis|@redis[\\/][^\\/]+)[\\/]/.test(file));
@@ -55,7 +55,10 @@ module.exports = async function check({ mode, pkg, other, nestVersion, common, c
   Injectable()(Gateway);
 
   class AppModule {}
-  Module({ imports: [EventEmitterModule.forRoot(), SessionsModule.forRoot()], providers: [Observer, Gateway] })(AppModule);
+  Module({
+    imports: [EventEmitterModule.forRoot(), SessionsModule.forRoot(), terminus.TerminusModule],
+    providers: [Observer, Gateway, health.SessionsHealthIndicator],
+  })(AppModule);
 
   const app = await core.NestFactory.createApplicationContext(AppModule, { logger: false });
   try {
@@ -75,6 +78,10 @@ module.exports = async function check({ mode, pkg, other, nestVersion, common, c
     assert.equal(await sessions.hasSession(MAX, 5n), true, 'hasSession is not true after createSession');
     assert.equal(await sessions.destroySession(MAX, 5n), true, 'destroySession did not resolve true');
     assert.deepEqual(observer.heard.map((event) => event.type), ['created', 'destroyed']);
+
+    // 4. The health indicator, from nestjs-mtproto-sessions/terminus, in a real terminus check.
+    const report = await app.get(terminus.HealthCheckService).check([() => app.get(health.SessionsHealthIndicator).isHealthy()]);
+    assert.deepEqual(report.info, { sessions: { status: 'up' } }, `${mode}: the health indicator reported ${JSON.stringify(report)}`);
   } finally {
     await app.close();
   }

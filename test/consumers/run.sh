@@ -43,7 +43,7 @@ consumer() {
   else
     cp "$here/app.$ext" "$app/index.js"
     cp "$here/check.cjs" "$app/check.cjs"
-    deps+=("@nestjs/event-emitter@$emitter")
+    deps+=("@nestjs/event-emitter@$emitter" "@nestjs/terminus@^12")
   fi
   (cd "$app" && npm install --no-audit --no-fund --loglevel=error "${deps[@]}")
   (cd "$app" && EXPECT_NEST_MAJOR=$major REDIS_URL="redis://127.0.0.1:$port" node index.js)

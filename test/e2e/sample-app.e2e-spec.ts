@@ -150,6 +150,14 @@ describe('sample app over HTTP', () => {
     await app?.close();
   });
 
+  describe('GET /health', () => {
+    it('answers 200 with the sessions indicator up, for load balancers and probes', async () => {
+      await request(baseUrl).get('/health').expect(200).expect((response) => {
+        expect(response.body).toMatchObject({ status: 'ok', info: { sessions: { status: 'up' } } });
+      });
+    });
+  });
+
   describe('PUT /sessions/:id', () => {
     it('answers 201 for a new session and 200 for an existing one, keeping all 64 bits of the id', async () => {
       await request(baseUrl)

@@ -56,6 +56,11 @@ export class RedisConnection {
     this.connectionEvents.on('ready', this.forgetSentScripts);
   }
 
+  /** Whether the command connection is up now. */
+  get isReady(): boolean {
+    return this.connectionEvents.isReady;
+  }
+
   /** Whether calls still wait for something (the first connect, a reader's start); the hot path skips the wait once not. */
   get waiting(): boolean {
     return this.gate !== undefined;

@@ -72,6 +72,11 @@ export class RedisEventReader {
   private readonly own = new Map<string, OwnDelivery>();
   /** The sequence number of the last entry handled; each valid entry carries one more than the one before. */
   private sequence = 0n;
+  /** When a read last left the reader at the stream's end; undefined before the first read. */
+  private caughtUpAt: number | undefined;
+  /** Whether the last read returned a full batch, so more entries may wait behind it. */
+  private backlog = false;
+  private reading = false;
 
   constructor(private readonly options: RedisEventReaderOptions) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
@@ -79,6 +84,20 @@ export class RedisEventReader {
 
   start(): void {
     this.running ??= this.run();
+  }
+
+  /**
+   * How far behind the stream's end this reader is, in ms: 0 while it reads on
+   * a live connection at the end (its blocking read hears each entry at once);
+   * the age of the last entry handled while it works through a backlog; the
+   * time since it was last at the end while it has no connection. Undefined
+   * until its first read.
+   */
+  lag(now = Date.now()): number | undefined {
+    if (this.caughtUpAt === undefined) return undefined;
+    if (!this.reading) return Math.max(0, now - this.caughtUpAt);
+    if (!this.backlog) return 0;
+    return Math.max(0, now - entryTime(this.position));
   }
 
   /** Settles once this instance's observers have settled the entry `id`, which this instance wrote. */
@@ -130,11 +149,13 @@ export class RedisEventReader {
           const start = await this.withWatchdog(this.connection.start(), 'reading the stream end');
           this.position = start.position;
           this.sequence = start.sequence;
+          this.caughtUpAt = Date.now();
           this.markReady();
         } else if (afterBreak) {
           await this.checkTrimmedTail(this.connection, this.position);
         }
         afterBreak = false;
+        this.reading = true;
         const entries = await this.withWatchdog(
           this.connection.read(this.position, this.options.blockMs, this.options.batchSize),
           'read',
@@ -143,6 +164,8 @@ export class RedisEventReader {
         if (this.closed) return;
         if (failures > 0) this.options.logger.warn(`Session event reader reconnected; resuming after entry ${this.position}`);
         failures = 0;
+        this.backlog = entries !== null && entries.length >= this.options.batchSize;
+        if (!this.backlog) this.caughtUpAt = Date.now();
         if (entries === null) continue;
         for (const entry of entries) this.handle(entry);
         if (this.own.size > 1000) this.forgetUnclaimed();
@@ -153,6 +176,7 @@ export class RedisEventReader {
         }
         failures++;
         afterBreak = true;
+        this.reading = false;
         this.connection?.destroy();
         this.connection = undefined;
         await delay(Math.min(MAX_BACKOFF_MS, 25 * 2 ** failures));
@@ -274,6 +298,11 @@ function parseLong(text: string | undefined): SessionId | undefined {
   if (text === undefined || !CANONICAL_LONG.test(text)) return undefined;
   const value = BigInt(text);
   return isSessionId(value) ? value : undefined;
+}
+
+/** The ms part of a stream id: when Redis added the entry. */
+function entryTime(id: string | undefined): number {
+  return id === undefined ? 0 : Number(id.slice(0, id.indexOf('-')));
 }
 
 /** Orders stream ids ("ms-seq"), which do not sort as strings. */

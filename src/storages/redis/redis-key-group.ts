@@ -33,6 +33,9 @@ export interface KeyGroupSettings {
 export class RedisKeyGroup {
   private reader: RedisEventReader | undefined;
   private readonly sweeper: RedisSweeper;
+  /** Missed-events notices this group's reader raised, and when the last one was (ms). */
+  eventsMissed = 0;
+  lastEventsMissedAt: number | undefined;
 
   constructor(
     readonly keys: RedisSessionKeys,
@@ -48,7 +51,15 @@ export class RedisKeyGroup {
     this.reader = new RedisEventReader({
       instanceId,
       streamKey: this.keys.events,
-      sink,
+      sink: {
+        logger: sink.logger,
+        announce: (event) => sink.announce(event),
+        eventsMissed: (notice) => {
+          this.eventsMissed++;
+          this.lastEventsMissedAt = Date.now();
+          sink.eventsMissed(notice);
+        },
+      },
       logger,
       connect: () => connection.openReader(this.keys),
       blockMs: READ_BLOCK_MS,
@@ -57,6 +68,11 @@ export class RedisKeyGroup {
     });
     this.reader.start();
     return this.reader.ready;
+  }
+
+  /** How far behind its stream's end the group's reader is, in ms; undefined before it first read or when not attached. */
+  readerLag(): number | undefined {
+    return this.reader?.lag();
   }
 
   /** Creates `member`; resolves true if new, once this instance has announced what the call did. */

@@ -1,6 +1,6 @@
 import { checkIds, type AuthKeyId, type SessionId } from '../../core/session-id.js';
 import type { SessionLogger } from '../../core/session-logger.js';
-import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../../core/session-storage.js';
+import { markChecksIds, type SessionStorage, type SessionStorageHealthDetails, type SessionTransitionSink } from '../../core/session-storage.js';
 import { SessionLimitError, SessionStorageUnavailableError } from '../../core/session-storage-errors.js';
 import { Deadlines } from './deadlines.js';
 import { describeError } from '../../core/to-error.js';
@@ -127,6 +127,22 @@ export class RedisSessionStorage implements SessionStorage {
   /** Resolves once Redis answers a command on this storage's keys, for readiness checks; rejects with `SessionStorageUnavailableError` otherwise. */
   async ping(): Promise<void> {
     await this.bounded(this.connection.afterReady(() => this.group.ping()), 'ping');
+  }
+
+  /**
+   * For health checks: whether the connection is up, how far behind the
+   * stream's end the reader is (seconds; null before it first read), and the
+   * missed-events notices it raised since start.
+   */
+  healthDetails(): SessionStorageHealthDetails {
+    const lag = this.group.readerLag();
+    const last = this.group.lastEventsMissedAt;
+    return {
+      connected: this.connection.isReady,
+      readerLagSeconds: lag === undefined ? null : lag / 1000,
+      eventsMissed: this.group.eventsMissed,
+      lastEventsMissedAt: last === undefined ? null : new Date(last).toISOString(),
+    };
   }
 
   /** Stops the reader and the sweeps and closes the connections the storage opened; a client given to it stays open. Idempotent. */

@@ -1,0 +1,1 @@
+export { SessionsHealthIndicator } from './sessions.health-indicator.js';
