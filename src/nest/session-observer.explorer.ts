@@ -2,69 +2,65 @@ import { Injectable, Logger } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { STATIC_CONTEXT } from '@nestjs/core/injector/constants.js';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
+import type { SessionEventType } from '../core/session-event.js';
 import { SESSION_EVENT_METADATA, SESSION_EVENTS_MISSED_METADATA } from './constants.js';
 import type { SessionEventFilter } from './decorators/on-session-event.decorator.js';
-import type { SessionEvent, SessionEventsMissed, SessionEventType } from '../core/session-event.js';
-import type { SessionObserver } from '../core/session-observer.js';
-import type { SessionSubject } from '../core/session-subject.js';
+import { asEventEmitter, type AsyncEventEmitter } from './event-emitter.bridge.js';
 
-/** The subset of eventemitter2 that the bridge uses; found by discovery, so the package stays optional. */
-interface AsyncEventEmitter {
-  emitAsync(event: string, ...values: unknown[]): Promise<unknown[]>;
+/** What a decorated method hears. */
+export type Hears =
+  | { readonly kind: 'every-event' }
+  | { readonly kind: 'some-events'; readonly types: ReadonlySet<SessionEventType> }
+  | { readonly kind: 'missed-events' };
+
+export interface DecoratedMethod {
+  readonly methodName: string;
+  readonly hears: Hears;
 }
 
-/** @nestjs/event-emitter's module; its emitter is recognised by where it lives, as the package may be absent. */
-const EVENT_EMITTER_MODULE_NAME = 'EventEmitterModule';
-
-/** What has been wired into one subject so far. */
-interface WiringState {
-  complete: boolean;
-  /** Wrappers already looked at, and instances already wired (one instance can sit behind several wrappers). */
-  seen: WeakSet<object>;
+/** One constructed instance and its decorated methods. */
+export interface ObservingInstance {
+  readonly instance: object;
+  readonly className: string;
+  readonly methods: readonly DecoratedMethod[];
 }
 
-interface DecoratedMethod {
-  methodName: string;
-  /** What the method hears: events of these types (`undefined`: every type), or missed-events notices. */
-  hears: ReadonlySet<SessionEventType> | undefined | 'missed';
+/** What one {@link SessionObserverExplorer.explore} call found that no earlier call had. */
+export interface Exploration {
+  readonly instances: readonly ObservingInstance[];
+  /** The `EventEmitter2` of `@nestjs/event-emitter`, when the app has one. */
+  readonly eventEmitters: readonly AsyncEventEmitter[];
+  /** False while Nest is still constructing some provider: a later call finds it. */
+  readonly complete: boolean;
 }
 
 /**
- * Finds every `@OnSessionEvent()` method of the application's providers and
- * controllers, and the `EventEmitter2` of `@nestjs/event-emitter` if the app has
- * one, and subscribes them to a subject.
+ * Finds the `@OnSessionEvent()` and `@OnSessionEventsMissed()` methods of the
+ * application's providers and controllers, and the `EventEmitter2` of
+ * `@nestjs/event-emitter` if the app has one. It only discovers:
+ * {@link SessionObserversRegistrar} subscribes what it finds.
  */
 @Injectable()
 export class SessionObserverExplorer {
   private readonly logger = new Logger('SessionsModule');
-  private readonly states = new WeakMap<SessionSubject, WiringState>();
+  /** Wrappers already looked at, and instances already reported (one instance can sit behind several wrappers). */
+  private readonly seen = new WeakSet<object>();
 
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
   ) {}
 
-  /**
-   * Subscribes the application's observers that exist so far to the subject,
-   * each once however often this is called. Returns `true` once every one of
-   * them has been subscribed: while Nest is still constructing providers it
-   * returns `false`, and a later call wires the rest. Once `constructed` (from
-   * an init hook, when Nest has built every provider it will build), the wiring
-   * counts as complete, so later notifications never scan again.
-   */
-  subscribeObservers(subject: SessionSubject, constructed = false): boolean {
-    let state = this.states.get(subject);
-    if (state === undefined) {
-      state = { complete: false, seen: new WeakSet() };
-      this.states.set(subject, state);
-    }
-    if (state.complete) return true;
+  /** Reports what exists now and was not reported before, each instance once however often this is called. */
+  explore(): Exploration {
+    const instances: ObservingInstance[] = [];
+    const eventEmitters: AsyncEventEmitter[] = [];
     let complete = true;
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
-      // An alias (`useExisting`) resolves to an instance wired under its own token.
-      if (wrapper.isAlias || state.seen.has(wrapper)) continue;
+      // An alias (`useExisting`) resolves to an instance found under its own token.
+      if (wrapper.isAlias || this.seen.has(wrapper)) continue;
       if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) {
-        state.seen.add(wrapper);
+        this.seen.add(wrapper);
         this.warnAboutScoped(wrapper);
         continue;
       }
@@ -74,19 +70,15 @@ export class SessionObserverExplorer {
         complete = false;
         continue;
       }
-      state.seen.add(wrapper);
-      if (instance === null || typeof instance !== 'object' || state.seen.has(instance)) continue;
-      state.seen.add(instance);
-      const className = instance.constructor.name;
-      for (const { methodName, hears } of this.decoratedMethods(Object.getPrototypeOf(instance) as object | null)) {
-        subject.subscribe(hears === 'missed'
-          ? new MissedEventsMethodObserver(instance, className, methodName)
-          : new MethodObserver(instance, className, methodName, hears));
-      }
-      if (isEventEmitter(wrapper, instance)) subject.subscribe(new EventEmitterBridge(instance));
+      this.seen.add(wrapper);
+      if (instance === null || typeof instance !== 'object' || this.seen.has(instance)) continue;
+      this.seen.add(instance);
+      const methods = this.decoratedMethods(Object.getPrototypeOf(instance) as object | null);
+      if (methods.length > 0) instances.push({ instance, className: instance.constructor.name, methods });
+      const emitter = asEventEmitter(wrapper, instance);
+      if (emitter !== undefined) eventEmitters.push(emitter);
     }
-    state.complete = complete || constructed;
-    return state.complete;
+    return { instances, eventEmitters, complete };
   }
 
   private decoratedMethods(prototype: object | null): DecoratedMethod[] {
@@ -95,8 +87,8 @@ export class SessionObserverExplorer {
       const method: unknown = (prototype as Record<string, unknown>)[methodName];
       if (typeof method !== 'function') continue;
       const filter: SessionEventFilter | undefined = Reflect.getMetadata(SESSION_EVENT_METADATA, method);
-      if (filter !== undefined) found.push({ methodName, hears: filter.includes(undefined) ? undefined : new Set(filter as SessionEventType[]) });
-      if (Reflect.getMetadata(SESSION_EVENTS_MISSED_METADATA, method) === true) found.push({ methodName, hears: 'missed' });
+      if (filter !== undefined) found.push({ methodName, hears: hearsFor(filter) });
+      if (Reflect.getMetadata(SESSION_EVENTS_MISSED_METADATA, method) === true) found.push({ methodName, hears: { kind: 'missed-events' } });
     }
     return found;
   }
@@ -114,70 +106,8 @@ export class SessionObserverExplorer {
   }
 }
 
-function isEventEmitter(wrapper: InstanceWrapper, instance: object): instance is AsyncEventEmitter {
-  return wrapper.host?.metatype?.name === EVENT_EMITTER_MODULE_NAME && typeof (instance as Partial<AsyncEventEmitter>).emitAsync === 'function';
-}
-
-/** Calls one decorated method, for the event types it asked for. */
-class MethodObserver implements SessionObserver {
-  constructor(
-    private readonly instance: object,
-    private readonly className: string,
-    private readonly methodName: string,
-    /** `undefined` means every type. */
-    private readonly types: ReadonlySet<SessionEventType> | undefined,
-  ) {}
-
-  update(event: SessionEvent): void | Promise<void> {
-    if (this.types !== undefined && !this.types.has(event.type)) return;
-    // Looked up on each call, so a method replaced after bootstrap (a spy, a patch) is the one called.
-    const method = (this.instance as Record<string, (event: SessionEvent) => void | Promise<void>>)[this.methodName];
-    return method.call(this.instance, event);
-  }
-
-  toString(): string {
-    return `${this.className}.${this.methodName}`;
-  }
-}
-
-/** Calls one `@OnSessionEventsMissed()` method; hears no session events. */
-class MissedEventsMethodObserver implements SessionObserver {
-  constructor(
-    private readonly instance: object,
-    private readonly className: string,
-    private readonly methodName: string,
-  ) {}
-
-  update(): void {
-    // Only missed-events notices concern this method.
-  }
-
-  eventsMissed(notice: SessionEventsMissed): void | Promise<void> {
-    const method = (this.instance as Record<string, (notice: SessionEventsMissed) => void | Promise<void>>)[this.methodName];
-    return method.call(this.instance, notice);
-  }
-
-  toString(): string {
-    return `${this.className}.${this.methodName}`;
-  }
-}
-
-/**
- * Re-emits every event as `session.created` / `session.destroyed`, and missed
- * events as `session.events-missed`, so that `@OnEvent()` handlers hear them too.
- */
-class EventEmitterBridge implements SessionObserver {
-  constructor(private readonly emitter: AsyncEventEmitter) {}
-
-  async update(event: SessionEvent): Promise<void> {
-    await this.emitter.emitAsync(`session.${event.type}`, event);
-  }
-
-  async eventsMissed(notice: SessionEventsMissed): Promise<void> {
-    await this.emitter.emitAsync('session.events-missed', notice);
-  }
-
-  toString(): string {
-    return 'EventEmitter2 (session.* events)';
-  }
+/** Stacked `@OnSessionEvent()`s add up; one without a type hears every event. */
+function hearsFor(filter: SessionEventFilter): Hears {
+  if (filter.includes(undefined)) return { kind: 'every-event' };
+  return { kind: 'some-events', types: new Set(filter as readonly SessionEventType[]) };
 }

@@ -11,6 +11,7 @@ import { SessionStorage } from '../core/session-storage.js';
 import { SessionSubject } from '../core/session-subject.js';
 import { toError } from '../core/to-error.js';
 import { SessionObserverExplorer } from './session-observer.explorer.js';
+import { SessionObserversRegistrar } from './session-observers.registrar.js';
 import {
   ConfigurableSessionsModule,
   type SessionsModuleAsyncOptions,
@@ -27,6 +28,7 @@ import { sessionStorageProvider, sessionSubjectProvider } from './sessions.provi
   imports: [DiscoveryModule],
   providers: [
     SessionObserverExplorer,
+    SessionObserversRegistrar,
     sessionStorageProvider,
     sessionSubjectProvider,
   ],
@@ -37,7 +39,7 @@ export class SessionsModule extends ConfigurableSessionsModule implements OnModu
 
   constructor(
     private readonly subject: SessionSubject,
-    private readonly explorer: SessionObserverExplorer,
+    private readonly registrar: SessionObserversRegistrar,
   ) {
     super();
   }
@@ -66,7 +68,7 @@ export class SessionsModule extends ConfigurableSessionsModule implements OnModu
    * its calls wait for it or fail with its own typed error.
    */
   async onModuleInit(): Promise<void> {
-    this.explorer.subscribeObservers(this.subject, true);
+    this.registrar.subscribeObservers(this.subject, true);
     try {
       await this.subject.ready();
     } catch (error) {

@@ -5,7 +5,7 @@ import { InMemorySessionStorage } from '../storages/in-memory/in-memory-session-
 import type { SessionsModuleOptions } from './sessions-module-options.interface.js';
 import { assertModuleOptions } from './sessions-module-options.validation.js';
 import { SESSIONS_MODULE_OPTIONS } from './sessions.module-definition.js';
-import { SessionObserverExplorer } from './session-observer.explorer.js';
+import { SessionObserversRegistrar } from './session-observers.registrar.js';
 
 /** The storage the module keeps sessions in: the one given, or else, chosen here once, an in-memory one. */
 export const sessionStorageProvider: FactoryProvider<SessionStorage> = {
@@ -20,14 +20,14 @@ export const sessionStorageProvider: FactoryProvider<SessionStorage> = {
 
 export const sessionSubjectProvider: FactoryProvider<SessionSubject> = {
   provide: SessionSubject,
-  inject: [SessionStorage, SessionObserverExplorer, SESSIONS_MODULE_OPTIONS],
-  useFactory: (storage: SessionStorage, explorer: SessionObserverExplorer, options: SessionsModuleOptions): SessionSubject => {
+  inject: [SessionStorage, SessionObserversRegistrar, SESSIONS_MODULE_OPTIONS],
+  useFactory: (storage: SessionStorage, registrar: SessionObserversRegistrar, options: SessionsModuleOptions): SessionSubject => {
     const subject: SessionSubject = new SessionSubject(storage, {
       logger: new Logger(SessionSubject.name),
       // Checked with the other options by the storage provider, which runs first.
       observerTimeout: options.observerTimeout,
       // Events raised before our onModuleInit (in another provider's, or in a factory) must still reach decorated observers.
-      prepareObservers: () => explorer.subscribeObservers(subject),
+      prepareObservers: () => registrar.subscribeObservers(subject),
     });
     return subject;
   },
