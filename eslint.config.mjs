@@ -9,6 +9,7 @@ import tseslint from 'typescript-eslint';
  */
 const nest = { group: ['@nestjs/*', '**/nest/**'], message: 'core and storages are plain TypeScript: no Nest here.' };
 const redisClient = { group: ['redis', '@redis/*', 'ioredis'], message: 'Redis clients are optional peers, loaded only behind nestjs-mtproto-sessions/redis.' };
+const eventEmitter = { group: ['@nestjs/event-emitter', 'eventemitter2'], message: '@nestjs/event-emitter is an optional peer: its EventEmitter2 is found by discovery, never imported.' };
 const redisStorage = { group: ['**/storages/redis/**', '../redis/**'], message: 'the Redis storage is reached only through nestjs-mtproto-sessions/redis.' };
 const storages = { group: ['**/storages/**', '../storages/**'], message: 'core imports nothing above it.' };
 const terminus = { group: ['@nestjs/terminus', '**/terminus/**', '../terminus/**'], message: 'the health indicator is an optional peer, loaded only behind nestjs-mtproto-sessions/terminus.' };
@@ -28,10 +29,10 @@ export default tseslint.config(
   layer(['src/core/**/*.ts'], nest, redisClient, storages, testing),
   layer(['src/storages/in-memory/**/*.ts'], nest, redisClient, redisStorage, testing),
   layer(['src/storages/redis/**/*.ts'], nest, testing),
-  layer(['src/nest/**/*.ts'], redisClient, redisStorage, terminus, testing),
+  layer(['src/nest/**/*.ts'], redisClient, redisStorage, terminus, testing, eventEmitter),
   layer(['src/terminus/**/*.ts'], redisClient, redisStorage, testing),
   layer(['src/testing/**/*.ts'], nest, redisClient, storages),
-  layer(['src/index.ts'], redisClient, redisStorage, terminus, testing),
+  layer(['src/index.ts'], redisClient, redisStorage, terminus, testing, eventEmitter),
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', console: 'readonly', __dirname: 'readonly' } },

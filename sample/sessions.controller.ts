@@ -1,8 +1,7 @@
 import { Controller, Delete, Get, HttpCode, HttpStatus, NotFoundException, Param, Put, Query, Res, Sse, UseFilters, type MessageEvent } from '@nestjs/common';
 import type { Response } from 'express';
-import { SessionSubject, type AuthKeyId, type SessionId } from 'nestjs-mtproto-sessions';
+import { ParseAuthKeyIdPipe, ParseSessionIdPipe, SessionSubject, type AuthKeyId, type SessionId } from 'nestjs-mtproto-sessions';
 import type { Observable } from 'rxjs';
-import { ParseAuthKeyIdPipe, ParseSessionIdPipe } from './parse-session-id.pipe.js';
 import { SessionEventStream } from './session-event-stream.js';
 import { SessionErrorsFilter } from './session-errors.filter.js';
 import { sessionJson, type SessionJson } from './session-json.js';

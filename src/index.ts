@@ -18,3 +18,6 @@ export type { SessionsModuleExtras, SessionsModuleOptions, SessionsOptionsFactor
 export { OnSessionEvent } from './nest/decorators/on-session-event.decorator.js';
 export { OnSessionEventsMissed } from './nest/decorators/on-session-events-missed.decorator.js';
 export { InjectSessionStorage } from './nest/decorators/inject-session-storage.decorator.js';
+export { ParseSessionIdPipe } from './nest/pipes/parse-session-id.pipe.js';
+export { ParseAuthKeyIdPipe } from './nest/pipes/parse-auth-key-id.pipe.js';
+export type { ParseIdPipeOptions } from './nest/pipes/parse-id.js';

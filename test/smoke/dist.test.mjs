@@ -87,6 +87,20 @@ test('the published files are the build, README, CHANGELOG and LICENSE only', ()
   assert.ok(pack.files.some((file) => file.path === 'dist/cjs/index.d.ts'));
 });
 
+test('the root, by import and by require, loads no @nestjs/event-emitter nor eventemitter2 (an optional peer)', () => {
+  // A fresh process each: this one has loaded @nestjs/core and more. Any copy of
+  // @nestjs/event-emitter loads eventemitter2, a CommonJS module, so it would show in require.cache.
+  const report = "console.log(JSON.stringify(Object.keys(require.cache).filter((path) => /eventemitter2|event-emitter/.test(path))))";
+  const loaders = {
+    require: ['-e', `require('nestjs-mtproto-sessions'); ${report}`],
+    import: ['--input-type=module', '-e', `import { createRequire } from 'node:module'; const require = createRequire(import.meta.url); await import('nestjs-mtproto-sessions'); ${report}`],
+  };
+  for (const [how, args] of Object.entries(loaders)) {
+    const loaded = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' }));
+    assert.deepEqual(loaded, [], `${how} of the root loaded ${loaded.join(', ')}`);
+  }
+});
+
 test('the conformance kit loads from nestjs-mtproto-sessions/testing, by import and by require', async () => {
   const imported = await import('nestjs-mtproto-sessions/testing');
   const required = require('nestjs-mtproto-sessions/testing');
