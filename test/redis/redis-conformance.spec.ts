@@ -20,6 +20,12 @@ describeRedis('RedisSessionStorage conformance on Redis standalone', () => {
     (options) => new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), logger: quiet, ...options }),
     { lifetime: true },
   );
+
+  describeSessionStorage(
+    'RedisSessionStorage({ url, localReads: false })',
+    (options) => new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), logger: quiet, localReads: false, ...options }),
+    { lifetime: true },
+  );
 });
 
 describeRedis('RedisSessionStorage conformance on a 3-master Redis Cluster', () => {

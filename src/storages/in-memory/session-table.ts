@@ -253,6 +253,14 @@ export class SessionTable {
     return this.relativeNow(segment) > segment.deadlines![this.slot];
   }
 
+  /** The deadline (an absolute tick) of the entry {@link find} found. Only when sessions expire. */
+  deadlineOf(): number {
+    if (this.slot < 0) return this.zeroDeadline;
+    const segment = this.segment;
+    this.relativeNow(segment);
+    return segment.deadlines![this.slot] + segment.base;
+  }
+
   /** Pushes the found entry's deadline to `ticks.deadline` when it is below `ticks.keep`; writes at most once per touch slack. */
   touch(): void {
     const ticks = this.ticks!;

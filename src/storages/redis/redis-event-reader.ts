@@ -1,7 +1,8 @@
 import { SessionEvent, SessionEventsMissed, type SessionEndReason, type SessionEventType } from '../../core/session-event.js';
-import { isSessionId, type AuthKeyId, type SessionId } from '../../core/session-id.js';
+import type { AuthKeyId } from '../../core/session-id.js';
 import type { SessionLogger } from '../../core/session-logger.js';
 import type { SessionTransitionSink } from '../../core/session-storage.js';
+import { parseLong } from './redis-keys.js';
 import { describeError, toError } from '../../core/to-error.js';
 
 /** One stream entry as node-redis returns it. */
@@ -33,6 +34,12 @@ export interface RedisEventReaderOptions {
   /** How long past `blockMs` a read may take before its connection is declared dead. */
   readonly commandTimeout: number;
   readonly batchSize: number;
+  /**
+   * Called with each valid entry, in stream order, before it is announced (the
+   * replica). `member` as in the sorted set; `deadline`, in ms, on created
+   * entries of sessions that expire.
+   */
+  readonly apply?: (event: SessionEvent, member: string, deadline: number | undefined) => void;
 }
 
 const TYPES: Record<string, [SessionEventType, SessionEndReason | undefined]> = {
@@ -216,9 +223,10 @@ export class RedisEventReader {
       this.options.logger.warn(`Skipping malformed session event ${entry.id} on ${this.options.streamKey}: ${parsed}`);
       return;
     }
-    const { event, sessionKey, sequence } = parsed;
+    const { event, sessionKey, sequence, deadline } = parsed;
     if (sequence === this.sequence + 1n) this.sequence = sequence;
     else this.reportMissed(previous, entry.id, sequence > this.sequence ? sequence - this.sequence - 1n : 'restarted', sequence);
+    this.options.apply?.(event, sessionKey, deadline);
     const before = this.chains.get(sessionKey);
     const settling = before === undefined ? this.options.sink.announce(event) : before.then(() => this.options.sink.announce(event));
     if (settling !== undefined) {
@@ -269,7 +277,7 @@ export class RedisEventReader {
 }
 
 /** The event an entry records, or why it is malformed. */
-function parseEntry(message: Record<string, string>): { event: SessionEvent; sessionKey: string; sequence: bigint } | string {
+function parseEntry(message: Record<string, string>): { event: SessionEvent; sessionKey: string; sequence: bigint; deadline: number | undefined } | string {
   const kind = TYPES[message.t ?? ''];
   if (kind === undefined) return `unknown type ${JSON.stringify(message.t)}`;
   const sessionId = parseLong(message.s);
@@ -288,17 +296,13 @@ function parseEntry(message: Record<string, string>): { event: SessionEvent; ses
     event: new SessionEvent(type, sessionId, authKeyId, { reason, origin }),
     sessionKey: authKeyId === undefined ? message.s! : `${message.a}:${message.s}`,
     sequence: BigInt(sequence),
+    // A deadline that is not a positive integer is left out: the replica then asks Redis about the session.
+    deadline: message.e !== undefined && DEADLINE.test(message.e) ? Number(message.e) : undefined,
   };
 }
 
-const CANONICAL_LONG = /^-?(0|[1-9]\d{0,18})$/;
 const SEQUENCE = /^[1-9]\d{0,18}$/;
-
-function parseLong(text: string | undefined): SessionId | undefined {
-  if (text === undefined || !CANONICAL_LONG.test(text)) return undefined;
-  const value = BigInt(text);
-  return isSessionId(value) ? value : undefined;
-}
+const DEADLINE = /^[1-9]\d{0,15}$/;
 
 /** The ms part of a stream id: when Redis added the entry. */
 function entryTime(id: string | undefined): number {

@@ -1,15 +1,23 @@
+import type { AuthKeyId, SessionId } from '../../core/session-id.js';
 import type { SessionLifetime } from '../../core/session-lifetime.js';
 import type { SessionLogger } from '../../core/session-logger.js';
 import type { SessionTransitionSink } from '../../core/session-storage.js';
 import { SessionLimitError } from '../../core/session-storage-errors.js';
+import { describeError } from '../../core/to-error.js';
 import type { RedisConnection } from './redis-connection.js';
 import { RedisEventReader } from './redis-event-reader.js';
-import { NO_DEADLINE, type RedisSessionKeys } from './redis-keys.js';
-import { createScript, destroyScript, sweepScript, touchScript, type TransitionReply } from './redis-scripts.js';
+import { NO_DEADLINE, sessionMember, type RedisSessionKeys } from './redis-keys.js';
+import { RedisReplica } from './redis-replica.js';
+import { createScript, destroyScript, sweepScript, touchManyScript, touchScript, type TransitionReply } from './redis-scripts.js';
 import { RedisSweeper, SWEEP_BATCH } from './redis-sweeper.js';
 
 const READ_BLOCK_MS = 1000;
 const READ_BATCH = 1000;
+/** Members per ZSCAN reply while seeding: one batch is well under a millisecond of work here. */
+const SEED_BATCH = 1000;
+/** Sessions per background touch script. */
+const TOUCH_BATCH = 500;
+const MAX_SEED_BACKOFF_MS = 1000;
 
 /** What every key group of one storage shares. */
 export interface KeyGroupSettings {
@@ -18,21 +26,46 @@ export interface KeyGroupSettings {
   readonly lifetime: SessionLifetime;
   readonly streamMaxLength: number;
   readonly commandTimeout: number;
+  /** Whether the group keeps a replica of its sessions for lookups. */
+  readonly localReads: boolean;
   readonly logger: () => SessionLogger;
   /** Bounds a call by the storage's commandTimeout, describing its failure as the storage's typed error. */
   readonly bound: <T>(work: Promise<T>, operation: string) => Promise<T>;
 }
 
+interface PendingTouch {
+  readonly member: string;
+  readonly sessionId: SessionId;
+  readonly authKeyId: AuthKeyId | undefined;
+}
+
 /**
  * One key group: a sorted set of sessions, the stream of their transitions and
  * its sequence, under one hash tag (one Cluster slot), with the reader that
- * announces that stream here and the sweeper that expires its sessions. The
- * operations run on the group's keys only; a storage may hold several groups.
- * Calls are not bounded here: the storage bounds them.
+ * announces that stream here, the replica it feeds, and the sweeper that
+ * expires the group's sessions. The operations run on the group's keys only;
+ * a storage may hold several groups. Calls are bounded by the storage.
  */
 export class RedisKeyGroup {
+  /** This instance's copy of the group's live sessions (with localReads). */
+  readonly replica: RedisReplica | undefined;
   private reader: RedisEventReader | undefined;
   private readonly sweeper: RedisSweeper;
+  /** Where announcements go once a subject attached; until then nobody listens. */
+  private sink: SessionTransitionSink | undefined;
+  private closed = false;
+  /**
+   * Set once the reader knows where the stream ends: the entries of a write
+   * sent after that are read here, so its call waits for them; an entry
+   * written before may fall before the reader's position. Once attached,
+   * every call waits for this (the connection's gate).
+   */
+  private reading = false;
+  /** Members with a background touch queued or in flight: at most one each. */
+  private readonly touching = new Set<string>();
+  private pendingTouches: PendingTouch[] = [];
+  private touchFlushScheduled = false;
+  private readonly logger: SessionLogger;
   /** Missed-events notices this group's reader raised, and when the last one was (ms). */
   eventsMissed = 0;
   lastEventsMissedAt: number | undefined;
@@ -41,57 +74,91 @@ export class RedisKeyGroup {
     readonly keys: RedisSessionKeys,
     private readonly settings: KeyGroupSettings,
   ) {
+    this.logger = { warn: (message) => settings.logger().warn(message), error: (message, stack) => settings.logger().error(message, stack) };
     this.sweeper = new RedisSweeper(() => this.sweepBatch(), settings.logger);
     if (settings.lifetime.idleTimeout !== undefined) this.sweeper.start(settings.lifetime.sweepInterval);
+    if (settings.localReads) this.replica = new RedisReplica(settings.lifetime);
   }
 
-  /** Starts reading the group's stream into `sink`; resolves once the reader knows where the stream ends. */
-  attach(sink: SessionTransitionSink, logger: SessionLogger): Promise<void> {
+  /** Announces the group's transitions to `sink` from now on. */
+  attach(sink: SessionTransitionSink): void {
+    this.sink = sink;
+    this.startReading();
+    // Observers must hear every transition from now on: every call waits until the reader knows where the stream ends.
+    this.settings.connection.waitAlsoFor(this.whenReading());
+  }
+
+  /** Resolves once the reader (if started) knows where the stream ends. */
+  whenReading(): Promise<void> {
+    return this.reader === undefined || this.reading ? Promise.resolve() : this.reader.ready;
+  }
+
+  /**
+   * Starts the reader, once: on attach, or with localReads on the first
+   * lookup (the replica needs it even when nothing listens).
+   */
+  startReading(): void {
+    if (this.reader !== undefined || this.closed) return;
     const { connection, instanceId, commandTimeout } = this.settings;
+    const replica = this.replica;
+    const sink: SessionTransitionSink = {
+      announce: (event) => this.sink?.announce(event),
+      eventsMissed: (notice) => {
+        this.eventsMissed++;
+        this.lastEventsMissedAt = Date.now();
+        // The replica may lack what the missed entries did: rebuilt from the sorted set.
+        if (replica !== undefined) this.seed(replica);
+        this.sink?.eventsMissed(notice);
+      },
+      logger: this.logger,
+    };
     this.reader = new RedisEventReader({
       instanceId,
       streamKey: this.keys.events,
-      sink: {
-        logger: sink.logger,
-        announce: (event) => sink.announce(event),
-        eventsMissed: (notice) => {
-          this.eventsMissed++;
-          this.lastEventsMissedAt = Date.now();
-          sink.eventsMissed(notice);
-        },
-      },
-      logger,
+      sink,
+      logger: this.logger,
       connect: () => connection.openReader(this.keys),
       blockMs: READ_BLOCK_MS,
       commandTimeout,
       batchSize: READ_BATCH,
+      apply: replica === undefined ? undefined : (event, member, deadline) => {
+        if (event.type === 'created') replica.add(member, event.sessionId, event.authKeyId, deadline);
+        else replica.remove(member, event.sessionId, event.authKeyId);
+      },
     });
+    if (replica !== undefined) {
+      // Every entry from the reader's start position on is applied while the scan runs (see RedisReplica).
+      const generation = replica.beginSeed();
+      this.reader.ready.then(() => this.scan(replica, generation), () => undefined);
+    }
+    this.reader.ready.then(() => (this.reading = true), () => undefined);
     this.reader.start();
-    return this.reader.ready;
   }
 
-  /** How far behind its stream's end the group's reader is, in ms; undefined before it first read or when not attached. */
+  /** How far behind its stream's end the group's reader is, in ms; undefined before it first read or when not reading. */
   readerLag(): number | undefined {
     return this.reader?.lag();
   }
 
   /** Creates `member`; resolves true if new, once this instance has announced what the call did. */
   async create(member: string): Promise<boolean> {
+    const announced = this.reading;
     const { lifetime, instanceId, streamMaxLength } = this.settings;
     const now = lifetime.clock();
     const deadline = lifetime.idleTimeout === undefined ? NO_DEADLINE : now + lifetime.idleTimeout + lifetime.touchSlack;
     const reply = await this.settings.connection.run(createScript, this.keys, {
       member, origin: instanceId, now, deadline, maxSessions: lifetime.maxSessions ?? 0, maxLength: streamMaxLength,
     });
-    return this.settle(reply);
+    return this.settle(reply, announced);
   }
 
   async destroy(member: string): Promise<boolean> {
+    const announced = this.reading;
     const { lifetime, instanceId, streamMaxLength } = this.settings;
     const reply = await this.settings.connection.run(destroyScript, this.keys, {
       member, origin: instanceId, now: lifetime.clock(), maxLength: streamMaxLength,
     });
-    return this.settle(reply);
+    return this.settle(reply, announced);
   }
 
   /** The session's score, null when absent (sessions that never expire: no deadline to check). */
@@ -99,12 +166,33 @@ export class RedisKeyGroup {
     return this.settings.connection.client.zScore(this.keys.sessions, member);
   }
 
-  /** Whether the session is live, pushing its deadline when due (with idleTimeout). */
-  touch(member: string): Promise<boolean> {
+  /** Whether the session is live, pushing its deadline when due (with idleTimeout); the replica learns the deadline. */
+  async touch(sessionId: SessionId, authKeyId: AuthKeyId | undefined): Promise<boolean> {
     const { lifetime } = this.settings;
     const now = lifetime.clock();
     const idleTimeout = lifetime.idleTimeout!;
-    return this.settings.connection.run(touchScript, this.keys, { member, now, idleTimeout, deadline: now + idleTimeout + lifetime.touchSlack });
+    const deadline = await this.settings.connection.run(touchScript, this.keys, {
+      member: sessionMember(sessionId, authKeyId), now, idleTimeout, deadline: now + idleTimeout + lifetime.touchSlack,
+    });
+    this.replica?.confirm(sessionId, authKeyId, deadline > 0 ? deadline : undefined);
+    return deadline > 0;
+  }
+
+  /**
+   * Queues a touch of a session the replica holds as live but due for one;
+   * the lookup has answered already. At most one per session is queued or in
+   * flight, and what the current synchronous run queued goes out as one script
+   * (node-redis pipelines what is sent in one tick).
+   */
+  touchLater(sessionId: SessionId, authKeyId: AuthKeyId | undefined): void {
+    const member = sessionMember(sessionId, authKeyId);
+    if (this.touching.has(member)) return;
+    this.touching.add(member);
+    this.pendingTouches.push({ member, sessionId, authKeyId });
+    if (this.touchFlushScheduled) return;
+    this.touchFlushScheduled = true;
+    // A microtask: the touches go out before any call made after this lookup, so Redis sees them in that order.
+    queueMicrotask(() => this.flushTouches());
   }
 
   /** Live sessions of the group (those whose deadline has not passed). */
@@ -123,31 +211,98 @@ export class RedisKeyGroup {
   }
 
   close(): void {
+    this.closed = true;
     this.sweeper.stop();
     this.reader?.close();
+    this.replica?.clear();
+    for (const touch of this.pendingTouches) this.touching.delete(touch.member);
+    this.pendingTouches = [];
+  }
+
+  /** Starts a rebuild of the replica: a new seed, which stops any scan still running. */
+  private seed(replica: RedisReplica): void {
+    if (this.closed) return;
+    const generation = replica.beginSeed();
+    void this.scan(replica, generation);
+  }
+
+  /** Scans the sorted set in batches into the replica, retrying (from the same cursor) while Redis is away. */
+  private async scan(replica: RedisReplica, generation: number): Promise<void> {
+    const { connection, bound } = this.settings;
+    let cursor = '0';
+    let failures = 0;
+    while (!this.closed && replica.generation === generation) {
+      try {
+        const reply = await bound(connection.afterReady(() => connection.client.zScan(this.keys.sessions, cursor, { COUNT: SEED_BATCH })), 'seeding the replica');
+        if (failures > 0) this.logger.warn(`Session replica of ${this.keys.sessions} resumed seeding`);
+        failures = 0;
+        replica.seedBatch(generation, reply.members);
+        cursor = String(reply.cursor);
+        if (cursor === '0') {
+          replica.endSeed(generation);
+          return;
+        }
+      } catch (error) {
+        // Lookups go to Redis until the seed completes; it retries from the same cursor.
+        if (failures === 0) this.logger.warn(`Seeding the session replica of ${this.keys.sessions} failed (${describeError(error)}); lookups ask Redis until it completes`);
+        failures++;
+        await delay(Math.min(MAX_SEED_BACKOFF_MS, 25 * 2 ** failures));
+      }
+    }
+  }
+
+  private flushTouches(): void {
+    this.touchFlushScheduled = false;
+    const queued = this.pendingTouches;
+    this.pendingTouches = [];
+    for (let at = 0; at < queued.length; at += TOUCH_BATCH) this.sendTouches(queued.slice(at, at + TOUCH_BATCH));
+  }
+
+  private sendTouches(batch: PendingTouch[]): void {
+    const { connection, lifetime, bound } = this.settings;
+    const now = lifetime.clock();
+    const idleTimeout = lifetime.idleTimeout!;
+    const members = batch.map((touch) => touch.member);
+    const done = (): void => {
+      for (const member of members) this.touching.delete(member);
+    };
+    bound(connection.run(touchManyScript, this.keys, { members, now, idleTimeout, deadline: now + idleTimeout + lifetime.touchSlack }), 'touching sessions').then(
+      (deadlines) => {
+        done();
+        if (this.closed) return;
+        batch.forEach((touch, i) => this.replica?.confirm(touch.sessionId, touch.authKeyId, deadlines[i]! > 0 ? deadlines[i] : undefined));
+      },
+      // Not confirmed: the replica keeps the deadline it had, and once that has passed, a lookup asks Redis.
+      done,
+    );
   }
 
   /** Expires up to one batch of lapsed sessions; resolves how many, once announced here. */
   private async sweepBatch(): Promise<number> {
-    const { lifetime, instanceId, streamMaxLength } = this.settings;
-    const { connection } = this.settings;
-    const ids = await this.settings.bound(connection.afterReady(() => connection.run(sweepScript, this.keys, {
-      now: lifetime.clock(), batch: SWEEP_BATCH, origin: instanceId, maxLength: streamMaxLength,
-    })), 'expireIdleSessions');
-    await this.announced(ids);
+    const { lifetime, instanceId, streamMaxLength, connection } = this.settings;
+    const ids = await this.settings.bound(connection.afterReady(async () => {
+      const announced = this.reading;
+      const expired = await connection.run(sweepScript, this.keys, {
+        now: lifetime.clock(), batch: SWEEP_BATCH, origin: instanceId, maxLength: streamMaxLength,
+      });
+      return announced ? this.announced(expired).then(() => expired) : expired;
+    }), 'expireIdleSessions');
     return ids.length;
   }
 
   /** Maps a transition's reply to the call's result, after this instance has announced its events. */
-  private async settle(reply: TransitionReply): Promise<boolean> {
-    await this.announced(reply.eventIds);
+  private async settle(reply: TransitionReply, announced: boolean): Promise<boolean> {
+    if (announced) await this.announced(reply.eventIds);
     if (reply.status === -1) throw new SessionLimitError(this.settings.lifetime.maxSessions!);
     return reply.status === 1;
   }
 
-  /** Waits until this instance's reader has announced the entries this instance just wrote (once attached). */
+  /** Waits until this instance's reader has read (and announced) the entries this instance just wrote. */
   private async announced(eventIds: readonly string[]): Promise<void> {
-    if (this.reader === undefined) return;
-    for (const id of eventIds) await this.reader.delivered(id);
+    for (const id of eventIds) await this.reader!.delivered(id);
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

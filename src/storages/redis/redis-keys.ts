@@ -1,4 +1,4 @@
-import type { AuthKeyId, SessionId } from '../../core/session-id.js';
+import { isSessionId, type AuthKeyId, type SessionId } from '../../core/session-id.js';
 
 export const DEFAULT_KEY_PREFIX = 'mtproto-sessions';
 
@@ -29,4 +29,23 @@ export function sessionKeys(prefix: string): RedisSessionKeys {
  */
 export function sessionMember(sessionId: SessionId, authKeyId: AuthKeyId | undefined): string {
   return authKeyId === undefined ? `${sessionId}` : `${authKeyId}:${sessionId}`;
+}
+
+/** A sorted-set member's ids (see sessionMember), or undefined for one that is not a member of ours. */
+export function parseMember(member: string): [SessionId, AuthKeyId | undefined] | undefined {
+  const sep = member.indexOf(':');
+  const sessionId = parseLong(sep < 0 ? member : member.slice(sep + 1));
+  if (sessionId === undefined) return undefined;
+  if (sep < 0) return [sessionId, undefined];
+  const authKeyId = parseLong(member.slice(0, sep));
+  return authKeyId === undefined ? undefined : [sessionId, authKeyId];
+}
+
+const CANONICAL_LONG = /^-?(0|[1-9]\d{0,18})$/;
+
+/** A decimal signed 64-bit integer in canonical form (as {@link sessionMember} writes it), or undefined. */
+export function parseLong(text: string | undefined): SessionId | undefined {
+  if (text === undefined || !CANONICAL_LONG.test(text)) return undefined;
+  const value = BigInt(text);
+  return isSessionId(value) ? value : undefined;
 }

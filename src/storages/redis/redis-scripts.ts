@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { SessionStorageUnavailableError } from '../../core/session-storage-errors.js';
-import type { RedisSessionKeys } from './redis-keys.js';
+import { NO_DEADLINE, type RedisSessionKeys } from './redis-keys.js';
 
 /**
  * Each transition changes the sorted set and appends its event to the stream
@@ -13,20 +13,26 @@ import type { RedisSessionKeys } from './redis-keys.js';
  * KEYS: [sessions, events, sequence]. Stream fields: t = c (created) |
  * d (destroyed) | x (expired), s = session id, a = auth key id (scoped
  * sessions only), o = origin instance id, n = sequence number (one more than
- * the entry before it, so a reader can tell when entries were trimmed unread).
+ * the entry before it, so a reader can tell when entries were trimmed unread),
+ * e = the idle deadline in ms (created entries of expiring sessions only, for
+ * the readers' replicas).
  * The sequence is read before and written after the XADD, so a failing XADD
  * leaves no hole in it.
  */
 const APPEND_EVENT = `
-local function append(kind, member, origin, maxlen)
+local function append(kind, member, origin, maxlen, deadline)
   local n = (tonumber(redis.call('GET', KEYS[3])) or 0) + 1
   local sep = string.find(member, ':', 1, true)
-  local id
+  local xadd = {'XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 't', kind}
   if sep then
-    id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 't', kind, 's', string.sub(member, sep + 1), 'a', string.sub(member, 1, sep - 1), 'o', origin, 'n', n)
+    xadd[9], xadd[10], xadd[11], xadd[12] = 's', string.sub(member, sep + 1), 'a', string.sub(member, 1, sep - 1)
   else
-    id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 't', kind, 's', member, 'o', origin, 'n', n)
+    xadd[9], xadd[10] = 's', member
   end
+  local at = #xadd
+  xadd[at + 1], xadd[at + 2], xadd[at + 3], xadd[at + 4] = 'o', origin, 'n', n
+  if deadline then xadd[at + 5], xadd[at + 6] = 'e', deadline end
+  local id = redis.call(unpack(xadd))
   redis.call('SET', KEYS[3], n)
   return id
 end
@@ -41,7 +47,8 @@ end
 `;
 
 /**
- * ARGV: member, origin, now, deadline, maxSessions (0: none), maxlen.
+ * ARGV: member, origin, now, deadline, maxSessions (0: none), maxlen,
+ * deadline to record in the entry ('' for none).
  * Returns {status, event ids...}: status 1 created, 0 existed, -1 limit reached.
  * A lapsed session is expired (and announced) first, then created anew.
  */
@@ -62,7 +69,7 @@ if max > 0 and redis.call('ZCARD', KEYS[1]) >= max then
     return ids
   end
 end
-ids[#ids + 1] = append('c', member, origin, maxlen)
+ids[#ids + 1] = append('c', member, origin, maxlen, ARGV[7] ~= '' and ARGV[7] or nil)
 redis.call('ZADD', KEYS[1], ARGV[4], member)
 table.insert(ids, 1, 1)
 return ids
@@ -86,15 +93,41 @@ return {1, id}
 /**
  * Lookup with a bounded touch: the deadline is rewritten only when less than
  * idleTimeout is left, so a busy session costs one write per touch slack.
- * ARGV: member, now, idleTimeout, new deadline. Returns 1 if live, else 0.
+ * ARGV: member, now, idleTimeout, new deadline. Returns the session's deadline
+ * after the touch if live, else 0.
  */
 const TOUCH_SCRIPT = `
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then return 0 end
 local deadline, now = tonumber(score), tonumber(ARGV[2])
 if deadline <= now then return 0 end
-if deadline - now < tonumber(ARGV[3]) then redis.call('ZADD', KEYS[1], 'XX', ARGV[4], ARGV[1]) end
-return 1
+if deadline - now < tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[4], ARGV[1])
+  return tonumber(ARGV[4])
+end
+return deadline
+`;
+
+/**
+ * The touches a replica sends in the background, many sessions at once.
+ * ARGV: now, idleTimeout, new deadline, members... Returns each member's
+ * deadline after the touch, or 0 where it is not live.
+ */
+const TOUCH_MANY_SCRIPT = `
+local now, idle, fresh = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local deadlines = {}
+for i = 4, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  local deadline = score and tonumber(score) or 0
+  if deadline <= now then
+    deadline = 0
+  elseif deadline - now < idle then
+    redis.call('ZADD', KEYS[1], 'XX', fresh, ARGV[i])
+    deadline = tonumber(fresh)
+  end
+  deadlines[#deadlines + 1] = deadline
+end
+return deadlines
 `;
 
 /**
@@ -191,7 +224,10 @@ export const createScript = defineScript<CreateArgs, TransitionReply>({
   name: 'createSession',
   source: CREATE_SCRIPT,
   keys: transitionKeys,
-  args: (a) => [a.member, a.origin, String(a.now), String(a.deadline), String(a.maxSessions), String(a.maxLength)],
+  args: (a) => [
+    a.member, a.origin, String(a.now), String(a.deadline), String(a.maxSessions), String(a.maxLength),
+    a.deadline === NO_DEADLINE ? '' : String(a.deadline),
+  ],
   parse: transitionReply('createSession'),
 });
 
@@ -211,13 +247,35 @@ export interface TouchArgs {
   readonly deadline: number;
 }
 
-/** Resolves whether the session is live. */
-export const touchScript = defineScript<TouchArgs, boolean>({
+/** Resolves the session's deadline after the touch (ms) if live, else 0. */
+export const touchScript = defineScript<TouchArgs, number>({
   name: 'hasSession',
   source: TOUCH_SCRIPT,
   keys: transitionKeys,
   args: (a) => [a.member, String(a.now), String(a.idleTimeout), String(a.deadline)],
-  parse: (reply) => reply === 1,
+  parse: (reply) => {
+    if (typeof reply !== 'number') throw badReply('hasSession', reply);
+    return reply;
+  },
+});
+
+export interface TouchManyArgs {
+  readonly members: readonly string[];
+  readonly now: number;
+  readonly idleTimeout: number;
+  readonly deadline: number;
+}
+
+/** Resolves each member's deadline after the touch (ms), 0 where not live. */
+export const touchManyScript = defineScript<TouchManyArgs, number[]>({
+  name: 'touching sessions',
+  source: TOUCH_MANY_SCRIPT,
+  keys: transitionKeys,
+  args: (a) => [String(a.now), String(a.idleTimeout), String(a.deadline), ...a.members],
+  parse: (reply) => {
+    if (!Array.isArray(reply) || !reply.every((deadline) => typeof deadline === 'number')) throw badReply('touching sessions', reply);
+    return reply as number[];
+  },
 });
 
 export interface SweepArgs {

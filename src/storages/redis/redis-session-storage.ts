@@ -6,6 +6,7 @@ import { Deadlines } from './deadlines.js';
 import { describeError } from '../../core/to-error.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisKeyGroup } from './redis-key-group.js';
+import { REPLICA_LIVE, REPLICA_TOUCH_DUE } from './redis-replica.js';
 import { sessionMember, type RedisSessionKeys } from './redis-keys.js';
 import { resolveRedisOptions, type RedisSessionStorageOptions } from './redis-storage-options.js';
 
@@ -46,6 +47,7 @@ export class RedisSessionStorage implements SessionStorage {
       lifetime: resolved.lifetime,
       streamMaxLength: resolved.streamMaxLength,
       commandTimeout: resolved.commandTimeout,
+      localReads: resolved.localReads,
       logger: () => this.logger,
       bound: (work, operation) => this.bounded(work, operation),
     });
@@ -60,25 +62,42 @@ export class RedisSessionStorage implements SessionStorage {
     if (this.attached) throw new TypeError('This RedisSessionStorage already announces to a SessionSubject; give each subject its own storage');
     this.attached = true;
     if (!this.explicitLogger) this.logger = sink.logger;
-    this.connection.waitAlsoFor(this.group.attach(sink, this.logger));
+    this.group.attach(sink);
   }
 
   createSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid) return Promise.reject(invalid);
     const member = sessionMember(sessionId, authKeyId);
-    return this.bounded(this.connection.afterReady(() => this.group.create(member)), 'createSession');
+    const group = this.group;
+    return this.bounded(this.connection.afterReady(() => group.create(member)), 'createSession');
   }
 
   hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid) return Promise.reject(invalid);
-    const member = sessionMember(sessionId, authKeyId);
     const group = this.group;
-    if (this.expiring) {
-      return this.deadlines.bound(this.connection.afterReady(() => group.touch(member)), 'hasSession', this.describeHasFailure);
+    const replica = group.replica;
+    if (replica !== undefined) {
+      if (replica.live) {
+        // The hot path: a session the replica holds as live costs no Redis command.
+        const answer = replica.lookup(sessionId, authKeyId);
+        if (answer === REPLICA_LIVE) return RESOLVED_TRUE;
+        if (answer === REPLICA_TOUCH_DUE) {
+          group.touchLater(sessionId, authKeyId);
+          return RESOLVED_TRUE;
+        }
+        // Not held, or its known deadline has passed: Redis decides.
+      } else {
+        // A storage that only writes needs no reader; one that is asked about sessions starts its replica.
+        group.startReading();
+      }
     }
-    // The hot path: once ready, no closure and no promise beyond the command's and the bound's.
+    if (this.expiring) {
+      return this.deadlines.bound(this.connection.afterReady(() => group.touch(sessionId, authKeyId)), 'hasSession', this.describeHasFailure);
+    }
+    const member = sessionMember(sessionId, authKeyId);
+    // Once ready, no closure and no promise beyond the command's and the bound's.
     let score: Promise<number | null>;
     if (!this.connection.waiting) {
       try {
@@ -97,7 +116,8 @@ export class RedisSessionStorage implements SessionStorage {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid) return Promise.reject(invalid);
     const member = sessionMember(sessionId, authKeyId);
-    return this.bounded(this.connection.afterReady(() => this.group.destroy(member)), 'destroySession');
+    const group = this.group;
+    return this.bounded(this.connection.afterReady(() => group.destroy(member)), 'destroySession');
   }
 
   /** Live sessions over all scopes (those whose deadline has not passed). O(log n) in Redis. */
@@ -121,7 +141,21 @@ export class RedisSessionStorage implements SessionStorage {
    * Rejects with `SessionStorageTimeoutError` after `commandTimeout`.
    */
   ready(): Promise<void> {
-    return this.bounded(this.connection.afterReady(() => Promise.resolve()), 'ready');
+    return this.bounded(this.connection.afterReady(() => this.group.whenReading()), 'ready');
+  }
+
+  /**
+   * With localReads: resolves once the replica is seeded and answers lookups
+   * of live sessions here (it starts on attach or on the first lookup), or
+   * rejects with `SessionStorageTimeoutError` after `commandTimeout`. Resolves
+   * at once without localReads. For tests and readiness checks: lookups are
+   * right before, they just ask Redis.
+   */
+  localReadsReady(): Promise<void> {
+    const replica = this.group.replica;
+    if (replica === undefined) return Promise.resolve();
+    this.group.startReading();
+    return this.bounded(replica.live ? Promise.resolve() : replica.seeded, 'localReadsReady');
   }
 
   /** Resolves once Redis answers a command on this storage's keys, for readiness checks; rejects with `SessionStorageUnavailableError` otherwise. */
@@ -168,6 +202,9 @@ export class RedisSessionStorage implements SessionStorage {
     return new SessionStorageUnavailableError(`Redis could not complete ${operation}: ${describeError(error)}`, { cause: error });
   }
 }
+
+// Settled promises shared by every lookup the replica answers: that path allocates nothing.
+const RESOLVED_TRUE = Promise.resolve(true);
 
 function isPresent(score: number | null): boolean {
   return score !== null;

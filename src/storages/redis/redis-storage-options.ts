@@ -18,6 +18,13 @@ export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
   commandTimeout?: number;
   /** About how many events the shared stream keeps for instances that fall behind (MAXLEN ~). Default 1,000,000. */
   streamMaxLength?: number;
+  /**
+   * Answer `hasSession` of sessions this instance knows to be live from a local
+   * replica fed by the event stream, with no Redis command (see the README's
+   * topology section for the staleness bound). Default true; false asks Redis
+   * on every lookup.
+   */
+  localReads?: boolean;
   /** Where connection trouble is reported; the subject's logger once attached, else `console`. */
   logger?: SessionLogger;
 }
@@ -30,11 +37,13 @@ export interface ResolvedRedisOptions {
   readonly commandTimeout: number;
   readonly streamMaxLength: number;
   readonly lifetime: SessionLifetime;
+  readonly localReads: boolean;
   readonly logger: SessionLogger | undefined;
 }
 
 const DEFAULT_COMMAND_TIMEOUT = 2000;
 const DEFAULT_STREAM_MAX_LENGTH = 1_000_000;
+const DEFAULT_LOCAL_READS = true;
 
 /** Checks the options, throwing a `TypeError` that names the bad one and changing nothing. */
 export function resolveRedisOptions(options: RedisSessionStorageOptions): ResolvedRedisOptions {
@@ -48,6 +57,8 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
   const streamMaxLength = options.streamMaxLength ?? DEFAULT_STREAM_MAX_LENGTH;
   assertPositiveInteger(streamMaxLength, 'RedisSessionStorage streamMaxLength');
   const instanceId = resolveInstanceId(options.instanceId, 'RedisSessionStorage');
+  const localReads = options.localReads ?? DEFAULT_LOCAL_READS;
+  if (typeof localReads !== 'boolean') throw new TypeError(`RedisSessionStorage localReads must be a boolean; got ${typeof localReads}`);
   const lifetime = resolveLifetime(options, 'RedisSessionStorage');
   const keys = sessionKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
   return {
@@ -57,6 +68,7 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
     commandTimeout,
     streamMaxLength,
     lifetime,
+    localReads,
     logger: options.logger,
   };
 }

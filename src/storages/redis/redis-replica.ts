@@ -1,0 +1,226 @@
+import { randomFillSync } from 'node:crypto';
+import type { AuthKeyId, SessionId } from '../../core/session-id.js';
+import type { SessionLifetime } from '../../core/session-lifetime.js';
+import { SessionTable, Ticks } from '../in-memory/session-table.js';
+import { parseMember } from './redis-keys.js';
+
+/** What {@link RedisReplica.lookup} knows of a session: not held (or not seeded yet), so ask Redis. */
+export const REPLICA_UNKNOWN = 0;
+/** Live, with its deadline (when sessions expire) not due for a touch. */
+export const REPLICA_LIVE = 1;
+/** Live, but its known deadline is less than idleTimeout away: answer true and touch it in the background. */
+export const REPLICA_TOUCH_DUE = 2;
+/** Its known deadline has passed; Redis may have pushed it since, so ask Redis. */
+export const REPLICA_LAPSED = 3;
+export type ReplicaAnswer = typeof REPLICA_UNKNOWN | typeof REPLICA_LIVE | typeof REPLICA_TOUCH_DUE | typeof REPLICA_LAPSED;
+
+/** Deadlines are kept in ticks of at least 1 ms, coarse enough that idleTimeout + touchSlack spans at most this many. */
+const DEADLINE_SPAN_TICKS = 2 ** 28;
+const floor = Math.floor;
+
+/**
+ * This instance's copy of one key group's live sessions, in the compact table
+ * `InMemorySessionStorage` uses (two of them: unscoped and auth-key-scoped).
+ *
+ * It changes only by what Redis says: the group's stream entries, applied in
+ * order as the reader reads them; a seed scan of the sorted set; and touch
+ * replies, which only ever raise a held session's deadline or drop it. A reply
+ * to a lookup never adds a session: it may predate a destroy already applied.
+ *
+ * With idleTimeout each session keeps the deadline Redis last confirmed (from
+ * its created entry, the seed scan, or a touch reply), rounded down to a tick
+ * and stored one tick early, so it is a lower bound of the real one: the
+ * replica never answers `true` past a deadline Redis still holds.
+ *
+ * Seeding (at start and after every SessionEventsMissed): {@link beginSeed}
+ * empties the tables and marks the replica not live; from then on every entry
+ * the reader reads is applied and its member remembered; scan batches
+ * ({@link seedBatch}) add only members no entry has mentioned; {@link endSeed}
+ * makes it live. Why that converges to Redis's set: the reader's position was
+ * fixed before the scan began, so every transition during the scan has an
+ * entry that is applied. A member some entry mentioned ends in the state of
+ * its last entry, which is Redis's. A member no entry mentioned did not change
+ * during the scan, and SCAN returns every member present for the whole scan
+ * and none absent for the whole scan, so the scan has it right.
+ */
+export class RedisReplica {
+  /** Whether lookups may be answered here: seeded, and not rebuilding. */
+  live = false;
+  /** Counts seeds; a scan of an older one stops at its next batch. */
+  generation = 0;
+  private unscoped: SessionTable;
+  private scoped: SessionTable;
+  private readonly ticks: Ticks | undefined;
+  private readonly tickLength: number;
+  /** Resolves when the current (or next) seed completes. */
+  seeded: Promise<void>;
+  private markSeeded: () => void = () => undefined;
+  /** Members that an entry changed during the current seed; the scan leaves them alone. */
+  private changed: Set<string> | undefined;
+  private readonly idWords = new BigInt64Array(2);
+  private readonly halves = new Int32Array(this.idWords.buffer);
+
+  constructor(private readonly lifetime: SessionLifetime) {
+    const { idleTimeout, touchSlack } = lifetime;
+    this.tickLength = idleTimeout === undefined ? 1 : Math.max(1, Math.ceil((idleTimeout + touchSlack) / DEADLINE_SPAN_TICKS));
+    if (idleTimeout !== undefined) {
+      this.ticks = new Ticks();
+      this.ticks.now = floor(lifetime.clock() / this.tickLength);
+    }
+    this.seeded = new Promise((resolve) => (this.markSeeded = resolve));
+    const seeds = randomFillSync(new Int32Array(8));
+    // Lapsed entries dropped to make room are simply no longer held: lookups of them ask Redis.
+    const onLapsed = (): void => undefined;
+    this.unscoped = new SessionTable(2, this.ticks, seeds.subarray(0, 4), onLapsed);
+    this.scoped = new SessionTable(4, this.ticks, seeds.subarray(4, 8), onLapsed);
+  }
+
+  /** Sessions held. */
+  get size(): number {
+    return this.unscoped.size + this.scoped.size;
+  }
+
+  /** Bytes of the tables' typed arrays, for memory figures. */
+  byteSize(): number {
+    let bytes = 0;
+    for (const table of [this.unscoped, this.scoped]) {
+      for (const segment of table.segments) bytes += segment.keys.byteLength + (segment.deadlines?.byteLength ?? 0);
+    }
+    return bytes;
+  }
+
+  /** What the replica knows of a session; only meaningful while {@link live}. */
+  lookup(sessionId: SessionId, authKeyId: AuthKeyId | undefined): ReplicaAnswer {
+    const table = this.tableFor(sessionId, authKeyId);
+    if (!table.find()) return REPLICA_UNKNOWN;
+    const ticks = this.ticks;
+    if (ticks === undefined) return REPLICA_LIVE;
+    const now = this.readClock(ticks);
+    const deadline = table.deadlineOf();
+    if (deadline < now) return REPLICA_LAPSED;
+    return (deadline - now) * this.tickLength < this.lifetime.idleTimeout! ? REPLICA_TOUCH_DUE : REPLICA_LIVE;
+  }
+
+  /** A created entry (or a seeded member); `deadline` in ms as Redis holds it, when sessions expire. */
+  add(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number | undefined): void {
+    this.changed?.add(member);
+    this.put(sessionId, authKeyId, deadline);
+  }
+
+  /** A destroyed or expired entry. */
+  remove(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined): void {
+    this.changed?.add(member);
+    this.drop(sessionId, authKeyId);
+  }
+
+  /** A touch reply: Redis holds the session with `deadline` (raised if lower here), or no longer (`undefined`: dropped). */
+  confirm(sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number | undefined): void {
+    if (deadline === undefined) {
+      this.drop(sessionId, authKeyId);
+      return;
+    }
+    const ticks = this.ticks;
+    const table = this.tableFor(sessionId, authKeyId);
+    if (ticks === undefined || !table.find()) return;
+    this.readClock(ticks);
+    ticks.keep = ticks.deadline = this.tickOf(deadline, ticks);
+    table.touch();
+  }
+
+  /** Starts a seed (see the class comment); returns its generation. */
+  beginSeed(): number {
+    if (this.live) this.seeded = new Promise((resolve) => (this.markSeeded = resolve));
+    this.live = false;
+    this.changed = new Set();
+    this.clearTables();
+    return ++this.generation;
+  }
+
+  /** Adds the members of one scan batch that no entry has mentioned since the seed began. */
+  seedBatch(generation: number, members: readonly { value: string; score: number }[]): void {
+    if (generation !== this.generation) return;
+    const changed = this.changed!;
+    for (const { value, score } of members) {
+      if (changed.has(value)) continue;
+      const ids = parseMember(value);
+      if (ids !== undefined) this.put(ids[0], ids[1], score);
+    }
+  }
+
+  endSeed(generation: number): void {
+    if (generation !== this.generation) return;
+    this.changed = undefined;
+    this.live = true;
+    this.markSeeded();
+  }
+
+  /** Stops answering (a rebuild is about to start, or the storage closes). */
+  clear(): void {
+    this.live = false;
+    this.changed = undefined;
+    this.generation++;
+    this.clearTables();
+  }
+
+  private put(sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number | undefined): void {
+    const table = this.tableFor(sessionId, authKeyId);
+    const ticks = this.ticks;
+    if (ticks !== undefined) {
+      this.readClock(ticks);
+      // Unknown (an entry without one): already due, so the first lookup asks Redis.
+      ticks.deadline = deadline === undefined ? ticks.now - 1 : this.tickOf(deadline, ticks);
+      ticks.keep = ticks.deadline;
+    }
+    if (table.find()) {
+      if (ticks !== undefined) table.touch();
+      return;
+    }
+    table.insert();
+  }
+
+  private drop(sessionId: SessionId, authKeyId: AuthKeyId | undefined): void {
+    const table = this.tableFor(sessionId, authKeyId);
+    if (this.ticks !== undefined) this.readClock(this.ticks);
+    if (table.find()) table.remove();
+  }
+
+  /** A deadline in ms as the tick before its own, so `now tick <= deadline tick` implies now < deadline; capped to what the ticks can hold. */
+  private tickOf(deadline: number, ticks: Ticks): number {
+    const tick = floor(deadline / this.tickLength) - 1;
+    const cap = ticks.now + DEADLINE_SPAN_TICKS;
+    return tick > cap ? cap : tick < ticks.now - 1 ? ticks.now - 1 : tick;
+  }
+
+  private readClock(ticks: Ticks): number {
+    const now = floor(this.lifetime.clock() / this.tickLength);
+    ticks.now = now;
+    return now;
+  }
+
+  private clearTables(): void {
+    // Tables have no clear(); removing entry by entry would cost more than dropping them.
+    const seeds = randomFillSync(new Int32Array(8));
+    const onLapsed = (): void => undefined;
+    this.unscoped = new SessionTable(2, this.ticks, seeds.subarray(0, 4), onLapsed);
+    this.scoped = new SessionTable(4, this.ticks, seeds.subarray(4, 8), onLapsed);
+  }
+
+  /** Puts the ids' 32-bit halves into the table they belong to, and returns it. */
+  private tableFor(sessionId: SessionId, authKeyId: AuthKeyId | undefined): SessionTable {
+    const halves = this.halves;
+    this.idWords[0] = sessionId;
+    if (authKeyId === undefined) {
+      const table = this.unscoped;
+      table.w0 = halves[0];
+      table.w1 = halves[1];
+      return table;
+    }
+    this.idWords[1] = authKeyId;
+    const table = this.scoped;
+    table.w0 = halves[2];
+    table.w1 = halves[3];
+    table.w2 = halves[0];
+    table.w3 = halves[1];
+    return table;
+  }
+}
