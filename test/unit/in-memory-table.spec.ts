@@ -174,6 +174,12 @@ describe('InMemorySessionStorage hash table', () => {
   });
 });
 
+/** The ids whose 32-bit halves are a key's words, as the table packs them: width 4 is (auth key id, session id). */
+function idsOf(words: readonly number[]): [bigint, bigint | undefined] {
+  const long = (low: number, high: number) => BigInt.asIntN(64, (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0));
+  return words.length === 2 ? [long(words[0], words[1]), undefined] : [long(words[2], words[3]), long(words[0], words[1])];
+}
+
 /** Every entry of a segment is reachable from its home slot without crossing an empty slot, and no slot holds a key twice. */
 function checkSegment(table: SessionTable, segment: Segment): string[] {
   const problems: string[] = [];
@@ -183,8 +189,8 @@ function checkSegment(table: SessionTable, segment: Segment): string[] {
     const words = Array.from(segment.keys.subarray(k, k + table.width));
     if (words.every((word) => word === 0)) continue;
     occupied++;
-    [table.w0, table.w1, table.w2 = 0, table.w3 = 0] = words;
-    if (!table.find() || table.segment !== segment || table.slot !== slot) problems.push(`slot ${slot} of a segment is not found where it is`);
+    const [sessionId, authKeyId] = idsOf(words);
+    if (!table.find(sessionId, authKeyId) || table.segment !== segment || table.slot !== slot) problems.push(`slot ${slot} of a segment is not found where it is`);
   }
   if (occupied !== segment.size) problems.push(`segment size ${segment.size} but ${occupied} slots occupied`);
   if (segment.size > Math.max(segment.growAt, 0)) problems.push(`segment over its load: ${segment.size}/${segment.cap}`);
@@ -198,40 +204,43 @@ describe('SessionTable (small segments, so that it splits often)', () => {
     fc.assert(
       fc.property(
         fc.uniqueArray(fc.array(word, { minLength: width, maxLength: width }), { minLength: 1, maxLength: 400, size: 'max', selector: (key) => key.join(',') }),
-        fc.array(fc.tuple(fc.constantFrom('insert', 'remove', 'find'), fc.nat()), { maxLength: 1500, size: 'max' }),
+        fc.array(fc.tuple(fc.constantFrom('insert', 'remove', 'find', 'replace'), fc.nat()), { maxLength: 1500, size: 'max' }),
         fc.integer(),
         (pool, ops, seed) => {
           const keys = [new Array<number>(width).fill(0), ...pool];
           const table = new SessionTable(width, undefined, Int32Array.of(seed, ~seed, seed * 3, seed ^ 0x5bd1e995), () => {}, 64);
           const model = new Set<string>();
-          const select = (key: number[]) => {
-            [table.w0, table.w1, table.w2 = 0, table.w3 = 0] = key;
-            return key.join(',');
-          };
+          const find = (key: number[]) => table.find(...idsOf(key));
           // Fill first so that the run always grows through several splits, then apply the random operations.
           for (const key of keys) {
-            const name = select(key);
-            if (!table.find()) {
+            if (!find(key)) {
               table.insert();
-              model.add(name);
+              model.add(key.join(','));
             }
           }
           const disagreements: string[] = [];
           for (const [op, index] of ops) {
             const key = keys[index % keys.length];
-            const name = select(key);
-            const found = table.find();
+            const name = key.join(',');
+            const found = find(key);
             if (found !== model.has(name)) disagreements.push(`${op} ${name}: found ${found}`);
-            if (op === 'insert' && !found) {
-              table.insert();
+            if (op === 'insert') {
+              // A second insert of the same key, with no find between, reports it present.
+              if (table.insert() === found) disagreements.push(`insert ${name}: inserted although found ${found}`);
+              if (table.insert()) disagreements.push(`insert ${name}: inserted twice`);
               model.add(name);
-            } else if (op === 'remove' && found) {
-              table.remove();
+            } else if (op === 'remove') {
+              if (table.remove() !== found) disagreements.push(`remove ${name}: removed although found ${found}`);
+              if (table.remove()) disagreements.push(`remove ${name}: removed twice`);
               model.delete(name);
+            } else if (op === 'replace' && found) {
+              // A lapsed session created again: removed, then inserted with no find between, though the removal moved entries.
+              table.remove();
+              if (!table.insert()) disagreements.push(`replace ${name}: not inserted again`);
             }
             if (table.size !== model.size) disagreements.push(`${op} ${name}: size ${table.size}, model ${model.size}`);
           }
-          for (const key of keys) if ((select(key) && table.find()) !== model.has(key.join(','))) disagreements.push(`final ${key.join(',')}`);
+          for (const key of keys) if (find(key) !== model.has(key.join(','))) disagreements.push(`final ${key.join(',')}`);
           expect(disagreements.slice(0, 5)).toEqual([]);
           expect(table.segments.flatMap((segment) => checkSegment(table, segment))).toEqual([]);
           if (keys.length > 200) expect(table.segments.length).toBeGreaterThan(2);
@@ -244,19 +253,13 @@ describe('SessionTable (small segments, so that it splits often)', () => {
   it('splits deep: thousands of keys in 64-slot segments, then all removed again', () => {
     const table = new SessionTable(2, undefined, Int32Array.of(1, 2, 3, 4), () => {}, 64);
     const random = idGenerator(5);
-    const keys = Array.from({ length: 5_000 }, () => [Number(BigInt.asIntN(32, random())), Number(BigInt.asIntN(32, random()))]);
-    for (const [w0, w1] of keys) {
-      table.w0 = w0;
-      table.w1 = w1;
-      if (!table.find()) table.insert();
-    }
+    const keys = Array.from({ length: 5_000 }, () => random());
+    for (const key of keys) if (!table.find(key)) table.insert();
     expect(table.segments.length).toBeGreaterThan(64);
     expect(table.segments.flatMap((segment) => checkSegment(table, segment))).toEqual([]);
     let missing = 0;
-    for (const [w0, w1] of keys) {
-      table.w0 = w0;
-      table.w1 = w1;
-      if (table.find()) table.remove();
+    for (const key of keys) {
+      if (table.find(key)) table.remove();
       else missing++;
     }
     expect(missing).toBe(0);

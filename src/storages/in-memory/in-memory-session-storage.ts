@@ -29,35 +29,25 @@ const RESOLVED_TRUE = Promise.resolve(true);
 const RESOLVED_FALSE = Promise.resolve(false);
 
 /**
- * The default storage: sessions in this process's memory, in a compact
- * open-addressing hash table on typed arrays (about 10–11.3 bytes per session,
- * 20–22.5 per auth-key-scoped one, plus 4 with `idleTimeout`). Each method does
- * its whole change synchronously before resolving, which makes it atomic.
- * Unscoped sessions and those of each auth key are separate scopes.
+ * The default storage: sessions in this process's memory, in a compact hash
+ * table (about 11 bytes per session, 22 per auth-key-scoped one, plus 4 with
+ * `idleTimeout`). Each call makes its whole change before it resolves, so it
+ * is atomic. Unscoped sessions and those of each auth key are separate scopes.
  *
- * Lifetime ({@link SessionLifetimeOptions}): with `maxSessions`, creating a new
- * session past the limit rejects with `SessionLimitError` and changes nothing.
- * With `idleTimeout`, a session lapses between `idleTimeout` and
- * `idleTimeout + touchSlack` after its last `createSession`, or `hasSession`
- * that found it; from then on it is gone for every method. Its expiry is
- * announced once (a `destroyed` event with reason `'expired'`), by whichever
- * comes first: an operation that comes across it, or the sweep. One unref'd
- * timer sweeps every `sweepInterval`, started by the first session and stopped
- * by {@link close}. A tick goes on with a resumable pass over the table and
- * scans at most max(2^20 slots, what is left of the pass / the ticks left of
- * its 16), passing over segments whose earliest deadline is still ahead at no
- * cost; so a pass takes at most 16 ticks, and just one while the table has up
- * to 2^20 slots (about 740k sessions). Bound: every lapsed session is announced
- * within 2 × 16 × `sweepInterval` of lapsing (within one `sweepInterval` for
- * tables of up to 2^20 slots), unless an operation came across it first.
- * {@link expireIdleSessions} sweeps everything at once. `count()` includes
- * lapsed sessions that neither an operation nor a sweep has come across yet.
+ * With `maxSessions`, creating a session past the limit rejects with
+ * `SessionLimitError` and changes nothing. With `idleTimeout`, a session lapses
+ * between `idleTimeout` and `idleTimeout + touchSlack` after its last
+ * `createSession`, or `hasSession` that found it, and is gone for every method
+ * from then on. Its expiry is announced once (`destroyed`, reason `'expired'`),
+ * by the first call that comes across it or by the sweep, which runs every
+ * `sweepInterval` and announces it within 32 × `sweepInterval` (within one
+ * `sweepInterval` up to about 740k sessions). `count()` includes lapsed
+ * sessions that neither has come across yet.
  *
- * Announcing: once {@link attach}ed to a sink (`SessionSubject` does it), the
- * storage announces every transition itself, its own calls' included, and
- * `createSession`/`destroySession` resolve after the announcement has settled.
- * Events name this instance as their `origin`. Without a sink, expiry removes
- * sessions silently.
+ * Once {@link attach}ed to a sink (`SessionSubject` does it), the storage
+ * announces every transition itself, with this instance as `origin`, and
+ * `createSession`/`destroySession` resolve after their announcement has
+ * settled. Without a sink, expiry removes sessions silently.
  */
 export class InMemorySessionStorage implements SessionStorage {
   static {
@@ -86,9 +76,6 @@ export class InMemorySessionStorage implements SessionStorage {
   private cursorTable = 0;
   private cursorSegment = 0;
   private passTicks = 0;
-  // Views of one 16-byte buffer: ids go in as bigints and come out as 32-bit halves, without allocating.
-  private readonly idWords = new BigInt64Array(2);
-  private readonly halves = new Int32Array(this.idWords.buffer);
 
   constructor(options: InMemorySessionStorageOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -103,7 +90,7 @@ export class InMemorySessionStorage implements SessionStorage {
       this.readClock();
     }
     const seeds = randomFillSync(new Int32Array(8));
-    const onLapsed = (table: SessionTable, w0: number, w1: number, w2: number, w3: number) => this.onLapsed(table, w0, w1, w2, w3);
+    const onLapsed = (sessionId: SessionId, authKeyId: AuthKeyId | undefined) => this.announceLater(sessionId, authKeyId);
     this.unscoped = new SessionTable(2, this.ticks, seeds.subarray(0, 4), onLapsed);
     this.scoped = new SessionTable(4, this.ticks, seeds.subarray(4, 8), onLapsed);
   }
@@ -111,24 +98,18 @@ export class InMemorySessionStorage implements SessionStorage {
   createSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid !== undefined) return Promise.reject(invalid);
-    const table = this.tableFor(sessionId, authKeyId);
+    const table = authKeyId === undefined ? this.unscoped : this.scoped;
     const expiring = this.ticks !== undefined;
-    if (expiring) this.readClock();
-    if (table.find()) {
-      if (!expiring) return RESOLVED_FALSE;
-      if (!table.isLapsed()) {
-        table.touch();
-        return RESOLVED_FALSE;
-      }
-      table.remove();
-      this.announceLater(sessionId, authKeyId);
-      table.find();
+    if (this.findLive(table, sessionId, authKeyId)) {
+      if (expiring) table.touch();
+      return RESOLVED_FALSE;
     }
+    // The new session's deadline, and reclaim, go by the clock (read again if findLive came across a lapsed one).
+    if (expiring) this.readClock();
     const limit = this.lifetime.maxSessions;
     if (limit !== undefined && this.unscoped.size + this.scoped.size >= limit) {
       if (expiring) this.reclaim(limit);
       if (this.unscoped.size + this.scoped.size >= limit) return this.finishRejected(new SessionLimitError(limit));
-      table.find();
     }
     table.insert();
     if (expiring && this.timer === undefined) this.startTimer();
@@ -138,32 +119,17 @@ export class InMemorySessionStorage implements SessionStorage {
   hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid !== undefined) return Promise.reject(invalid);
-    const table = this.tableFor(sessionId, authKeyId);
-    if (!table.find()) return RESOLVED_FALSE;
-    if (this.ticks === undefined) return RESOLVED_TRUE;
-    this.readClock();
-    if (!table.isLapsed()) {
-      table.touch();
-      return RESOLVED_TRUE;
-    }
-    table.remove();
-    this.announceLater(sessionId, authKeyId);
-    return this.finish(false, undefined);
+    const table = authKeyId === undefined ? this.unscoped : this.scoped;
+    if (!this.findLive(table, sessionId, authKeyId)) return this.finish(false, undefined);
+    if (this.ticks !== undefined) table.touch();
+    return RESOLVED_TRUE;
   }
 
   destroySession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid !== undefined) return Promise.reject(invalid);
-    const table = this.tableFor(sessionId, authKeyId);
-    if (!table.find()) return RESOLVED_FALSE;
-    if (this.ticks !== undefined) {
-      this.readClock();
-      if (table.isLapsed()) {
-        table.remove();
-        this.announceLater(sessionId, authKeyId);
-        return this.finish(false, undefined);
-      }
-    }
+    const table = authKeyId === undefined ? this.unscoped : this.scoped;
+    if (!this.findLive(table, sessionId, authKeyId)) return this.finish(false, undefined);
     table.remove();
     return this.finish(true, this.sink && new SessionEvent('destroyed', sessionId, authKeyId, { origin: this.instanceId }));
   }
@@ -213,23 +179,19 @@ export class InMemorySessionStorage implements SessionStorage {
     }
   }
 
-  /** Puts the ids' 32-bit halves into the table they belong to, and returns it. */
-  private tableFor(sessionId: SessionId, authKeyId: AuthKeyId | undefined): SessionTable {
-    const halves = this.halves;
-    this.idWords[0] = sessionId;
-    if (authKeyId === undefined) {
-      const table = this.unscoped;
-      table.w0 = halves[0];
-      table.w1 = halves[1];
-      return table;
-    }
-    this.idWords[1] = authKeyId;
-    const table = this.scoped;
-    table.w0 = halves[2];
-    table.w1 = halves[3];
-    table.w2 = halves[0];
-    table.w3 = halves[1];
-    return table;
+  /**
+   * Looks a session up in `table` (and reads the clock when it finds one and
+   * sessions expire): whether it is there and live. A lapsed one is removed on
+   * the spot and its expiry queued, so that every method sees it gone.
+   */
+  private findLive(table: SessionTable, sessionId: SessionId, authKeyId: AuthKeyId | undefined): boolean {
+    if (!table.find(sessionId, authKeyId)) return false;
+    if (this.ticks === undefined) return true;
+    this.readClock();
+    if (!table.isLapsed()) return true;
+    table.remove();
+    this.announceLater(sessionId, authKeyId);
+    return false;
   }
 
   private readClock(): void {
@@ -243,26 +205,7 @@ export class InMemorySessionStorage implements SessionStorage {
     ticks.deadline = floor((now + idleTimeout! + touchSlack) / length) - 1;
   }
 
-  /** Called by a table for each lapsed entry a sweep removes. */
-  private onLapsed(table: SessionTable, w0: number, w1: number, w2: number, w3: number): void {
-    this.expired++;
-    if (this.sink === undefined) return;
-    const halves = this.halves;
-    let authKeyId: AuthKeyId | undefined;
-    if (table.width === 4) {
-      halves[0] = w2;
-      halves[1] = w3;
-      halves[2] = w0;
-      halves[3] = w1;
-      authKeyId = this.idWords[1];
-    } else {
-      halves[0] = w0;
-      halves[1] = w1;
-    }
-    this.queueExpired(this.idWords[0], authKeyId);
-  }
-
-  /** An operation came across a lapsed session and removed it. */
+  /** A sweep or an operation came across a lapsed session and removed it. */
   private announceLater(sessionId: SessionId, authKeyId: AuthKeyId | undefined): void {
     this.expired++;
     if (this.sink !== undefined) this.queueExpired(sessionId, authKeyId);
@@ -278,6 +221,7 @@ export class InMemorySessionStorage implements SessionStorage {
    * back into the storage), and resolves `value` when every announcement has settled.
    */
   private finish(value: boolean, event: SessionEvent | undefined): Promise<boolean> {
+    if (event === undefined && this.lapsed === undefined) return value ? RESOLVED_TRUE : RESOLVED_FALSE;
     const settling = this.announceQueued(event);
     if (settling === undefined) return value ? RESOLVED_TRUE : RESOLVED_FALSE;
     return settling.then(() => value);
@@ -337,6 +281,7 @@ export class InMemorySessionStorage implements SessionStorage {
     }
   }
 
+  /** The sweep timer: one, unref'd, started by the first session and stopped by {@link close}. */
   private startTimer(): void {
     if (this.timerStopped) return;
     this.timer = setInterval(() => {
@@ -352,9 +297,15 @@ export class InMemorySessionStorage implements SessionStorage {
   }
 
   /**
-   * One timer tick: goes on with the current pass, scanning at most
-   * max(2^20, slots left in the pass / ticks left of its 16) slots, so that a
-   * pass never takes more than 16 ticks however the table grows meanwhile.
+   * One timer tick: goes on with the current pass over both tables, resumed
+   * where the last tick stopped. It scans at most max(2^20 slots, slots left in
+   * the pass / ticks left of its 16), and passes over a segment whose earliest
+   * deadline is still ahead at no cost; so a pass takes at most 16 ticks
+   * however the table grows meanwhile, and just one up to 2^20 slots (about
+   * 740k sessions). A session that lapses just after the pass went by is found
+   * by the next one: announced within 2 × 16 × `sweepInterval` of lapsing,
+   * within one `sweepInterval` up to 2^20 slots, unless a call came across it
+   * first.
    */
   private sweepTick(): void {
     this.readClock();

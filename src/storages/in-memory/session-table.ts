@@ -62,8 +62,8 @@ export class Ticks {
   deadline = 0;
 }
 
-/** Called for each entry a sweep finds lapsed, just before it is removed. */
-export type LapsedHandler = (table: SessionTable, w0: number, w1: number, w2: number, w3: number) => void;
+/** Called for each entry a sweep finds lapsed, just before it is removed; `authKeyId` is present in a scoped table. */
+export type LapsedHandler = (sessionId: bigint, authKeyId: bigint | undefined) => void;
 
 export class Segment {
   keys: Int32Array;
@@ -126,11 +126,16 @@ function homeOf(positionHash: number, cap: number): number {
 }
 
 /**
- * A set of fixed-width keys (2 or 4 words) with an optional deadline each. The
- * key an operation is about is put in `w0`..`w3` first; {@link find} then leaves
- * where it is (or would go) in `segment` and `slot` for the other methods. The
- * table never calls out during a change except to {@link LapsedHandler}, which
- * must not call back into it.
+ * A set of sessions, unscoped (width 2: the session id) or scoped (width 4: the
+ * auth key id and the session id), with a deadline each when sessions expire.
+ *
+ * {@link find} looks a session up and keeps it as the current key: the
+ * other per-key methods ({@link insert}, {@link remove}, {@link isLapsed},
+ * {@link touch}) act on it without a second lookup. {@link insert} and
+ * {@link remove} look it up again themselves when the table has changed since
+ * (a removal, a sweep, a rebuild), so a caller never re-probes. The table never
+ * calls out during a change except to {@link LapsedHandler}, which must not
+ * call back into it.
  */
 export class SessionTable {
   /** Entries over all segments, the all-zero key included. */
@@ -139,11 +144,12 @@ export class SessionTable {
   zeroPresent = false;
   /** The all-zero key's deadline, an absolute tick. */
   zeroDeadline = 0;
+  /** The current key's words: for width 4, the auth key id's two halves, then the session id's. */
   w0 = 0;
   w1 = 0;
   w2 = 0;
   w3 = 0;
-  /** Where {@link find} found the key, or the empty slot where it would go; -1 for the all-zero key. */
+  /** Where the current key is, or the empty slot where it would go; -1 for the all-zero key. */
   slot = -1;
   segment: Segment;
   /** Every segment once, in creation order (the directory holds each 2^(depth - local depth) times). */
@@ -153,6 +159,13 @@ export class SessionTable {
   private depth = 0;
   /** The directory hash of the last {@link hashAt}. */
   private lastDirectoryHash = 0;
+  /** Counts the changes that move entries or empty slots (removals, rebuilds, splits). */
+  private changes = 0;
+  /** {@link changes} when the current key was last probed: `slot` is stale once they differ. */
+  private probedAt = 0;
+  // Views of one 16-byte buffer: ids go in as bigints and come out as 32-bit halves (little-endian), without allocating.
+  private readonly idWords = new BigInt64Array(2);
+  private readonly halves = new Int32Array(this.idWords.buffer);
   private readonly s0: number;
   private readonly s1: number;
   private readonly s2: number;
@@ -183,8 +196,30 @@ export class SessionTable {
     return slots;
   }
 
-  /** Looks the key in `w0`..`w3` up; leaves `segment`/`slot` for {@link insert}, {@link remove}, {@link isLapsed}, {@link touch}. */
-  find(): boolean {
+  /**
+   * Looks a session up and makes it the current key. `authKeyId` is the scope:
+   * required by a scoped table (width 4), absent for an unscoped one. Ids are
+   * signed 64-bit, checked by the caller.
+   */
+  find(sessionId: bigint, authKeyId?: bigint): boolean {
+    const halves = this.halves;
+    this.idWords[0] = sessionId;
+    if (this.width === 2) {
+      this.w0 = halves[0];
+      this.w1 = halves[1];
+    } else {
+      this.idWords[1] = authKeyId!;
+      this.w0 = halves[2];
+      this.w1 = halves[3];
+      this.w2 = halves[0];
+      this.w3 = halves[1];
+    }
+    return this.probe();
+  }
+
+  /** Looks the current key up, leaving where it is (or would go) in `segment` and `slot`. */
+  private probe(): boolean {
+    this.probedAt = this.changes;
     const w0 = this.w0;
     const w1 = this.w1;
     if (this.width === 2) {
@@ -274,21 +309,28 @@ export class SessionTable {
     if (deadlines[this.slot] + segment.base < ticks.keep) deadlines[this.slot] = ticks.deadline - segment.base;
   }
 
-  /** Adds the key in `w0`..`w3`, which {@link find} has just reported absent. */
-  insert(): void {
+  /**
+   * Adds the current key, with the deadline `ticks.deadline` when sessions
+   * expire; false when it is present already. Looks it up again first if the
+   * table changed since {@link find}.
+   */
+  insert(): boolean {
+    if (this.probedAt !== this.changes ? this.probe() : this.slot >= 0 && this.occupied()) return false;
     const ticks = this.ticks;
-    this.size++;
     if (this.slot < 0) {
+      if (this.zeroPresent) return false;
+      this.size++;
       this.zeroPresent = true;
       if (ticks !== undefined) this.zeroDeadline = ticks.deadline;
-      return;
+      return true;
     }
     let segment = this.segment;
     while (segment.size >= segment.growAt) {
       this.makeRoom(segment);
-      this.find();
+      if (this.probe()) return false;
       segment = this.segment;
     }
+    this.size++;
     const slot = this.slot;
     const keys = segment.keys;
     if (this.width === 2) {
@@ -308,18 +350,30 @@ export class SessionTable {
       segment.deadlines![slot] = deadline;
       if (deadline < segment.earliest) segment.earliest = deadline;
     }
+    return true;
   }
 
-  /** Removes the entry {@link find} found. */
-  remove(): void {
+  /** Removes the current key; false when it is absent. Looks it up again first if the table changed since {@link find}. */
+  remove(): boolean {
+    if (this.probedAt !== this.changes) {
+      if (!this.probe()) return false;
+    } else if (this.slot < 0 ? !this.zeroPresent : !this.occupied()) {
+      return false;
+    }
     this.size--;
     if (this.slot < 0) {
       this.zeroPresent = false;
-      return;
+      return true;
     }
     const segment = this.segment;
     this.removeAt(segment, this.slot);
     if (segment.size < segment.shrinkBelow) this.rebuild(segment, capacityFor(segment.size));
+    return true;
+  }
+
+  /** Whether `slot` holds an entry (the current key, when the table has not changed since it was probed). */
+  private occupied(): boolean {
+    return !isEmpty(this.segment.keys, this.slot * this.width, this.width);
   }
 
   /**
@@ -344,9 +398,7 @@ export class SessionTable {
       }
       // Empty slots hold EMPTY_SLOT_DEADLINE, so this is an entry, and it has lapsed.
       lapsed++;
-      const k = i * width;
-      if (width === 2) this.onLapsed(this, keys[k], keys[k + 1], 0, 0);
-      else this.onLapsed(this, keys[k], keys[k + 1], keys[k + 2], keys[k + 3]);
+      this.reportLapsed(keys, i * width);
     }
     segment.earliest = earliest;
     if (lapsed === 0) return scanned;
@@ -369,10 +421,26 @@ export class SessionTable {
   /** Removes the all-zero key if it has lapsed, calling `onLapsed`. Only when sessions expire. */
   sweepZero(): void {
     if (this.zeroPresent && this.ticks!.now > this.zeroDeadline) {
-      this.onLapsed(this, 0, 0, 0, 0);
+      this.onLapsed(0n, this.width === 2 ? undefined : 0n);
       this.zeroPresent = false;
       this.size--;
     }
+  }
+
+  /** Calls `onLapsed` with the ids of the key at word `k` of `keys`. */
+  private reportLapsed(keys: Int32Array, k: number): void {
+    const halves = this.halves;
+    if (this.width === 2) {
+      halves[0] = keys[k];
+      halves[1] = keys[k + 1];
+      this.onLapsed(this.idWords[0], undefined);
+      return;
+    }
+    halves[0] = keys[k + 2];
+    halves[1] = keys[k + 3];
+    halves[2] = keys[k];
+    halves[3] = keys[k + 1];
+    this.onLapsed(this.idWords[0], this.idWords[1]);
   }
 
   /** The current tick relative to the segment's base, rebasing the segment first if that is out of range. */
@@ -430,6 +498,7 @@ export class SessionTable {
     for (let w = 0; w < width; w++) keys[hole * width + w] = 0;
     if (deadlines !== undefined) deadlines[hole] = EMPTY_SLOT_DEADLINE;
     segment.size--;
+    this.changes++;
   }
 
   /** Rebuilds a segment in place with `cap` slots, leaving out entries whose deadline is below `lapsedBelow`. */
@@ -438,6 +507,7 @@ export class SessionTable {
     const deadlines = segment.deadlines;
     const oldCap = segment.cap;
     segment.allocate(cap);
+    this.changes++;
     const width = this.width;
     for (let j = 0, k = 0; j < oldCap; j++, k += width) {
       if (isEmpty(keys, k, width) || (deadlines !== undefined && deadlines[j] < lapsedBelow)) continue;
@@ -447,6 +517,7 @@ export class SessionTable {
 
   /** Splits a segment in two by the next directory bit (doubling the directory if needed), each half sized to its entries. */
   private split(segment: Segment): void {
+    this.changes++;
     const localDepth = segment.depth;
     if (localDepth === this.depth) {
       this.directory = this.directory.concat(this.directory);

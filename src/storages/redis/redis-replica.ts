@@ -57,8 +57,6 @@ export class RedisReplica {
   private markSeeded: () => void = () => undefined;
   /** Members that an entry changed during the current seed; the scan leaves them alone. */
   private changed: Set<string> | undefined;
-  private readonly idWords = new BigInt64Array(2);
-  private readonly halves = new Int32Array(this.idWords.buffer);
 
   constructor(private readonly lifetime: SessionLifetime) {
     const { idleTimeout, touchSlack } = lifetime;
@@ -91,8 +89,8 @@ export class RedisReplica {
 
   /** What the replica knows of a session; only meaningful while {@link live}. */
   lookup(sessionId: SessionId, authKeyId: AuthKeyId | undefined): ReplicaAnswer {
-    const table = this.tableFor(sessionId, authKeyId);
-    if (!table.find()) return REPLICA_UNKNOWN;
+    const table = this.tableFor(authKeyId);
+    if (!table.find(sessionId, authKeyId)) return REPLICA_UNKNOWN;
     const ticks = this.ticks;
     if (ticks === undefined) return REPLICA_LIVE;
     const now = this.readClock(ticks);
@@ -120,8 +118,8 @@ export class RedisReplica {
       return;
     }
     const ticks = this.ticks;
-    const table = this.tableFor(sessionId, authKeyId);
-    if (ticks === undefined || !table.find()) return;
+    const table = this.tableFor(authKeyId);
+    if (ticks === undefined || !table.find(sessionId, authKeyId)) return;
     this.readClock(ticks);
     ticks.keep = ticks.deadline = this.tickOf(deadline, ticks);
     table.touch();
@@ -163,7 +161,7 @@ export class RedisReplica {
   }
 
   private put(sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number | undefined): void {
-    const table = this.tableFor(sessionId, authKeyId);
+    const table = this.tableFor(authKeyId);
     const ticks = this.ticks;
     if (ticks !== undefined) {
       this.readClock(ticks);
@@ -171,7 +169,7 @@ export class RedisReplica {
       ticks.deadline = deadline === undefined ? ticks.now - 1 : this.tickOf(deadline, ticks);
       ticks.keep = ticks.deadline;
     }
-    if (table.find()) {
+    if (table.find(sessionId, authKeyId)) {
       if (ticks !== undefined) table.touch();
       return;
     }
@@ -179,9 +177,9 @@ export class RedisReplica {
   }
 
   private drop(sessionId: SessionId, authKeyId: AuthKeyId | undefined): void {
-    const table = this.tableFor(sessionId, authKeyId);
+    const table = this.tableFor(authKeyId);
     if (this.ticks !== undefined) this.readClock(this.ticks);
-    if (table.find()) table.remove();
+    if (table.find(sessionId, authKeyId)) table.remove();
   }
 
   /** A deadline in ms as the tick before its own, so `now tick <= deadline tick` implies now < deadline; capped to what the ticks can hold. */
@@ -205,22 +203,8 @@ export class RedisReplica {
     this.scoped = new SessionTable(4, this.ticks, seeds.subarray(4, 8), onLapsed);
   }
 
-  /** Puts the ids' 32-bit halves into the table they belong to, and returns it. */
-  private tableFor(sessionId: SessionId, authKeyId: AuthKeyId | undefined): SessionTable {
-    const halves = this.halves;
-    this.idWords[0] = sessionId;
-    if (authKeyId === undefined) {
-      const table = this.unscoped;
-      table.w0 = halves[0];
-      table.w1 = halves[1];
-      return table;
-    }
-    this.idWords[1] = authKeyId;
-    const table = this.scoped;
-    table.w0 = halves[2];
-    table.w1 = halves[3];
-    table.w2 = halves[0];
-    table.w3 = halves[1];
-    return table;
+  /** The table of a scope: unscoped, or auth-key-scoped. */
+  private tableFor(authKeyId: AuthKeyId | undefined): SessionTable {
+    return authKeyId === undefined ? this.unscoped : this.scoped;
   }
 }
