@@ -307,6 +307,24 @@ describe('InMemorySessionStorage announcing', () => {
     ]);
   });
 
+  it('a sink that throws or rejects with a value that has no text is logged with what it was, and the call still resolves', async () => {
+    const storage = new InMemorySessionStorage();
+    let mode: 'throw' | 'reject' = 'throw';
+    const sink = recordingSink(() => {
+      const hostile = Object.assign(Object.create(null) as object, { code: mode === 'throw' ? 'E_THROWN' : 'E_REJECTED' });
+      if (mode === 'throw') throw hostile;
+      return Promise.reject(hostile);
+    });
+    storage.attach(sink);
+    await expect(storage.createSession(1n)).resolves.toBe(true);
+    mode = 'reject';
+    await expect(storage.destroySession(1n)).resolves.toBe(true);
+    expect(sink.logger.error.mock.calls.map(([message]) => message)).toEqual([
+      expect.stringMatching(/could not announce 'created' of session 1: .*null prototype.*E_THROWN/),
+      expect.stringMatching(/could not announce 'destroyed' of session 1: .*null prototype.*E_REJECTED/),
+    ]);
+  });
+
   it('takes one sink: attaching a second, or something that is no sink, throws a TypeError', () => {
     const storage = new InMemorySessionStorage();
     expect(() => storage.attach({} as SessionTransitionSink)).toThrow(TypeError);
