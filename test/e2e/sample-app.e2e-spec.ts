@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { toAuthKeyId, toSessionId } from 'nestjs-mtproto-sessions';
 import request from 'supertest';
 import { RecordingLogger } from '../support/recording-logger';
+import { within } from '../support/wait-until';
 import { AppModule } from '../../sample/app.module.js';
 
 /** 2^53 + 1: a JS number rounds it to 2^53, so it only survives as a bigint. */
@@ -15,16 +16,8 @@ const INT64_MIN = '-9223372036854775808';
 const STEP_TIMEOUT_MS = 2_000;
 
 /** Rejects with a message naming the step if `promise` takes longer than STEP_TIMEOUT_MS. */
-async function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${STEP_TIMEOUT_MS} ms waiting for ${what}`)), STEP_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+function step<T>(promise: Promise<T>, what: string): Promise<T> {
+  return within(promise, what, STEP_TIMEOUT_MS);
 }
 
 /** The message an id conversion throws, as the sample must pass it on in its 400s. */
@@ -68,7 +61,7 @@ class SseClient {
   static async open(url: string): Promise<SseClient> {
     const req = get(url, { headers: { accept: 'text/event-stream' } });
     try {
-      const response = await within(
+      const response = await step(
         new Promise<IncomingMessage>((resolve, reject) => {
           req.once('response', resolve);
           req.once('error', reject);
@@ -84,7 +77,7 @@ class SseClient {
 
   /** Resolves with the first event (already received or still to come) whose data matches. */
   next(matches: (data: unknown) => boolean, what: string): Promise<unknown> {
-    return within(
+    return step(
       new Promise<unknown>((resolve, reject) => {
         const check = () => {
           const found = this.received.find(matches);

@@ -17,6 +17,7 @@ import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtp
 import { EventLog, eventLine } from '../support/event-log';
 import { stateOf } from '../support/promise-state';
 import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
+import { Conditions, pollUntil } from '../support/wait-until';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -34,26 +35,20 @@ type RawClient = Awaited<ReturnType<typeof connectRaw>>;
 class WatchedLogger implements SessionLogger {
   readonly warnings: string[] = [];
   readonly errors: string[] = [];
-  private waiters: { check: () => boolean; resolve: () => void }[] = [];
+  private readonly conditions = new Conditions();
 
   warn(message: string): void {
     this.warnings.push(message);
-    this.wake();
+    this.conditions.wake();
   }
 
   error(message: string): void {
     this.errors.push(message);
-    this.wake();
+    this.conditions.wake();
   }
 
-  untilWarning(pattern: RegExp, timeoutMs = 10_000): Promise<void> {
-    return until(this.waiters, () => this.warnings.some((line) => pattern.test(line)), `a warning matching ${pattern}; got ${JSON.stringify(this.warnings)}`, timeoutMs);
-  }
-
-  private wake(): void {
-    const ready = this.waiters.filter((waiter) => waiter.check());
-    this.waiters = this.waiters.filter((waiter) => !ready.includes(waiter));
-    for (const waiter of ready) waiter.resolve();
+  untilWarning(pattern: RegExp, timeoutMs?: number): Promise<void> {
+    return this.conditions.until(() => this.warnings.some((line) => pattern.test(line)), () => `a warning matching ${pattern}; got ${JSON.stringify(this.warnings)}`, timeoutMs);
   }
 }
 
@@ -63,29 +58,7 @@ interface DuplicateTracker {
   untilCount(count: number, timeoutMs?: number): Promise<void>;
 }
 
-function until(waiters: { check: () => boolean; resolve: () => void }[], check: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  if (check()) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const waiter = {
-      check,
-      resolve: () => {
-        clearTimeout(timer);
-        resolve();
-      },
-    };
-    const timer = setTimeout(() => {
-      const index = waiters.indexOf(waiter);
-      if (index >= 0) waiters.splice(index, 1);
-      reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`));
-    }, timeoutMs);
-    waiters.push(waiter);
-  });
-}
-
-/**
- * Only where no event can be awaited: the pace of a fault injector, or
- * polling a server for a state it does not announce. Every loop using it is bounded.
- */
+/** The pace of a fault injector, whose loop is bounded; waits for a state use test/support/wait-until. */
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -123,15 +96,9 @@ async function readerIds(raw: RawClient): Promise<string[]> {
 }
 
 /** Polls CLIENT LIST (bounded): Redis announces no event when a client connects or blocks. */
-async function untilClients(raw: RawClient, check: (clients: ClientInfo[]) => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+async function untilClients(raw: RawClient, check: (clients: ClientInfo[]) => boolean, what: string, timeoutMs?: number): Promise<void> {
   let last: ClientInfo[] = [];
-  while (Date.now() < deadline) {
-    last = await clientList(raw);
-    if (check(last)) return;
-    await pause(20);
-  }
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}; clients: ${JSON.stringify(last)}`);
+  await pollUntil(async () => check((last = await clientList(raw))), () => `${what}; clients: ${JSON.stringify(last)}`, { timeoutMs });
 }
 
 /** The event a stream entry records, as EventLog lines it, with its origin. */
@@ -197,19 +164,16 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     const client = (storage as unknown as { connection: { client: { duplicate(overrides?: object): DuplicateTracker['clients'][number] } } }).connection.client;
     const original = client.duplicate.bind(client);
     const clients: DuplicateTracker['clients'][number][] = [];
-    const waiters: { check: () => boolean; resolve: () => void }[] = [];
+    const conditions = new Conditions();
     client.duplicate = (overrides?: object) => {
       const duplicate = original(overrides);
       clients.push(duplicate);
-      for (const waiter of waiters.splice(0)) {
-        if (waiter.check()) waiter.resolve();
-        else waiters.push(waiter);
-      }
+      conditions.wake();
       return duplicate;
     };
     const tracker: DuplicateTracker = {
       clients,
-      untilCount: (count, timeoutMs = 10_000) => until(waiters, () => clients.length >= count, `${count} reader connections opened (saw ${clients.length})`, timeoutMs),
+      untilCount: (count, timeoutMs) => conditions.until(() => clients.length >= count, () => `${count} reader connections opened (saw ${clients.length})`, timeoutMs),
     };
     trackers.push(tracker);
     return tracker;
@@ -235,12 +199,9 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
    * disconnects are not announced).
    */
   async function expectOnlyRawClientLeft(closed: Instance[]): Promise<void> {
-    const deadline = Date.now() + 1000;
-    let others = (await clientList(raw)).length - 1;
-    while (others > 0 && Date.now() < deadline) {
-      await pause(20);
-      others = (await clientList(raw)).length - 1;
-    }
+    let others = 0;
+    // The expectation below reports what is left if they do not all go.
+    await pollUntil(async () => (others = (await clientList(raw)).length - 1) === 0, 'the other clients to disconnect', { timeoutMs: 1000 }).catch(() => undefined);
     const leftOpen = closed.flatMap((peer) => peer.readers.clients.flatMap((client, index) => (client.isOpen ? [`${peer.id}'s reader connection #${index + 1}`] : [])));
     expect({ leftOpen, othersConnected: others }).toEqual({ leftOpen: [], othersConnected: 0 });
   }
@@ -376,16 +337,9 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     raw = await connectRaw(server.url);
     // Nothing in the public API announces "Redis is back": retry ping(), bounded.
     for (const peer of [a, b]) {
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        try {
-          await peer.storage.ping();
-          break;
-        } catch (error) {
-          if (Date.now() > deadline) throw error;
-          await pause(25);
-        }
-      }
+      let failure: unknown;
+      const pinged = () => peer.storage.ping().then(() => true, (error: unknown) => ((failure = error), false));
+      await pollUntil(pinged, () => `${peer.id}'s ping() to succeed; last failure: ${String(failure)}`, { intervalMs: 25 });
     }
     await Promise.all([a, b].map((peer) => peer.logger.untilWarning(/reconnected after \d+ ms/)));
     // Nor does anything announce that a reader is back: wait until both are blocked in XREAD again.
@@ -656,23 +610,20 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     await Promise.all([a.storage.ping(), b.storage.ping()]);
 
     let resolved = 0;
-    const waiters: { check: () => boolean; resolve: () => void }[] = [];
+    const settling = new Conditions();
     const calls = Array.from({ length: 2000 }, (_, i) => {
       const peer = i % 2 === 0 ? a : b;
       const id = BigInt(i >> 1);
       const call = i % 4 < 2 ? peer.subject.createSession(id) : peer.subject.destroySession(id - 1n);
       const count = () => {
         resolved++;
-        for (const waiter of waiters.splice(0)) {
-          if (waiter.check()) waiter.resolve();
-          else waiters.push(waiter);
-        }
+        settling.wake();
       };
       call.then(count, count);
       return call;
     });
     // Mid-burst: some calls done, most still in flight (scripts queued, or own events awaited).
-    await until(waiters, () => resolved >= 50, '50 settled calls', 10_000);
+    await settling.until(() => resolved >= 50, '50 settled calls');
     const killed = performance.now();
     await server.kill();
     const outcomes = await Promise.allSettled(calls);

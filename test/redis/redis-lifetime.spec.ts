@@ -3,6 +3,7 @@ import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import { ManualClock } from 'nestjs-mtproto-sessions/testing';
 import { EventLog } from '../support/event-log';
 import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
+import { pollUntil } from '../support/wait-until';
 
 const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
 
@@ -65,13 +66,13 @@ describeRedis('idle expiry with several instances on one Redis', () => {
     await a!.subject.createSession(1n);
     await a!.subject.createSession(2n);
     await b!.subject.createSession(3n);
-    // Keep session 1 in use; a bounded loop that ends once 2 and 3 have expired on both instances.
+    // Keep session 1 in use, every 100 ms, until 2 and 3 have expired on both instances.
     const bothExpired = () => [a!, b!].every(({ log }) => log.lines.includes('destroyed:2/expired') && log.lines.includes('destroyed:3/expired'));
-    const deadline = Date.now() + 5000;
-    while (!bothExpired() && Date.now() < deadline) {
+    const usedUntilBothExpired = async () => {
       await expect(b!.subject.hasSession(1n)).resolves.toBe(true);
-      await Promise.race([a!.log.until(bothExpired, 'both expiries').catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 100))]);
-    }
+      return bothExpired();
+    };
+    await pollUntil(usedUntilBothExpired, () => `both expiries; a saw ${a!.log.lines.join(', ')}; b saw ${b!.log.lines.join(', ')}`, { timeoutMs: 5000, intervalMs: 100 });
     expect(bothExpired()).toBe(true);
     for (const { log } of [a!, b!]) {
       expect(log.lines.filter((line) => line.endsWith('/expired')).sort()).toEqual(['destroyed:2/expired', 'destroyed:3/expired']);

@@ -4,21 +4,21 @@ import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import { bootstrap } from '../e2e/bootstrap';
 import { eventLine } from '../support/event-log';
 import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
+import { Conditions } from '../support/wait-until';
 
 @Injectable()
 class SessionLog {
   readonly events: SessionEvent[] = [];
-  private waiting: { count: number; resolve: () => void }[] = [];
+  private readonly conditions = new Conditions();
 
   @OnSessionEvent()
   record(event: SessionEvent) {
     this.events.push(event);
-    for (const waiter of this.waiting.filter((w) => this.events.length >= w.count)) waiter.resolve();
+    this.conditions.wake();
   }
 
   untilCount(count: number): Promise<void> {
-    if (this.events.length >= count) return Promise.resolve();
-    return new Promise((resolve) => this.waiting.push({ count, resolve }));
+    return this.conditions.until(() => this.events.length >= count, () => `${count} events; saw ${this.events.map(eventLine).join(', ')}`);
   }
 }
 

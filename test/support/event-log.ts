@@ -1,19 +1,20 @@
 import type { SessionEvent, SessionEventsMissed, SessionObserver } from 'nestjs-mtproto-sessions';
+import { Conditions } from './wait-until';
 
 /** An observer that records what it receives and lets a test await a condition on it, never sleeping. */
 export class EventLog implements SessionObserver {
   readonly events: SessionEvent[] = [];
   readonly missed: SessionEventsMissed[] = [];
-  private waiters: { check: () => boolean; resolve: () => void }[] = [];
+  private readonly conditions = new Conditions();
 
   update(event: SessionEvent): void {
     this.events.push(event);
-    this.wake();
+    this.conditions.wake();
   }
 
   eventsMissed(notice: SessionEventsMissed): void {
     this.missed.push(notice);
-    this.wake();
+    this.conditions.wake();
   }
 
   /** `type:sessionId[@authKeyId][/reason]` per event, for readable assertions. */
@@ -22,26 +23,12 @@ export class EventLog implements SessionObserver {
   }
 
   /** Resolves once `check()` holds; rejects after `timeoutMs` with what was seen, so a failure says why. */
-  until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((waiter) => waiter.check !== check);
-        reject(new Error(`Timed out after ${timeoutMs} ms waiting for ${what}; saw ${this.events.length} events, ${this.missed.length} missed notices`));
-      }, timeoutMs);
-      this.waiters.push({ check, resolve: () => { clearTimeout(timer); resolve(); } });
-    });
+  until(check: () => boolean, what: string, timeoutMs?: number): Promise<void> {
+    return this.conditions.until(check, () => `${what}; saw ${this.events.length} events, ${this.missed.length} missed notices`, timeoutMs);
   }
 
   untilCount(count: number, timeoutMs?: number): Promise<void> {
     return this.until(() => this.events.length >= count, `${count} events`, timeoutMs);
-  }
-
-  private wake(): void {
-    const ready = this.waiters.filter((waiter) => waiter.check());
-    if (ready.length === 0) return;
-    this.waiters = this.waiters.filter((waiter) => !ready.includes(waiter));
-    for (const waiter of ready) waiter.resolve();
   }
 }
 

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { promisify } from 'node:util';
 import { runInThisContext } from 'node:vm';
+import { pollUntil } from './wait-until';
 
 const execFileAsync = promisify(execFile);
 
@@ -347,15 +348,11 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
     ]);
     // Nodes learn of each other's slots over the cluster bus and no event
     // tells us when they agree, so poll CLUSTER INFO, bounded.
-    const deadline = Date.now() + CLUSTER_OK_TIMEOUT_MS;
-    for (;;) {
-      const states = await Promise.all(nodes.map(clusterStateIsOk));
-      if (states.every(Boolean)) break;
-      if (Date.now() >= deadline) {
-        throw new Error(`Redis Cluster not ok after ${CLUSTER_OK_TIMEOUT_MS} ms on ports ${nodes.map((node) => node.port).join(', ')}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, CLUSTER_POLL_INTERVAL_MS));
-    }
+    await pollUntil(
+      async () => (await Promise.all(nodes.map(clusterStateIsOk))).every(Boolean),
+      `Redis Cluster state ok on ports ${nodes.map((node) => node.port).join(', ')}`,
+      { timeoutMs: CLUSTER_OK_TIMEOUT_MS, intervalMs: CLUSTER_POLL_INTERVAL_MS },
+    );
   } catch (error) {
     await stop();
     throw error;
