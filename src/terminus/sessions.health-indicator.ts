@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import type { SessionStorage } from '../core/session-storage.js';
+import { describeError, toError } from '../core/to-error.js';
 import { InjectSessionStorage } from '../nest/decorators/inject-session-storage.decorator.js';
 
 /**
@@ -25,7 +26,7 @@ export class SessionsHealthIndicator {
     try {
       await this.storage.ping?.();
     } catch (error) {
-      return indicator.down({ ...this.details(), message: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+      return indicator.down({ ...this.details(), message: describeError(error) });
     }
     return indicator.up(this.details());
   }
@@ -35,7 +36,7 @@ export class SessionsHealthIndicator {
       return { ...this.storage.healthDetails?.() };
     } catch (error) {
       // A storage that cannot describe itself is still checked by its ping.
-      return { detailsError: error instanceof Error ? error.message : String(error) };
+      return { detailsError: toError(error).message };
     }
   }
 }

@@ -5,6 +5,7 @@ import type { SessionLifetimeOptions } from '../core/session-lifetime.js';
 import type { SessionLogger } from '../core/session-logger.js';
 import type { SessionStorage, SessionTransitionSink } from '../core/session-storage.js';
 import { SessionLimitError } from '../core/session-storage-errors.js';
+import { describeError } from '../core/to-error.js';
 
 /** What the kit asks a factory for; a storage without a lifetime policy may ignore it. */
 export type SessionStorageTestOptions = Pick<SessionLifetimeOptions, 'idleTimeout' | 'maxSessions' | 'sweepInterval' | 'clock'>;
@@ -146,7 +147,7 @@ export function describeSessionStorage(name: string, factory: SessionStorageFact
             try {
               result = call();
             } catch (error) {
-              assert.fail(`threw synchronously for ${describeValue(bad)}: ${String(error)}`);
+              assert.fail(`threw synchronously for ${describeValue(bad)}: ${describeError(error)}`);
             }
             await assert.rejects(result, InvalidSessionIdError, `for ${describeValue(bad)}`);
           }
