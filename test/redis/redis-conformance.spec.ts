@@ -15,11 +15,13 @@ describeRedis('RedisSessionStorage conformance on Redis standalone', () => {
   }, 30_000);
   afterAll(() => server?.stop());
 
-  describeSessionStorage(
-    'RedisSessionStorage({ url })',
-    (options) => new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), logger: quiet, ...options }),
-    { lifetime: true },
-  );
+  for (const shards of [1, 12]) {
+    describeSessionStorage(
+      `RedisSessionStorage({ url, shards: ${shards} })`,
+      (options) => new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), shards, logger: quiet, ...options }),
+      { lifetime: true },
+    );
+  }
 
   describeSessionStorage(
     'RedisSessionStorage({ url, localReads: false })',
@@ -43,9 +45,11 @@ describeRedis('RedisSessionStorage conformance on a 3-master Redis Cluster', () 
     await cluster?.stop();
   });
 
-  describeSessionStorage(
-    'RedisSessionStorage({ client: cluster })',
-    (options) => new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: quiet, ...options }),
-    { lifetime: true },
-  );
+  for (const shards of [1, 12]) {
+    describeSessionStorage(
+      `RedisSessionStorage({ client: cluster, shards: ${shards} })`,
+      (options) => new RedisSessionStorage({ client, keyPrefix: freshPrefix(), shards, logger: quiet, ...options }),
+      { lifetime: true },
+    );
+  }
 });

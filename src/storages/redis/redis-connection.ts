@@ -69,6 +69,8 @@ export class RedisConnection {
   /** Makes later calls also wait for `ready` (a reader learning where the stream ends). */
   waitAlsoFor(ready: Promise<void>): void {
     this.gate = this.gate === undefined ? ready : Promise.all([this.gate, ready]).then(() => undefined);
+    // A gate that fails for good (a refused key layout) fails every call that waits on it; unwaited, it is no unhandled rejection.
+    this.gate.catch(() => undefined);
   }
 
   /** Runs `work` once every gate has passed; a synchronous throw (node-redis on a closed client) becomes a rejection. */
@@ -94,14 +96,14 @@ export class RedisConnection {
    * script. Relying on a NOSCRIPT retry instead would let a later call overtake
    * the retried one: two calls on one session applied out of order.
    */
-  run<A, R>(which: RedisScript<A, R>, keys: RedisSessionKeys, args: A): Promise<R> {
+  run<A, R, K>(which: RedisScript<A, R, K>, keys: K, args: A): Promise<R> {
     const options = { keys: which.keys(keys), arguments: which.args(args) };
-    if (!this.scriptsSent.has(which)) {
-      this.scriptsSent.add(which);
+    if (!this.scriptsSent.has(which as unknown as AnyRedisScript)) {
+      this.scriptsSent.add(which as unknown as AnyRedisScript);
       return this.client.eval(which.source, options).then(which.parse);
     }
     // NOSCRIPT is still possible after SCRIPT FLUSH or a Cluster slot moving to another node.
-    return runScript(this.client, which, options).then(which.parse);
+    return runScript(this.client, which as unknown as AnyRedisScript, options).then(which.parse);
   }
 
   /** Opens a dedicated connection for one key group's event reader. */

@@ -8,7 +8,7 @@ import type { RedisConnection } from './redis-connection.js';
 import { RedisEventReader } from './redis-event-reader.js';
 import { NO_DEADLINE, sessionMember, type RedisSessionKeys } from './redis-keys.js';
 import { RedisReplica } from './redis-replica.js';
-import { createScript, destroyScript, sweepScript, touchManyScript, touchScript, type TransitionReply } from './redis-scripts.js';
+import { createScript, destroyScript, releaseScript, sweepScript, touchManyScript, touchScript, type TransitionReply } from './redis-scripts.js';
 import { RedisSweeper, SWEEP_BATCH } from './redis-sweeper.js';
 
 const READ_BLOCK_MS = 1000;
@@ -28,6 +28,10 @@ export interface KeyGroupSettings {
   readonly commandTimeout: number;
   /** Whether the group keeps a replica of its sessions for lookups. */
   readonly localReads: boolean;
+  /** The most sessions one group may hold: maxSessions with one group, -1 (its quota key) with several, 0 for none. */
+  readonly limit: number;
+  /** Settles once the key layout in Redis is known to match; no reader starts before (none reads another layout's streams). */
+  readonly layoutChecked: Promise<void>;
   readonly logger: () => SessionLogger;
   /** Bounds a call by the storage's commandTimeout, describing its failure as the storage's typed error. */
   readonly bound: <T>(work: Promise<T>, operation: string) => Promise<T>;
@@ -45,6 +49,9 @@ interface PendingTouch {
  * announces that stream here, the replica it feeds, and the sweeper that
  * expires the group's sessions. The operations run on the group's keys only;
  * a storage may hold several groups. Calls are bounded by the storage.
+ * Everything kept per stream is the group's own: its reader resumes and
+ * detects gaps for this group's stream, and a gap rebuilds this group's
+ * replica alone.
  */
 export class RedisKeyGroup {
   /** This instance's copy of the group's live sessions (with localReads). */
@@ -132,7 +139,10 @@ export class RedisKeyGroup {
       this.reader.ready.then(() => this.scan(replica, generation), () => undefined);
     }
     this.reader.ready.then(() => (this.reading = true), () => undefined);
-    this.reader.start();
+    const reader = this.reader;
+    this.settings.layoutChecked.then(() => {
+      if (!this.closed) reader.start();
+    }, () => undefined);
   }
 
   /** How far behind its stream's end the group's reader is, in ms; undefined before it first read or when not reading. */
@@ -140,16 +150,35 @@ export class RedisKeyGroup {
     return this.reader?.lag();
   }
 
-  /** Creates `member`; resolves true if new, once this instance has announced what the call did. */
-  async create(member: string): Promise<boolean> {
+  /**
+   * Creates `member`, adding `grant` to the group's quota first; resolves
+   * true if new, false if it existed, or 'quota' when the group's quota is
+   * used up, once this instance has announced what the call did.
+   */
+  async create(member: string, grant = 0): Promise<boolean | 'quota'> {
     const announced = this.reading;
-    const { lifetime, instanceId, streamMaxLength } = this.settings;
+    const { lifetime, instanceId, streamMaxLength, limit } = this.settings;
     const now = lifetime.clock();
     const deadline = lifetime.idleTimeout === undefined ? NO_DEADLINE : now + lifetime.idleTimeout + lifetime.touchSlack;
     const reply = await this.settings.connection.run(createScript, this.keys, {
-      member, origin: instanceId, now, deadline, maxSessions: lifetime.maxSessions ?? 0, maxLength: streamMaxLength,
+      member, origin: instanceId, now, deadline, limit, maxLength: streamMaxLength, grant,
     });
+    if (reply.status === -2) {
+      if (announced) await this.announced(reply.eventIds);
+      return 'quota';
+    }
     return this.settle(reply, announced);
+  }
+
+  /** Hands the group's unused quota back (after expiring up to one batch of lapsed sessions); resolves how much. */
+  async release(): Promise<number> {
+    const announced = this.reading;
+    const { lifetime, instanceId, streamMaxLength } = this.settings;
+    const reply = await this.settings.connection.run(releaseScript, this.keys, {
+      now: lifetime.clock(), batch: SWEEP_BATCH, origin: instanceId, maxLength: streamMaxLength,
+    });
+    if (announced) await this.announced(reply.eventIds);
+    return reply.released;
   }
 
   async destroy(member: string): Promise<boolean> {

@@ -1,8 +1,9 @@
 import { isSessionId, type AuthKeyId, type SessionId } from '../../core/session-id.js';
+import { groupTag } from './redis-key-routing.js';
 
 export const DEFAULT_KEY_PREFIX = 'mtproto-sessions';
 
-/** The two keys a prefix owns; the hash tag puts both in one Cluster slot, so one script can touch both (no CROSSSLOT). */
+/** One key group's keys; their hash tag puts them in one Cluster slot, so one script can touch them all (no CROSSSLOT). */
 export interface RedisSessionKeys {
   /** Sorted set: member = session, score = idle deadline in ms (or {@link NO_DEADLINE}). */
   readonly sessions: string;
@@ -10,16 +11,49 @@ export interface RedisSessionKeys {
   readonly events: string;
   /** The sequence number of the last event appended; each entry carries its own, so a reader sees any it missed. */
   readonly sequence: string;
+  /** With `shards` > 1 and `maxSessions`: how many sessions the group may hold, its share of the limit. */
+  readonly quota: string;
+}
+
+/** The keys of a prefix that describe it as a whole, under the prefix's own hash tag. */
+export interface RedisLayoutKeys {
+  /** Hash: the layout the prefix's data is written in (`layout`, `shards`, `maxSessions`). */
+  readonly layout: string;
+  /** With `shards` > 1 and `maxSessions`: the part of the limit no group holds yet. */
+  readonly pool: string;
+  /** The single group's keys of `shards: 1`, the layout of every version before `shards` existed. */
+  readonly single: RedisSessionKeys;
 }
 
 /** Score of a session that never expires; a safe integer, so every Redis and Lua number keeps it exact. */
 export const NO_DEADLINE = Number.MAX_SAFE_INTEGER;
 
-export function sessionKeys(prefix: string): RedisSessionKeys {
+function checkPrefix(prefix: string): void {
   if (typeof prefix !== 'string' || prefix === '' || /[{}\s]/.test(prefix)) {
     throw new TypeError(`RedisSessionStorage keyPrefix must be a non-empty string without braces or spaces; got ${JSON.stringify(prefix)}`);
   }
-  return { sessions: `{${prefix}}:sessions`, events: `{${prefix}}:events`, sequence: `{${prefix}}:sequence` };
+}
+
+function keysTagged(tag: string): RedisSessionKeys {
+  return { sessions: `{${tag}}:sessions`, events: `{${tag}}:events`, sequence: `{${tag}}:sequence`, quota: `{${tag}}:quota` };
+}
+
+/** The one group of `shards: 1`: `{prefix}:sessions`, `{prefix}:events`, `{prefix}:sequence`. */
+export function sessionKeys(prefix: string): RedisSessionKeys {
+  checkPrefix(prefix);
+  return keysTagged(prefix);
+}
+
+/** Every key group's keys: with one group, the prefix's own tag; with more, `{prefix:g<i>:<k>}` (see redis-key-routing). */
+export function groupKeys(prefix: string, shards: number): RedisSessionKeys[] {
+  checkPrefix(prefix);
+  if (shards === 1) return [keysTagged(prefix)];
+  return Array.from({ length: shards }, (_, index) => keysTagged(groupTag(prefix, index, shards)));
+}
+
+export function layoutKeys(prefix: string): RedisLayoutKeys {
+  checkPrefix(prefix);
+  return { layout: `{${prefix}}:layout`, pool: `{${prefix}}:pool`, single: keysTagged(prefix) };
 }
 
 /**

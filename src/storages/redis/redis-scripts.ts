@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { SessionStorageUnavailableError } from '../../core/session-storage-errors.js';
-import { NO_DEADLINE, type RedisSessionKeys } from './redis-keys.js';
+import { NO_DEADLINE, type RedisLayoutKeys, type RedisSessionKeys } from './redis-keys.js';
 
 /**
  * Each transition changes the sorted set and appends its event to the stream
@@ -47,13 +47,20 @@ end
 `;
 
 /**
- * ARGV: member, origin, now, deadline, maxSessions (0: none), maxlen,
- * deadline to record in the entry ('' for none).
- * Returns {status, event ids...}: status 1 created, 0 existed, -1 limit reached.
+ * ARGV: member, origin, now, deadline, limit, maxlen, deadline to record in
+ * the entry ('' for none), grant. limit: 0 none, > 0 the most sessions the
+ * group may hold (one group: maxSessions), -1 the group's quota key holds it
+ * (several groups share maxSessions). grant: quota taken from the pool for
+ * this group, added first so that it is never lost.
+ * Returns {status, event ids...}: status 1 created, 0 existed, -1 limit
+ * reached, -2 the group's quota is used up (take more from the pool).
  * A lapsed session is expired (and announced) first, then created anew.
+ * KEYS: [sessions, events, sequence, quota].
  */
 const CREATE_SCRIPT = `${APPEND_EVENT}
 local member, origin, now, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[6]
+local grant = tonumber(ARGV[8])
+if grant > 0 then redis.call('INCRBY', KEYS[4], grant) end
 local ids = {}
 local score = redis.call('ZSCORE', KEYS[1], member)
 if score then
@@ -61,11 +68,12 @@ if score then
   ids[#ids + 1] = append('x', member, origin, maxlen)
   redis.call('ZREM', KEYS[1], member)
 end
-local max = tonumber(ARGV[5])
-if max > 0 and redis.call('ZCARD', KEYS[1]) >= max then
+local max, full = tonumber(ARGV[5]), -1
+if max < 0 then max, full = tonumber(redis.call('GET', KEYS[4]) or '0'), -2 end
+if (max > 0 or full == -2) and redis.call('ZCARD', KEYS[1]) >= max then
   expire_lapsed(now, 100, origin, maxlen, ids)
   if redis.call('ZCARD', KEYS[1]) >= max then
-    table.insert(ids, 1, -1)
+    table.insert(ids, 1, full)
     return ids
   end
 end
@@ -73,6 +81,64 @@ ids[#ids + 1] = append('c', member, origin, maxlen, ARGV[7] ~= '' and ARGV[7] or
 redis.call('ZADD', KEYS[1], ARGV[4], member)
 table.insert(ids, 1, 1)
 return ids
+`;
+
+/**
+ * Hands a group's unused quota back: expires up to ARGV[1] lapsed sessions
+ * (announced), then lowers the quota to the sessions left. ARGV: batch, now,
+ * origin, maxlen. Returns {quota released, event ids...}.
+ * KEYS: [sessions, events, sequence, quota].
+ */
+const RELEASE_SCRIPT = `${APPEND_EVENT}
+local ids = {}
+expire_lapsed(tonumber(ARGV[2]), tonumber(ARGV[1]), ARGV[3], ARGV[4], ids)
+local held, live = tonumber(redis.call('GET', KEYS[4]) or '0'), redis.call('ZCARD', KEYS[1])
+local spare = 0
+if held > live then
+  spare = held - live
+  redis.call('SET', KEYS[4], live)
+end
+table.insert(ids, 1, spare)
+return ids
+`;
+
+/**
+ * Takes quota from the pool for one group: at most ARGV[1], and at most an
+ * even share of what is left over ARGV[2] groups (at least 1), so that near
+ * the limit the groups hold little unused quota. Returns how much was taken.
+ * KEYS: [pool].
+ */
+const POOL_TAKE_SCRIPT = `
+local left = tonumber(redis.call('GET', KEYS[1]) or '0')
+if left <= 0 then return 0 end
+local n = math.min(left, tonumber(ARGV[1]), math.max(1, math.floor(left / tonumber(ARGV[2]))))
+redis.call('DECRBY', KEYS[1], n)
+return n
+`;
+
+/** Gives released quota back to the pool. ARGV: amount. KEYS: [pool]. */
+const POOL_GIVE_SCRIPT = `
+return redis.call('INCRBY', KEYS[1], ARGV[1])
+`;
+
+/**
+ * Records the layout the first time and returns the recorded one, read and
+ * written together. ARGV: layout name, shards, maxSessions (0: none).
+ * Returns {layout, shards, maxSessions} as recorded, or {'single-unrecorded'}
+ * when no layout is recorded but the one-group keys hold data and ARGV asks
+ * for more groups (data of a version before layouts were recorded).
+ * On first record with a limit and several groups, the pool starts full.
+ * KEYS: [layout, pool, single sessions, single events].
+ */
+const LAYOUT_SCRIPT = `
+local recorded = redis.call('HMGET', KEYS[1], 'layout', 'shards', 'maxSessions')
+if recorded[1] then return recorded end
+if tonumber(ARGV[2]) > 1 and (redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[4]) == 1) then
+  return {'single-unrecorded'}
+end
+redis.call('HSET', KEYS[1], 'layout', ARGV[1], 'shards', ARGV[2], 'maxSessions', ARGV[3])
+if tonumber(ARGV[2]) > 1 and tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[2], ARGV[3]) end
+return {ARGV[1], ARGV[2], ARGV[3]}
 `;
 
 /**
@@ -162,18 +228,18 @@ return ids
  * keys of a key group it takes, its arguments built from named fields next to
  * the source that reads them, and its reply parsed into a typed result.
  */
-export interface RedisScript<A, R> {
+export interface RedisScript<A, R, K = RedisSessionKeys> {
   /** For error messages: what the script does. */
   readonly name: string;
   readonly source: string;
   readonly sha1: string;
-  keys(keys: RedisSessionKeys): string[];
+  keys(keys: K): string[];
   args(args: A): string[];
   /** Throws `SessionStorageUnavailableError` on a reply of the wrong shape. */
   parse(reply: unknown): R;
 }
 
-function defineScript<A, R>(definition: Omit<RedisScript<A, R>, 'sha1'>): RedisScript<A, R> {
+function defineScript<A, R, K = RedisSessionKeys>(definition: Omit<RedisScript<A, R, K>, 'sha1'>): RedisScript<A, R, K> {
   return { ...definition, sha1: createHash('sha1').update(definition.source).digest('hex') };
 }
 
@@ -183,20 +249,21 @@ function badReply(name: string, reply: unknown): SessionStorageUnavailableError 
 
 const transitionKeys = (keys: RedisSessionKeys): string[] => [keys.sessions, keys.events, keys.sequence];
 const readerKeys = (keys: RedisSessionKeys): string[] => [keys.events, keys.sequence];
+const quotaKeys = (keys: RedisSessionKeys): string[] => [keys.sessions, keys.events, keys.sequence, keys.quota];
 
 /** A transition script's reply: its status and the ids of the events it appended. */
 export interface TransitionReply {
-  /** 1: done; 0: nothing to do (existed / nothing to destroy); -1: the session limit was reached. */
-  readonly status: 1 | 0 | -1;
+  /** 1: done; 0: nothing to do (existed / nothing to destroy); -1: the session limit was reached; -2: the group's quota is used up. */
+  readonly status: 1 | 0 | -1 | -2;
   readonly eventIds: readonly string[];
 }
 
 function transitionReply(name: string): (reply: unknown) => TransitionReply {
   return (reply) => {
-    if (!Array.isArray(reply) || (reply[0] !== 1 && reply[0] !== 0 && reply[0] !== -1)) {
+    if (!Array.isArray(reply) || (reply[0] !== 1 && reply[0] !== 0 && reply[0] !== -1 && reply[0] !== -2)) {
       throw new SessionStorageUnavailableError(`Redis answered ${name} with ${JSON.stringify(reply)}, not a transition result`);
     }
-    const [status, ...eventIds] = reply as [1 | 0 | -1, ...string[]];
+    const [status, ...eventIds] = reply as [1 | 0 | -1 | -2, ...string[]];
     return { status, eventIds };
   };
 }
@@ -216,17 +283,19 @@ interface AppendArgs {
 export interface CreateArgs extends AppendArgs {
   /** The new session's idle deadline (ms), or NO_DEADLINE. */
   readonly deadline: number;
-  /** The session limit; 0 for none. */
-  readonly maxSessions: number;
+  /** The most sessions the group may hold; 0 for none; -1 its quota key holds it. */
+  readonly limit: number;
+  /** Quota taken from the pool for this group, added before anything else. */
+  readonly grant: number;
 }
 
 export const createScript = defineScript<CreateArgs, TransitionReply>({
   name: 'createSession',
   source: CREATE_SCRIPT,
-  keys: transitionKeys,
+  keys: quotaKeys,
   args: (a) => [
-    a.member, a.origin, String(a.now), String(a.deadline), String(a.maxSessions), String(a.maxLength),
-    a.deadline === NO_DEADLINE ? '' : String(a.deadline),
+    a.member, a.origin, String(a.now), String(a.deadline), String(a.limit), String(a.maxLength),
+    a.deadline === NO_DEADLINE ? '' : String(a.deadline), String(a.grant),
   ],
   parse: transitionReply('createSession'),
 });
@@ -322,5 +391,67 @@ export const readerAfterScript = defineScript<{ readonly position: string }, { n
   },
 });
 
+/** The quota a group handed back and the ids of the expiry events it appended. */
+export const releaseScript = defineScript<SweepArgs, { released: number; eventIds: string[] }>({
+  name: 'releasing unused session quota',
+  source: RELEASE_SCRIPT,
+  keys: quotaKeys,
+  args: (a) => [String(a.batch), String(a.now), a.origin, String(a.maxLength)],
+  parse: (reply) => {
+    if (!Array.isArray(reply) || typeof reply[0] !== 'number' || !reply.slice(1).every((id) => typeof id === 'string')) {
+      throw badReply('releasing unused session quota', reply);
+    }
+    const [released, ...eventIds] = reply as [number, ...string[]];
+    return { released, eventIds };
+  },
+});
+
+const poolKeys = (keys: RedisLayoutKeys): string[] => [keys.pool];
+
+function integerReply(name: string): (reply: unknown) => number {
+  return (reply) => {
+    if (typeof reply !== 'number') throw badReply(name, reply);
+    return reply;
+  };
+}
+
+/** Resolves how much quota was taken (0: the pool is empty). */
+export const poolTakeScript = defineScript<{ readonly most: number; readonly groups: number }, number, RedisLayoutKeys>({
+  name: 'taking session quota',
+  source: POOL_TAKE_SCRIPT,
+  keys: poolKeys,
+  args: (a) => [String(a.most), String(a.groups)],
+  parse: integerReply('taking session quota'),
+});
+
+export const poolGiveScript = defineScript<{ readonly amount: number }, number, RedisLayoutKeys>({
+  name: 'returning session quota',
+  source: POOL_GIVE_SCRIPT,
+  keys: poolKeys,
+  args: (a) => [String(a.amount)],
+  parse: integerReply('returning session quota'),
+});
+
+/** A prefix's layout as recorded in Redis. */
+export interface RecordedLayout {
+  readonly layout: string;
+  readonly shards: number;
+  readonly maxSessions: number;
+}
+
+/** Resolves the recorded layout, or 'single-unrecorded' (one-group data, no record, more groups asked for). */
+export const layoutScript = defineScript<RecordedLayout, RecordedLayout | 'single-unrecorded', RedisLayoutKeys>({
+  name: 'the key layout',
+  source: LAYOUT_SCRIPT,
+  keys: (keys) => [keys.layout, keys.pool, keys.single.sessions, keys.single.events],
+  args: (a) => [a.layout, String(a.shards), String(a.maxSessions)],
+  parse: (reply) => {
+    if (Array.isArray(reply) && reply.length === 1 && reply[0] === 'single-unrecorded') return 'single-unrecorded';
+    if (!Array.isArray(reply) || reply.length !== 3 || !reply.every((field) => typeof field === 'string')) throw badReply('the key layout', reply);
+    const [layout, shards, maxSessions] = reply as [string, string, string];
+    return { layout, shards: Number(shards), maxSessions: Number(maxSessions) };
+  },
+});
+
 /** Any script, for code that runs scripts without knowing which. */
-export type AnyRedisScript = RedisScript<never, unknown>;
+export type AnyRedisScript = RedisScript<never, unknown, never>;

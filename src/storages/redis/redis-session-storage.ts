@@ -6,9 +6,17 @@ import { Deadlines } from './deadlines.js';
 import { describeError } from '../../core/to-error.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisKeyGroup } from './redis-key-group.js';
+import { RedisKeyLayoutError } from './redis-key-layout-error.js';
+import { groupIndex } from './redis-key-routing.js';
 import { REPLICA_LIVE, REPLICA_TOUCH_DUE } from './redis-replica.js';
-import { sessionMember, type RedisSessionKeys } from './redis-keys.js';
+import { sessionMember, type RedisLayoutKeys, type RedisSessionKeys } from './redis-keys.js';
+import { layoutScript, type RecordedLayout } from './redis-scripts.js';
+import { RedisSessionQuota } from './redis-session-quota.js';
 import { resolveRedisOptions, type RedisSessionStorageOptions } from './redis-storage-options.js';
+
+/** The name of the key layout this version writes; a record naming another is refused. */
+const LAYOUT = 'groups-v1';
+const MAX_LAYOUT_BACKOFF_MS = 1000;
 
 /**
  * Sessions in Redis (standalone or Cluster), shared by every application
@@ -16,6 +24,11 @@ import { resolveRedisOptions, type RedisSessionStorageOptions } from './redis-st
  * its event in one script, and every instance reads the event stream, so each
  * instance's observers receive every transition exactly once, in order per
  * session, whichever instance made it.
+ *
+ * Sessions are spread over `shards` key groups (see redis-key-routing), each
+ * with its own sorted set, stream and sequence under its own hash tag: every
+ * transition is one script inside its group, and each group's stream is read
+ * by a reader of its own, which resumes and detects gaps for that group alone.
  */
 export class RedisSessionStorage implements SessionStorage {
   static {
@@ -25,7 +38,13 @@ export class RedisSessionStorage implements SessionStorage {
 
   readonly instanceId: string;
   private readonly connection: RedisConnection;
-  private readonly group: RedisKeyGroup;
+  private readonly groups: readonly RedisKeyGroup[];
+  private readonly shards: number;
+  private readonly quota: RedisSessionQuota | undefined;
+  private readonly layoutKeys: RedisLayoutKeys;
+  private readonly wanted: RecordedLayout;
+  /** Settles once the layout in Redis is known to match; rejects for good on a mismatch. */
+  private readonly layoutChecked: Promise<void>;
   private readonly expiring: boolean;
   private readonly deadlines: Deadlines;
   private logger: SessionLogger;
@@ -41,42 +60,66 @@ export class RedisSessionStorage implements SessionStorage {
     this.expiring = resolved.lifetime.idleTimeout !== undefined;
     this.deadlines = new Deadlines(resolved.commandTimeout);
     this.connection = new RedisConnection(resolved.source, resolved.commandTimeout, () => this.logger);
-    this.group = new RedisKeyGroup(resolved.keys, {
+    this.shards = resolved.shards;
+    this.layoutKeys = resolved.layout;
+    const maxSessions = resolved.lifetime.maxSessions;
+    // With one group the limit is each caller's own, as before layouts were recorded; with several it is the prefix's.
+    this.wanted = { layout: LAYOUT, shards: this.shards, maxSessions: this.shards === 1 ? 0 : maxSessions ?? 0 };
+    this.layoutChecked = this.connection.afterReady(() => this.checkLayout());
+    this.connection.waitAlsoFor(this.layoutChecked);
+    const settings = {
       connection: this.connection,
       instanceId: resolved.instanceId,
       lifetime: resolved.lifetime,
       streamMaxLength: resolved.streamMaxLength,
       commandTimeout: resolved.commandTimeout,
       localReads: resolved.localReads,
+      // One group checks maxSessions itself; several share it through quotas.
+      limit: maxSessions === undefined ? 0 : this.shards === 1 ? maxSessions : -1,
+      layoutChecked: this.layoutChecked,
       logger: () => this.logger,
-      bound: (work, operation) => this.bounded(work, operation),
-    });
+      bound: <T>(work: Promise<T>, operation: string) => this.bounded(work, operation),
+    };
+    this.groups = resolved.groups.map((keys) => new RedisKeyGroup(keys, settings));
+    this.quota = maxSessions !== undefined && this.shards > 1 ? new RedisSessionQuota(this.connection, this.layoutKeys, this.groups, maxSessions) : undefined;
   }
 
-  /** The key prefix's sorted set and stream, for tools and tests. */
+  /** The keys of the first key group (with `shards: 1`, of the only one), for tools and tests. */
   get redisKeys(): RedisSessionKeys {
-    return this.group.keys;
+    return this.groups[0]!.keys;
+  }
+
+  /** Every key group's keys, in group order. */
+  get keyGroups(): readonly RedisSessionKeys[] {
+    return this.groups.map((group) => group.keys);
+  }
+
+  /** The keys of the group that holds a session (the ids are not checked). */
+  keysOf(sessionId: SessionId, authKeyId?: AuthKeyId): RedisSessionKeys {
+    return this.groupOf(sessionId, authKeyId).keys;
   }
 
   attach(sink: SessionTransitionSink): void {
     if (this.attached) throw new TypeError('This RedisSessionStorage already announces to a SessionSubject; give each subject its own storage');
     this.attached = true;
     if (!this.explicitLogger) this.logger = sink.logger;
-    this.group.attach(sink);
+    for (const group of this.groups) group.attach(sink);
   }
 
   createSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid) return Promise.reject(invalid);
     const member = sessionMember(sessionId, authKeyId);
-    const group = this.group;
-    return this.bounded(this.connection.afterReady(() => group.create(member)), 'createSession');
+    const group = this.groupOf(sessionId, authKeyId);
+    const quota = this.quota;
+    const create = quota === undefined ? () => group.create(member) as Promise<boolean> : () => quota.create(group, member);
+    return this.bounded(this.connection.afterReady(create), 'createSession');
   }
 
   hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid) return Promise.reject(invalid);
-    const group = this.group;
+    const group = this.groupOf(sessionId, authKeyId);
     const replica = group.replica;
     if (replica !== undefined) {
       if (replica.live) {
@@ -116,13 +159,13 @@ export class RedisSessionStorage implements SessionStorage {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid) return Promise.reject(invalid);
     const member = sessionMember(sessionId, authKeyId);
-    const group = this.group;
+    const group = this.groupOf(sessionId, authKeyId);
     return this.bounded(this.connection.afterReady(() => group.destroy(member)), 'destroySession');
   }
 
-  /** Live sessions over all scopes (those whose deadline has not passed). O(log n) in Redis. */
+  /** Live sessions over all scopes (those whose deadline has not passed): one O(log n) count per key group, summed. */
   count(): Promise<number> {
-    return this.bounded(this.connection.afterReady(() => this.group.count()), 'count');
+    return this.bounded(this.connection.afterReady(async () => sum(await Promise.all(this.groups.map((group) => group.count())))), 'count');
   }
 
   /**
@@ -131,17 +174,21 @@ export class RedisSessionStorage implements SessionStorage {
    * storage does this by itself every `sweepInterval`; tests call it with a
    * manual clock.
    */
-  expireIdleSessions(): Promise<number> {
-    return this.group.expireAll();
+  async expireIdleSessions(): Promise<number> {
+    return sum(await Promise.all(this.groups.map((group) => group.expireAll())));
   }
 
   /**
-   * Resolves once the storage is connected and, when attached, its reader knows
-   * where the stream ends, so every later transition reaches this instance.
-   * Rejects with `SessionStorageTimeoutError` after `commandTimeout`.
+   * Resolves once the storage is connected and, when attached, every group's
+   * reader knows where its stream ends, so every later transition reaches this
+   * instance. Rejects with `SessionStorageTimeoutError` after `commandTimeout`,
+   * and with `RedisKeyLayoutError` when the data in Redis is laid out
+   * differently (another `shards`; see the README on changing it).
    */
   ready(): Promise<void> {
-    return this.bounded(this.connection.afterReady(() => this.group.whenReading()), 'ready');
+    return this.bounded(this.connection.afterReady(async () => {
+      await Promise.all(this.groups.map((group) => group.whenReading()));
+    }), 'ready');
   }
 
   /**
@@ -152,29 +199,38 @@ export class RedisSessionStorage implements SessionStorage {
    * right before, they just ask Redis.
    */
   localReadsReady(): Promise<void> {
-    const replica = this.group.replica;
-    if (replica === undefined) return Promise.resolve();
-    this.group.startReading();
-    return this.bounded(replica.live ? Promise.resolve() : replica.seeded, 'localReadsReady');
+    if (this.groups[0]!.replica === undefined) return Promise.resolve();
+    return this.bounded(Promise.all(this.groups.map((group) => {
+      group.startReading();
+      const replica = group.replica!;
+      return replica.live ? undefined : replica.seeded;
+    })).then(() => undefined), 'localReadsReady');
   }
 
   /** Resolves once Redis answers a command on this storage's keys, for readiness checks; rejects with `SessionStorageUnavailableError` otherwise. */
   async ping(): Promise<void> {
-    await this.bounded(this.connection.afterReady(() => this.group.ping()), 'ping');
+    await this.bounded(this.connection.afterReady(() => Promise.all(this.groups.map((group) => group.ping()))), 'ping');
   }
 
   /**
-   * For health checks: whether the connection is up, how far behind the
-   * stream's end the reader is (seconds; null before it first read), and the
-   * missed-events notices it raised since start.
+   * For health checks: whether the connection is up, how far behind its
+   * stream's end the furthest behind group's reader is (seconds; null before
+   * any first read), and the missed-events notices the readers raised since start.
    */
   healthDetails(): SessionStorageHealthDetails {
-    const lag = this.group.readerLag();
-    const last = this.group.lastEventsMissedAt;
+    let lag: number | undefined;
+    let last: number | undefined;
+    let eventsMissed = 0;
+    for (const group of this.groups) {
+      const groupLag = group.readerLag();
+      if (groupLag !== undefined) lag = Math.max(lag ?? 0, groupLag);
+      if (group.lastEventsMissedAt !== undefined) last = Math.max(last ?? 0, group.lastEventsMissedAt);
+      eventsMissed += group.eventsMissed;
+    }
     return {
       connected: this.connection.isReady,
       readerLagSeconds: lag === undefined ? null : lag / 1000,
-      eventsMissed: this.group.eventsMissed,
+      eventsMissed,
       lastEventsMissedAt: last === undefined ? null : new Date(last).toISOString(),
     };
   }
@@ -186,9 +242,35 @@ export class RedisSessionStorage implements SessionStorage {
   }
 
   private async shutDown(): Promise<void> {
-    this.group.close();
+    for (const group of this.groups) group.close();
     this.deadlines.close();
     await this.connection.close();
+  }
+
+  private groupOf(sessionId: SessionId, authKeyId: AuthKeyId | undefined): RedisKeyGroup {
+    return this.shards === 1 ? this.groups[0]! : this.groups[groupIndex(sessionId, authKeyId, this.shards)]!;
+  }
+
+  /**
+   * Records the layout if none is, else checks it against this storage's,
+   * retrying (each try bounded, backing off) while Redis cannot be reached:
+   * calls wait for it within their own deadlines.
+   */
+  private async checkLayout(): Promise<void> {
+    let recorded: RecordedLayout | 'single-unrecorded';
+    for (let failures = 0; ; failures++) {
+      try {
+        recorded = await this.bounded(this.connection.run(layoutScript, this.layoutKeys, this.wanted), 'ready');
+        break;
+      } catch (error) {
+        if (this.closing !== undefined) throw error;
+        await delay(Math.min(MAX_LAYOUT_BACKOFF_MS, 25 * 2 ** failures));
+      }
+    }
+    const wanted = this.wanted;
+    if (recorded !== 'single-unrecorded' && recorded.layout === wanted.layout && recorded.shards === wanted.shards && recorded.maxSessions === wanted.maxSessions) return;
+    const prefix = this.layoutKeys.layout.slice(1, this.layoutKeys.layout.lastIndexOf('}'));
+    throw new RedisKeyLayoutError(layoutMismatch(this.layoutKeys, wanted, recorded), prefix, wanted, recorded);
   }
 
   private readonly describeHasFailure = (error: unknown): Error => this.describeFailure(error, 'hasSession');
@@ -198,7 +280,7 @@ export class RedisSessionStorage implements SessionStorage {
   }
 
   private describeFailure(error: unknown, operation: string): Error {
-    if (error instanceof SessionLimitError || error instanceof SessionStorageUnavailableError) return error;
+    if (error instanceof SessionLimitError || error instanceof SessionStorageUnavailableError || error instanceof RedisKeyLayoutError) return error;
     return new SessionStorageUnavailableError(`Redis could not complete ${operation}: ${describeError(error)}`, { cause: error });
   }
 }
@@ -208,4 +290,28 @@ const RESOLVED_TRUE = Promise.resolve(true);
 
 function isPresent(score: number | null): boolean {
   return score !== null;
+}
+
+function sum(counts: readonly number[]): number {
+  return counts.reduce((total, count) => total + count, 0);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function layoutMismatch(keys: RedisLayoutKeys, wanted: RecordedLayout, recorded: RecordedLayout | 'single-unrecorded'): string {
+  const start = 'RedisSessionStorage refuses to use data laid out differently from its options';
+  if (recorded === 'single-unrecorded') {
+    return `${start}: ${keys.single.sessions} and ${keys.single.events} hold data in the one-group layout (shards: 1, written by a version `
+      + `that did not record its layout), but this storage has shards: ${wanted.shards}. Start it with shards: 1, or migrate (README, "Changing shards").`;
+  }
+  if (recorded.layout !== wanted.layout) return `${start}: ${keys.layout} records layout ${JSON.stringify(recorded.layout)}, this version writes ${JSON.stringify(wanted.layout)}.`;
+  if (recorded.shards !== wanted.shards) {
+    return `${start}: ${keys.layout} records shards: ${recorded.shards}, this storage has shards: ${wanted.shards}. `
+      + 'Every instance of a key prefix must use the same shards; to change it, migrate (README, "Changing shards").';
+  }
+  const limit = (value: number) => (value === 0 ? 'no maxSessions' : `maxSessions: ${value}`);
+  return `${start}: ${keys.layout} records ${limit(recorded.maxSessions)} for its ${recorded.shards} key groups, this storage has ${limit(wanted.maxSessions)}. `
+    + 'With shards > 1 the limit is the prefix\'s, shared by every instance; to change it, see the README ("Changing maxSessions").';
 }

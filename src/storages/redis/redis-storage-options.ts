@@ -3,7 +3,8 @@ import { assertPositiveInteger, resolveLifetime, type SessionLifetime, type Sess
 import type { SessionLogger } from '../../core/session-logger.js';
 import type { NodeRedisClient } from './redis-client.js';
 import type { RedisConnectionSource } from './redis-connection.js';
-import { DEFAULT_KEY_PREFIX, sessionKeys, type RedisSessionKeys } from './redis-keys.js';
+import { MAX_SHARDS } from './redis-key-routing.js';
+import { DEFAULT_KEY_PREFIX, groupKeys, layoutKeys, type RedisLayoutKeys, type RedisSessionKeys } from './redis-keys.js';
 
 export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
   /** A Redis URL (`redis://127.0.0.1:6379`); the storage opens and owns its connections. Give this or `client`. */
@@ -25,6 +26,14 @@ export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
    * on every lookup.
    */
   localReads?: boolean;
+  /**
+   * How many key groups sessions are spread over (1 to 1024), each with its own
+   * hash tag, so on a Cluster each group can live on another master. A session's
+   * group is a hash of its ids. Every instance of a prefix must use the same
+   * value; the layout is recorded in Redis and a different one is refused at
+   * `ready()`. Default {@link DEFAULT_SHARDS}.
+   */
+  shards?: number;
   /** Where connection trouble is reported; the subject's logger once attached, else `console`. */
   logger?: SessionLogger;
 }
@@ -32,7 +41,10 @@ export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
 /** {@link RedisSessionStorageOptions} checked, with defaults filled in. */
 export interface ResolvedRedisOptions {
   readonly source: RedisConnectionSource;
-  readonly keys: RedisSessionKeys;
+  readonly shards: number;
+  /** One entry per key group. */
+  readonly groups: readonly RedisSessionKeys[];
+  readonly layout: RedisLayoutKeys;
   readonly instanceId: string;
   readonly commandTimeout: number;
   readonly streamMaxLength: number;
@@ -44,6 +56,7 @@ export interface ResolvedRedisOptions {
 const DEFAULT_COMMAND_TIMEOUT = 2000;
 const DEFAULT_STREAM_MAX_LENGTH = 1_000_000;
 const DEFAULT_LOCAL_READS = true;
+export const DEFAULT_SHARDS = 1;
 
 /** Checks the options, throwing a `TypeError` that names the bad one and changing nothing. */
 export function resolveRedisOptions(options: RedisSessionStorageOptions): ResolvedRedisOptions {
@@ -60,10 +73,18 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
   const localReads = options.localReads ?? DEFAULT_LOCAL_READS;
   if (typeof localReads !== 'boolean') throw new TypeError(`RedisSessionStorage localReads must be a boolean; got ${typeof localReads}`);
   const lifetime = resolveLifetime(options, 'RedisSessionStorage');
-  const keys = sessionKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
+  const shards = options.shards === undefined ? DEFAULT_SHARDS : options.shards;
+  if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
+    throw new TypeError(`RedisSessionStorage shards must be an integer from 1 to ${MAX_SHARDS}; got ${String(shards)}`);
+  }
+  const prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
+  const layout = layoutKeys(prefix);
+  const groups = groupKeys(prefix, shards);
   return {
     source: options.client !== undefined ? { client: options.client } : { url: options.url! },
-    keys,
+    shards,
+    groups,
+    layout,
     instanceId,
     commandTimeout,
     streamMaxLength,

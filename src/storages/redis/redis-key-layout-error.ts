@@ -1,0 +1,21 @@
+/**
+ * The data under a key prefix is laid out differently from what this storage
+ * was configured with (another `shards`, another `maxSessions` with several
+ * groups, or one-group data written before layouts were recorded). Refused at
+ * `ready()`, and every call rejects with it: nothing is read or written in the
+ * wrong layout, so nothing is lost or hidden.
+ */
+export class RedisKeyLayoutError extends TypeError {
+  override readonly name = 'RedisKeyLayoutError';
+
+  constructor(
+    message: string,
+    readonly keyPrefix: string,
+    /** What this storage was configured with. */
+    readonly configured: { readonly layout: string; readonly shards: number; readonly maxSessions: number },
+    /** What Redis holds; 'single-unrecorded' for one-group data with no layout record. */
+    readonly recorded: { readonly layout: string; readonly shards: number; readonly maxSessions: number } | 'single-unrecorded',
+  ) {
+    super(message);
+  }
+}
