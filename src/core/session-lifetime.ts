@@ -1,3 +1,5 @@
+import { describeError } from './to-error.js';
+
 /**
  * Lifetime policy shared by every storage the project ships.
  *
@@ -50,6 +52,6 @@ export function resolveLifetime(options: SessionLifetimeOptions, owner: string):
 /** Throws a `TypeError` naming `what` unless `value` is a positive safe integer. */
 export function assertPositiveInteger(value: unknown, what: string): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`${what} must be a positive integer; got ${String(value)}`);
+    throw new TypeError(`${what} must be a positive integer; got ${describeError(value)}`);
   }
 }

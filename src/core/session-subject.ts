@@ -192,7 +192,7 @@ export class SessionSubject {
       ? await this.storage.createSession(sessionId, authKeyId)
       : await this.storage.destroySession(sessionId, authKeyId);
     if (typeof changed !== 'boolean') {
-      throw new TypeError(`${nameOf(this.storage)}.${type === 'created' ? 'createSession' : 'destroySession'}() resolved ${String(changed)}; a SessionStorage must resolve a boolean`);
+      throw new TypeError(`${nameOf(this.storage)}.${type === 'created' ? 'createSession' : 'destroySession'}() resolved ${describeError(changed)}; a SessionStorage must resolve a boolean`);
     }
     if (changed && !this.storageAnnounces) await this.notify(new SessionEvent(type, sessionId, authKeyId));
     return changed;

@@ -51,6 +51,7 @@ describe('InMemorySessionStorage options', () => {
     [{ idleTimeout: '1000' as unknown as number }, /idleTimeout/],
     [{ maxSessions: 0 }, /maxSessions/],
     [{ maxSessions: -1 }, /maxSessions/],
+    [{ maxSessions: Object.assign(Object.create(null) as object, { n: 1 }) as unknown as number }, /maxSessions \(?.*must be a positive integer; got an object \(null prototype\)/],
     [{ sweepInterval: 0 }, /sweepInterval/],
     [{ clock: 'now' as unknown as () => number }, /clock/],
     [{ instanceId: '' }, /instanceId/],

@@ -1,6 +1,6 @@
 import { randomFillSync } from 'node:crypto';
-import { SessionEvent } from '../../core/session-event.js';
 import { resolveInstanceId } from '../../core/instance-id.js';
+import { SessionEvent } from '../../core/session-event.js';
 import { checkIds, type AuthKeyId, type SessionId } from '../../core/session-id.js';
 import { resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../../core/session-lifetime.js';
 import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../../core/session-storage.js';

@@ -38,6 +38,7 @@ describe('SessionSubject', () => {
       ['the number 1', 1],
       ['the string "true"', 'true'],
       ['null', null],
+      ['an object with a null prototype', Object.create(null)],
     ])('createSession rejects with a TypeError when the storage resolves %s, notifying no one', async (_label, value) => {
       const observer = new RecordingObserver();
       const odd = new SessionSubject(new NonBooleanStorage(value), { logger });
