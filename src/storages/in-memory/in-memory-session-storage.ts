@@ -6,7 +6,7 @@ import { resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } fr
 import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../../core/session-storage.js';
 import { SessionLimitError } from '../../core/session-storage-errors.js';
 import { toError } from '../../core/to-error.js';
-import { SessionTable, Ticks } from './session-table.js';
+import { SessionTable, tickLengthOf, Ticks } from './session-table.js';
 
 /** Options of {@link InMemorySessionStorage}: the lifetime policy, and a name for this instance. */
 export interface InMemorySessionStorageOptions extends SessionLifetimeOptions {
@@ -18,8 +18,6 @@ export interface InMemorySessionStorageOptions extends SessionLifetimeOptions {
 const PASS_TICKS = 16;
 /** A tick may always scan this many slots (about a millisecond): tables this small are swept whole every tick. */
 const TICK_SLOTS = 1 << 20;
-/** Deadlines are kept in ticks of at least 1 ms, coarse enough that idleTimeout + touchSlack spans at most this many. */
-const DEADLINE_SPAN_TICKS = 2 ** 28;
 
 // Bound once: a global lookup per call is slow where the global object is special (a vm context, as in jest).
 const floor = Math.floor;
@@ -83,8 +81,8 @@ export class InMemorySessionStorage implements SessionStorage {
     }
     this.lifetime = resolveLifetime(options, 'InMemorySessionStorage');
     this.instanceId = resolveInstanceId(options.instanceId, 'InMemorySessionStorage');
-    const { idleTimeout, touchSlack } = this.lifetime;
-    this.tickLength = idleTimeout === undefined ? 1 : Math.max(1, Math.ceil((idleTimeout + touchSlack) / DEADLINE_SPAN_TICKS));
+    const { idleTimeout } = this.lifetime;
+    this.tickLength = tickLengthOf(this.lifetime);
     if (idleTimeout !== undefined) {
       this.ticks = new Ticks();
       this.readClock();

@@ -27,6 +27,15 @@
  * segment, so they fit 32 bits; a segment whose base falls too far behind the
  * clock is rebased alone ({@link REBASE_ABOVE}).
  */
+import type { SessionLifetime } from '../../core/session-lifetime.js';
+
+/** Deadlines are kept in ticks of at least 1 ms, coarse enough that idleTimeout + touchSlack spans at most this many. */
+export const DEADLINE_SPAN_TICKS = 2 ** 28;
+
+/** Milliseconds per deadline tick under a lifetime policy (1 when sessions do not expire). */
+export function tickLengthOf({ idleTimeout, touchSlack }: Pick<SessionLifetime, 'idleTimeout' | 'touchSlack'>): number {
+  return idleTimeout === undefined ? 1 : Math.max(1, Math.ceil((idleTimeout + touchSlack) / DEADLINE_SPAN_TICKS));
+}
 
 /** The deadline of an empty slot: past every tick, so a sweep never takes it for a lapsed entry. */
 export const EMPTY_SLOT_DEADLINE = 0xffffffff;

@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { AuthKeyId, SessionId } from '../../core/session-id.js';
 import type { SessionLifetime } from '../../core/session-lifetime.js';
-import { SessionTable, Ticks } from '../in-memory/session-table.js';
+import { DEADLINE_SPAN_TICKS, SessionTable, tickLengthOf, Ticks } from '../in-memory/session-table.js';
 import { parseMember } from './redis-keys.js';
 
 /** What {@link RedisReplica.lookup} knows of a session: not held (or not seeded yet), so ask Redis. */
@@ -14,8 +14,6 @@ export const REPLICA_TOUCH_DUE = 2;
 export const REPLICA_LAPSED = 3;
 export type ReplicaAnswer = typeof REPLICA_UNKNOWN | typeof REPLICA_LIVE | typeof REPLICA_TOUCH_DUE | typeof REPLICA_LAPSED;
 
-/** Deadlines are kept in ticks of at least 1 ms, coarse enough that idleTimeout + touchSlack spans at most this many. */
-const DEADLINE_SPAN_TICKS = 2 ** 28;
 const floor = Math.floor;
 
 /**
@@ -59,8 +57,8 @@ export class RedisReplica {
   private changed: Set<string> | undefined;
 
   constructor(private readonly lifetime: SessionLifetime) {
-    const { idleTimeout, touchSlack } = lifetime;
-    this.tickLength = idleTimeout === undefined ? 1 : Math.max(1, Math.ceil((idleTimeout + touchSlack) / DEADLINE_SPAN_TICKS));
+    const { idleTimeout } = lifetime;
+    this.tickLength = tickLengthOf(lifetime);
     if (idleTimeout !== undefined) {
       this.ticks = new Ticks();
       this.ticks.now = floor(lifetime.clock() / this.tickLength);
