@@ -126,7 +126,27 @@ function settleTimes<T>(calls: Record<string, () => Promise<T>>): Promise<{ name
   }));
 }
 
-describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
+/** A session's part of an EventLog line (`created:5@7/expired#a` -> `5@7`). */
+function sessionOf(line: string): string {
+  return line.slice(line.indexOf(':') + 1).replace(/[/#].*$/, '');
+}
+
+/**
+ * `lines` are `expected` in order: exactly, with one key group (one stream);
+ * with several, per session (no order is promised across groups).
+ */
+function expectInOrder(lines: string[], expected: string[], shards: number): void {
+  if (shards === 1) {
+    expect(lines).toEqual(expected);
+    return;
+  }
+  expect([...lines].sort()).toEqual([...expected].sort());
+  for (const session of new Set(expected.map(sessionOf))) {
+    expect(lines.filter((line) => sessionOf(line) === session)).toEqual(expected.filter((line) => sessionOf(line) === session));
+  }
+}
+
+for (const shards of [1, 12]) describeRedis(`RedisSessionStorage under faults, shards: ${shards} (real redis-server)`, () => {
   let server: RedisServer;
   let raw: RawClient;
   let prefixCounter = 0;
@@ -151,8 +171,10 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
   }, 30_000);
 
   function freshPrefix(): string {
-    return `faults-${process.pid}-${++prefixCounter}`;
+    return `faults-${shards}-${process.pid}-${++prefixCounter}`;
   }
+  /** Tests of one stream's mechanics (entries written by hand, trims): run on the one-group layout. */
+  const itOneStream = shards === 1 ? it : it.skip;
 
   /**
    * Records every connection the storage duplicates from its client (only its
@@ -182,7 +204,7 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
   /** One application instance: a subject over its own storage, sharing `keyPrefix` with its peers. */
   function instance(keyPrefix: string, instanceId: string, options: Partial<RedisSessionStorageOptions> = {}) {
     const logger = new WatchedLogger();
-    const storage = new RedisSessionStorage({ url: server.url, keyPrefix, instanceId, logger, ...options });
+    const storage = new RedisSessionStorage({ url: server.url, keyPrefix, instanceId, logger, shards, ...options });
     // Before the subject attaches: the reader opens its first connection in attach().
     const readers = trackDuplicates(storage);
     const subject = new SessionSubject(storage, { logger });
@@ -217,7 +239,7 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     const prefix = freshPrefix();
     const instances = ['a', 'b', 'c'].map((id) => instance(prefix, id));
     await Promise.all(instances.map((peer) => peer.storage.ping()));
-    await untilClients(raw, (clients) => clients.filter((client) => client.cmd === 'xread').length === 3, 'three readers blocked in XREAD');
+    await untilClients(raw, (clients) => clients.filter((client) => client.cmd === 'xread').length === 3 * shards, 'every reader blocked in XREAD');
 
     const sessions = 5000; // a create and a destroy each: 10,000 transitions
     const failures: string[] = [];
@@ -260,15 +282,18 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     expect(kills).toBeGreaterThanOrEqual(5);
 
     await sentinel(instances[0]!, instances, 7n);
-    const stream = (await raw.xRange(instances[0]!.storage.redisKeys.events, '-', '+')) ?? [];
-    expect(stream).toHaveLength(2 * sessions + 1);
-    const expected = stream.map((entry) => entryLine(entry.message as Record<string, string>));
+    const { storage } = instances[0]!;
+    const streams = await Promise.all(storage.keyGroups.map(async (keys) => ((await raw.xRange(keys.events, '-', '+')) ?? []).map((entry) => entryLine(entry.message as Record<string, string>))));
+    expect(streams.reduce((sum, stream) => sum + stream.length, 0)).toBe(2 * sessions + 1);
+    const groupOf = (event: SessionEvent) => storage.keyGroups.indexOf(storage.keysOf(event.sessionId, event.authKeyId));
     for (const peer of instances) {
-      // Exactly the stream, in its order: every event once, none missing, none repeated, per-session order kept.
+      // Other groups' readers may still be behind the sentinel's: wait until every event is in.
+      await peer.log.untilCount(2 * sessions + 1);
+      // Exactly each group's stream, in its order: every event once, none missing, none repeated, per-session order kept.
       const seen = peer.log.events.map(lineWithOrigin);
-      expect(seen.length).toBe(expected.length);
+      expect(seen.length).toBe(2 * sessions + 1);
       expect(new Set(seen).size).toBe(seen.length);
-      expect(seen).toEqual(expected);
+      streams.forEach((stream, group) => expect([group, peer.log.events.filter((event) => groupOf(event) === group).map(lineWithOrigin)]).toEqual([group, stream]));
       expect(peer.log.missed).toEqual([]);
       expect(peer.logger.warnings.filter((line) => /missed/i.test(line))).toEqual([]);
       expect(peer.logger.errors).toEqual([]);
@@ -343,7 +368,7 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     }
     await Promise.all([a, b].map((peer) => peer.logger.untilWarning(/reconnected after \d+ ms/)));
     // Nor does anything announce that a reader is back: wait until both are blocked in XREAD again.
-    await untilClients(raw, (clients) => clients.filter((client) => client.cmd === 'xread').length === 2, 'both readers back in XREAD');
+    await untilClients(raw, (clients) => clients.filter((client) => client.cmd === 'xread').length === 2 * shards, 'every reader back in XREAD');
 
     // The restarted server kept nothing (no persistence): session 1 is gone, and new transitions flow to both.
     await expect(b.subject.hasSession(1n)).resolves.toBe(false);
@@ -355,7 +380,7 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     const expected = ['created:1', 'created:20', 'destroyed:20', 'created:21@-5'];
     for (const peer of [a, b]) {
       await peer.log.until(() => peer.log.events.length >= expected.length, `${peer.id} to see ${expected.length} events`);
-      expect(peer.log.lines).toEqual(expected);
+      expectInOrder(peer.log.lines, expected, shards);
       // Session 1 vanished with the server's data, unannounced: each instance is told once that its state may be stale.
       expect(peer.log.missed).toHaveLength(1);
       expect(peer.logger.warnings.filter((line) => /started over/.test(line))).toHaveLength(1);
@@ -369,9 +394,9 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     const a = instance(freshPrefix(), 'a');
     await a.storage.ping();
     for (let kill = 1; kill <= 5; kill++) {
-      await untilClients(raw, (clients) => clients.some((client) => client.cmd === 'xread'), 'the reader in XREAD');
+      await untilClients(raw, (clients) => clients.filter((client) => client.cmd === 'xread').length === shards, 'every reader in XREAD');
       for (const id of await readerIds(raw)) await raw.sendCommand(['CLIENT', 'KILL', 'ID', id]);
-      await a.readers.untilCount(kill + 1);
+      await a.readers.untilCount(shards * (kill + 1));
     }
     await expect(a.subject.createSession(1n)).resolves.toBe(true);
     await a.subject.close();
@@ -384,21 +409,21 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     // retrying (node-redis reconnectStrategy) and is never destroyed.
     const a = instance(freshPrefix(), 'a', { commandTimeout: 200 });
     await a.storage.ping();
-    await untilClients(raw, (clients) => clients.some((client) => client.cmd === 'xread'), 'the reader in XREAD');
-    expect(a.readers.clients).toHaveLength(1);
+    await untilClients(raw, (clients) => clients.filter((client) => client.cmd === 'xread').length === shards, 'every reader in XREAD');
+    expect(a.readers.clients).toHaveLength(shards);
 
     await server.stop();
-    // 1: the first connection; 2: the attempt after it broke; 3: an attempt made only once 2 was given up on.
-    await a.readers.untilCount(3);
+    // Per reader, 1: the first connection; 2: the attempt after it broke; 3: an attempt made only once 2 was given up on.
+    await a.readers.untilCount(3 * shards);
     await server.restart();
     raw = await connectRaw(server.url);
-    await untilClients(raw, (clients) => clients.some((client) => client.cmd === 'xread'), 'the reader back in XREAD');
+    await untilClients(raw, (clients) => clients.filter((client) => client.cmd === 'xread').length === shards, 'every reader back in XREAD');
     await a.subject.close();
 
     await expectOnlyRawClientLeft([a]);
   }, 30_000);
 
-  it('skips entries it did not write, one warning each naming the entry, and delivers the valid ones in order', async () => {
+  itOneStream('skips entries it did not write, one warning each naming the entry, and delivers the valid ones in order', async () => {
     const prefix = freshPrefix();
     const a = instance(prefix, 'a');
     const b = instance(prefix, 'b');
@@ -440,7 +465,7 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     await a.log.until(() => a.log.lines.includes('created:100'), 'a to see created:100');
   }, 30_000);
 
-  it('reports entries trimmed while the reader was disconnected (SessionEventsMissed, a warning) and delivers on', async () => {
+  itOneStream('reports entries trimmed while the reader was disconnected (SessionEventsMissed, a warning) and delivers on', async () => {
     const prefix = freshPrefix();
     const b = instance(prefix, 'b');
     // The writer has no subject, so no reader: the only reader on the server is b's.
@@ -482,7 +507,7 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     expect(b.logger.warnings.filter((line) => /Session events were missed/.test(line) && line.includes(lastSeen!.id))).toHaveLength(1);
   }, 30_000);
 
-  it("reports entries trimmed by the storage's own MAXLEN while a reader was locked out", async () => {
+  itOneStream("reports entries trimmed by the storage's own MAXLEN while a reader was locked out", async () => {
     const prefix = freshPrefix();
     const b = instance(prefix, 'b');
     const writer = new RedisSessionStorage({ url: server.url, keyPrefix: prefix, instanceId: 'w', streamMaxLength: 10, logger: new WatchedLogger() });
@@ -527,7 +552,7 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     expect(b.logger.warnings.filter((line) => /Session events were missed/.test(line))).toHaveLength(1);
   }, 30_000);
 
-  it('reports entries trimmed before a connected reader read them (not only after a reconnect or a full batch)', async () => {
+  itOneStream('reports entries trimmed before a connected reader read them (not only after a reconnect or a full batch)', async () => {
     const prefix = freshPrefix();
     const b = instance(prefix, 'b');
     await b.storage.ping();
@@ -574,7 +599,7 @@ describeRedis('RedisSessionStorage under faults (real redis-server)', () => {
     const expected = ['created:-42', 'destroyed:-42', `created:-42@${INT64_MIN}`, `destroyed:-42@${INT64_MIN}`];
     for (const peer of [a, b]) {
       await peer.log.until(() => peer.log.events.length >= expected.length, `${peer.id} to see ${expected.length} events`);
-      expect(peer.log.lines).toEqual(expected);
+      expectInOrder(peer.log.lines, expected, shards);
     }
   }, 30_000);
 

@@ -50,11 +50,12 @@ describeRedis('RedisSessionStorage with several key groups (standalone)', () => 
   }
 
   function instance(keyPrefix: string, options: Partial<RedisSessionStorageOptions> = {}) {
-    const subject = new SessionSubject(storage(keyPrefix, options), { logger: quiet });
+    const store = storage(keyPrefix, options);
+    const subject = new SessionSubject(store, { logger: quiet });
     const log = new EventLog();
     subject.subscribe(log);
     open.push(subject);
-    return { subject, log };
+    return { subject, log, storage: store };
   }
 
   async function keysUnder(prefix: string): Promise<string[]> {
@@ -145,6 +146,44 @@ describeRedis('RedisSessionStorage with several key groups (standalone)', () => 
       for (const [id, lines] of perSession) expect(lines).toEqual([`created:${id}`, `destroyed:${id}`, `created:${id}`]);
       expect(peer.log.missed).toEqual([]);
     }
+  });
+
+  it('reports a gap in one group\'s stream once and rebuilds only that group\'s replica; the other groups keep answering', async () => {
+    const prefix = freshPrefix();
+    const b = instance(prefix, { shards: 12, instanceId: 'b' });
+    const writer = storage(prefix, { shards: 12, instanceId: 'w' });
+    const bStorage = b.storage;
+    await b.subject.ready();
+    await bStorage.localReadsReady();
+    // Instrumentation: each group's replica counts its seeds.
+    const groups = (bStorage as unknown as { groups: { replica: { generation: number } }[] }).groups;
+    const keys = bStorage.keysOf(1n);
+    const gap = bStorage.keyGroups.indexOf(keys);
+    // One live session in another group, answered from its replica throughout.
+    const other = Array.from({ length: 100 }, (_, i) => BigInt(1000 + i)).find((id) => bStorage.keysOf(id) !== keys)!;
+    await expect(writer.createSession(other)).resolves.toBe(true);
+    await expect(writer.createSession(1n)).resolves.toBe(true);
+    await b.log.until(() => b.log.lines.includes('created:1') && b.log.lines.includes(`created:${other}`), 'b to see both creates');
+    const before = groups.map((group) => group.replica.generation);
+
+    // Three entries added and the first trimmed before b's (connected) reader of that group is served.
+    const sequence = Number(await raw.get(keys.sequence));
+    await raw.multi()
+      .addCommand(['XADD', keys.events, '*', 't', 'c', 's', '2', 'o', 'w', 'n', String(sequence + 1)])
+      .addCommand(['XADD', keys.events, '*', 't', 'c', 's', '3', 'o', 'w', 'n', String(sequence + 2)])
+      .addCommand(['XADD', keys.events, '*', 't', 'c', 's', '4', 'o', 'w', 'n', String(sequence + 3)])
+      .addCommand(['SET', keys.sequence, String(sequence + 3)])
+      .addCommand(['XTRIM', keys.events, 'MAXLEN', '2'])
+      .exec();
+    await b.log.until(() => b.log.lines.includes('created:4'), 'b to see created:4');
+
+    expect(b.log.missed).toHaveLength(1);
+    expect(b.log.lines).not.toContain('created:2');
+    const after = groups.map((group) => group.replica.generation);
+    expect(after.map((generation, i) => generation !== before[i])).toEqual(before.map((_, i) => i === gap));
+    expect(bStorage.healthDetails().eventsMissed).toBe(1);
+    await expect(b.subject.hasSession(other)).resolves.toBe(true);
+    await expect(b.subject.hasSession(1n)).resolves.toBe(true);
   });
 
   it('never exceeds maxSessions across groups and instances, and fills up to it exactly once calls are quiet', async () => {

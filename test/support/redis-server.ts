@@ -308,10 +308,12 @@ async function clusterStateIsOk(node: RedisServer): Promise<boolean> {
 /**
  * Starts `masters` cluster-enabled servers (no replicas), joins them with
  * `redis-cli --cluster create`, and resolves once every node reports
- * `cluster_state:ok`.
+ * `cluster_state:ok`. `extraArgs` go to every node, after the defaults
+ * (e.g. `--appendonly yes` to keep data over a restart).
  */
-export async function startRedisCluster(options: { masters?: number } = {}): Promise<RedisCluster> {
+export async function startRedisCluster(options: { masters?: number; extraArgs?: string[] } = {}): Promise<RedisCluster> {
   const masters = options.masters ?? 3;
+  const extraArgs = options.extraArgs ?? [];
   if (!Number.isInteger(masters) || masters < 3) {
     throw new Error(`a Redis Cluster needs at least 3 masters, got ${masters}`);
   }
@@ -326,6 +328,7 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
         // The bus port defaults to port + 10000, which may be taken or, for
         // an ephemeral port above 55535, not a port at all.
         '--cluster-port', String(await freePort()),
+        ...extraArgs,
       ]),
     ),
   );
