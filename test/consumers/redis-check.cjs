@@ -21,10 +21,16 @@ module.exports = async function checkRedis({ mode, redisEntry, otherRedisEntry, 
   try {
     const [a, b] = apps.map((app) => app.get(SessionSubject));
     const id = -(2n ** 63n);
+    // a hears b's destruction from the shared stream; until then its local replica may still answer true.
+    const destroyedOnA = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('a never heard the destruction b made')), 5000);
+      a.subscribe({ update: (event) => { if (event.type === 'destroyed' && event.origin === 'b') { clearTimeout(timer); resolve(); } } });
+    });
     assert.equal(await a.createSession(id, 9n), true, 'createSession on a did not resolve true');
     assert.equal(await b.hasSession(id, 9n), true, 'b does not see the session a created');
     assert.equal(await b.destroySession(id, 9n), true, 'destroySession on b did not resolve true');
-    assert.equal(await a.hasSession(id, 9n), false, 'a still sees the session b destroyed');
+    await destroyedOnA;
+    assert.equal(await a.hasSession(id, 9n), false, 'a still sees the session b destroyed after hearing it');
   } finally {
     for (const app of apps) await app.close();
   }
