@@ -99,7 +99,7 @@ function optionArgs(options: BenchOptions): string[] {
 // ---------------------------------------------------------------- figures
 
 export type Better = 'higher' | 'lower';
-export type Unit = 'ops/s' | 'events/s' | 'cycles/s' | 'B/session' | 's' | 'ms';
+export type Unit = 'ops/s' | 'events/s' | 'cycles/s' | 'B/session' | 's' | 'ms' | 'cmd/lookup';
 
 export interface Stats {
   median: number;
@@ -449,6 +449,8 @@ export function format(value: number, unit: Unit): string {
       return `${number(value)} s`;
     case 'ms':
       return `${number(value)} ms`;
+    case 'cmd/lookup':
+      return `${number(value)} cmd/lookup`;
   }
 }
 

@@ -9,6 +9,7 @@ import { inMemorySuite } from './in-memory.js';
 import { memorySuite } from './memory.js';
 import { notifySuite } from './notify.js';
 import { redisSuite } from './redis.js';
+import { replicaSuite } from './replica.js';
 import { startupSuite } from './startup.js';
 
-export const suites: readonly Suite[] = [inMemorySuite, churnSuite, memorySuite, notifySuite, redisSuite, startupSuite];
+export const suites: readonly Suite[] = [inMemorySuite, churnSuite, memorySuite, notifySuite, redisSuite, replicaSuite, startupSuite];

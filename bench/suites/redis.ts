@@ -50,7 +50,7 @@ interface BenchRedisServer {
   stop(): Promise<void>;
 }
 
-function redisServerAvailable(): boolean {
+export function redisServerAvailable(): boolean {
   const probe = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
   return probe.error === undefined && probe.status === 0;
 }
@@ -73,7 +73,7 @@ async function freePort(): Promise<number> {
  * port taken between the probe and the bind is retried on another one. The
  * server is killed when this process exits, whatever happens to the suite.
  */
-async function startRedisServer(): Promise<BenchRedisServer> {
+export async function startRedisServer(): Promise<BenchRedisServer> {
   let lastOutput = '';
   for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
     const port = await freePort();
@@ -137,7 +137,7 @@ async function startRedisServer(): Promise<BenchRedisServer> {
  * every moment (a sliding window: each finished call starts the next), and
  * resolves with how many resolved `true`.
  */
-async function inFlight(count: number, window: number, body: (index: number) => Promise<boolean>): Promise<number> {
+export async function inFlight(count: number, window: number, body: (index: number) => Promise<boolean>): Promise<number> {
   let next = 0;
   let trues = 0;
   const lane = async () => {
@@ -157,11 +157,11 @@ async function settle(done: () => boolean, what: () => string): Promise<void> {
 }
 
 /** Nearest-rank percentile of sorted values. */
-function percentile(sorted: Float64Array, p: number): number {
+export function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
 }
 
-function randomIds(count: number, seed: number): BigInt64Array {
+export function randomIds(count: number, seed: number): BigInt64Array {
   const random = new IdStream(seed);
   const ids = new BigInt64Array(count);
   for (let i = 0; i < count; i++) ids[i] = random.next();
@@ -169,7 +169,7 @@ function randomIds(count: number, seed: number): BigInt64Array {
 }
 
 /** XREAD's reply as node-redis 6 gives it (`[{ name, messages: [{ id, message }] }]`, RESP2 or RESP3) as entries. */
-function streamEntries(reply: unknown): { id: string; message: Record<string, string> }[] {
+export function streamEntries(reply: unknown): { id: string; message: Record<string, string> }[] {
   if (reply === null || reply === undefined) return [];
   const entries: { id: string; message: Record<string, string> }[] = [];
   for (const stream of reply as { messages: { id: string; message: Record<string, string> }[] }[]) entries.push(...stream.messages);

@@ -63,12 +63,27 @@ const FIGURES = [
   'redis.latency-p99',
   'redis.latency-p99-untimed',
   'redis.latency-rate',
+  'replica.has-vs-in-memory',
+  'replica.has-vs-exists',
+  'replica.commands-per-lookup',
+  'replica.commands-per-lookup-idle',
+  'replica.staleness-p50',
+  'replica.staleness-p99',
+  'replica.bytes-unscoped',
+  'replica.bytes-idle',
+  'replica.seed-seconds',
+  'replica.seed-longest-block',
+  'replica.redis-bytes-sorted-set',
+  'replica.redis-bytes-stream',
+  'replica.redis-bytes-total',
   'startup.root-vs-root-and-redis',
   'startup.root-vs-bare-node',
 ];
 
 /** Figures that may be n/a, with a reason: the Redis ones on a machine without redis-server (never in CI, which has it). */
-const MAY_BE_UNAVAILABLE = new Set(redisAvailable ? [] : FIGURES.filter((id) => id.startsWith('redis.')));
+const MAY_BE_UNAVAILABLE = new Set(redisAvailable ? [] : FIGURES.filter((id) => id.startsWith('redis.') || id.startsWith('replica.')));
+/** Figures whose value may be 0 (no Redis command at all), so their ratio is unbounded; staleness may also be 0 (not stale at all). */
+const MAY_BE_ZERO = new Set(['replica.commands-per-lookup', 'replica.commands-per-lookup-idle', 'replica.staleness-p50', 'replica.staleness-p99']);
 
 function expectPositiveStats(stats: Stats, what: string): void {
   for (const [name, number] of Object.entries({ median: stats.median, min: stats.min, max: stats.max })) {
@@ -113,6 +128,11 @@ describe('npm run bench -- --quick --json', () => {
     expect(figure.baseline).not.toBeNull();
     expect(figure.baseline!.label).not.toBe('');
     expectPositiveStats(figure.baseline!.stats, `${id} baseline`);
+    if (MAY_BE_ZERO.has(id)) {
+      for (const sample of figure.value.samples) expect(Number.isFinite(sample) && sample >= 0).toBe(true);
+      if (figure.target !== null) expect(typeof figure.met).toBe('boolean');
+      return;
+    }
     expectPositiveStats(figure.value, `${id} value`);
     expect(Number.isFinite(figure.ratio) && figure.ratio! > 0).toBe(true);
     if (figure.target !== null) expect(typeof figure.met).toBe('boolean');

@@ -17,7 +17,13 @@ export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
   instanceId?: string;
   /** Every call settles within this many ms, with `SessionStorageTimeoutError` if Redis does not answer. Default 2000. */
   commandTimeout?: number;
-  /** About how many events the shared stream keeps for instances that fall behind (MAXLEN ~). Default 1,000,000. */
+  /**
+   * About how many events the shared stream keeps for readers that fall
+   * behind or reconnect (MAXLEN ~). Default 100,000: about 10 s of transitions
+   * at 10^4/s, several times a reader's longest reconnect (commandTimeout plus
+   * a backoff of at most 1 s); a reader that misses more is told
+   * (SessionEventsMissed) and its replica rebuilds from the sorted set.
+   */
   streamMaxLength?: number;
   /**
    * Answer `hasSession` of sessions this instance knows to be live from a local
@@ -54,7 +60,7 @@ export interface ResolvedRedisOptions {
 }
 
 const DEFAULT_COMMAND_TIMEOUT = 2000;
-const DEFAULT_STREAM_MAX_LENGTH = 1_000_000;
+const DEFAULT_STREAM_MAX_LENGTH = 100_000;
 const DEFAULT_LOCAL_READS = true;
 export const DEFAULT_SHARDS = 1;
 

@@ -1,0 +1,373 @@
+/**
+ * RedisSessionStorage's local replica (localReads), on a redis-server the
+ * suite starts itself, two instances on one key prefix (A writes, B looks up):
+ *
+ * - sequential `await subject.hasSession(id)` of live sessions on B against an
+ *   InMemorySessionStorage in the same process, and against raw EXISTS;
+ * - Redis commands per lookup on B (INFO commandstats, a script's inner
+ *   commands included), with and without idleTimeout, against localReads: false;
+ * - staleness: how long after A's destroySession resolved B still answers true;
+ * - the replica's bytes per session; seeding 10^6 sessions (time, and the
+ *   longest the event loop was held) against a bare ZSCAN of the same set;
+ * - Redis bytes per live session at 10^5 live after 10^6 transitions with
+ *   default options, the sorted set and the stream apart.
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { createClient } from 'redis';
+import { InMemorySessionStorage, SessionSubject } from '../../src/index.js';
+import { RedisSessionStorage } from '../../src/storages/redis/index.js';
+import type { Suite, SuiteContext } from '../harness.js';
+import { expectEqual, RecordingLogger, sizeText } from '../support.js';
+import { inFlight, percentile, randomIds, redisServerAvailable, startRedisServer } from './redis.js';
+
+const IN_FLIGHT = 1000;
+function rawClient(url: string) {
+  return createClient({ url, commandOptions: { timeout: 0 } });
+}
+type Raw = ReturnType<typeof rawClient>;
+
+/** Calls of every command since the last CONFIG RESETSTAT, but the suite's own INFO and CONFIG. */
+async function commandCalls(raw: Raw): Promise<number> {
+  const text = String(await raw.sendCommand(['INFO', 'commandstats']));
+  let calls = 0;
+  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    if (!/^(info|config)/.test(match[1]!)) calls += Number(match[2]);
+  }
+  return calls;
+}
+
+async function memoryUsage(raw: Raw, key: string): Promise<number> {
+  return Number(await raw.sendCommand(['MEMORY', 'USAGE', key, 'SAMPLES', '0']));
+}
+
+/** Raw internals the figures read (the replica's typed arrays), through the storage's private fields. */
+function replicaOf(storage: RedisSessionStorage): { byteSize(): number; size: number } {
+  return (storage as unknown as { group: { replica: { byteSize(): number; size: number } } }).group.replica;
+}
+
+export const replicaSuite: Suite = {
+  name: 'replica',
+  description: 'RedisSessionStorage local replica: hasSession vs in-memory and EXISTS, Redis commands per lookup, staleness, replica memory, seeding, Redis bytes per live session',
+  async run(ctx) {
+    const ids = [
+      'replica.has-vs-in-memory', 'replica.has-vs-exists', 'replica.commands-per-lookup', 'replica.commands-per-lookup-idle',
+      'replica.staleness-p50', 'replica.staleness-p99', 'replica.bytes-unscoped', 'replica.bytes-idle',
+      'replica.seed-seconds', 'replica.seed-longest-block', 'replica.redis-bytes-sorted-set', 'replica.redis-bytes-stream', 'replica.redis-bytes-total',
+    ] as const;
+    if (!redisServerAvailable()) {
+      for (const id of ids) ctx.figure({ id, label: id, unit: 'ms', better: 'lower', value: null, baseline: null, unavailable: 'redis-server not on PATH' });
+      return;
+    }
+    const server = await startRedisServer();
+    ctx.progress(`redis-server at ${server.url}`);
+    const logger = new RecordingLogger();
+    const closables: { close(): Promise<unknown> }[] = [];
+    try {
+      const raw = rawClient(server.url);
+      raw.on('error', (error: unknown) => logger.error(`raw: ${String(error)}`));
+      await raw.connect();
+      closables.push(raw);
+      await lookups(ctx, server.url, raw, logger, closables);
+      await staleness(ctx, server.url, raw, logger, closables);
+      await seeding(ctx, server.url, raw, logger);
+      await redisBytes(ctx, server.url, raw, logger, closables);
+      logger.assertQuiet('the replica suite');
+    } finally {
+      for (const closable of closables.reverse()) await closable.close().catch(() => undefined);
+      await server.stop();
+    }
+  },
+};
+
+function pair(url: string, keyPrefix: string, logger: RecordingLogger, closables: { close(): Promise<unknown> }[], options: object = {}) {
+  const make = (instanceId: string) => {
+    const storage = new RedisSessionStorage({ url, keyPrefix, instanceId, logger, ...options });
+    const subject = new SessionSubject(storage, { logger });
+    closables.push(subject);
+    return { storage, subject };
+  };
+  return { a: make('a'), b: make('b') };
+}
+
+async function lookups(ctx: SuiteContext, url: string, raw: Raw, logger: RecordingLogger, closables: { close(): Promise<unknown> }[]): Promise<void> {
+  const n = ctx.pick({ quick: 10_000, default: 100_000 });
+  const count = ctx.pick({ quick: 20_000, default: 1_000_000 });
+  const live = randomIds(n, 31);
+  const order = new Uint32Array(count);
+  for (let i = 0, x = 7; i < count; i++) order[i] = (x = (x * 1103515245 + 12345) >>> 0) % n;
+
+  const { a, b } = pair(url, 'replica-lookups', logger, closables);
+  const off = new RedisSessionStorage({ url, keyPrefix: 'replica-lookups', instanceId: 'off', localReads: false, logger });
+  const offSubject = new SessionSubject(off, { logger });
+  closables.push(offSubject);
+  await Promise.all([a.subject.ready(), b.subject.ready(), offSubject.ready()]);
+  ctx.progress(`creating ${sizeText(n)} sessions on A`);
+  expectEqual(await inFlight(n, IN_FLIGHT, (i) => a.subject.createSession(live[i])), n, 'sessions created');
+  expectEqual(await inFlight(n, IN_FLIGHT, async (i) => (await raw.set(`raw:${live[i]}`, '1')) === 'OK'), n, 'raw keys set');
+  await b.storage.localReadsReady();
+  const memory = new InMemorySessionStorage();
+  const memorySubject = new SessionSubject(memory);
+  for (const id of live) await memorySubject.createSession(id);
+
+  const sequential = (subject: SessionSubject, what: string) => ({
+    ops: count,
+    async run() {
+      let hits = 0;
+      for (let i = 0; i < count; i++) if (await subject.hasSession(live[order[i]])) hits++;
+      expectEqual(hits, count, `${what} hits`);
+    },
+  });
+  ctx.progress(`${count} sequential lookups of live sessions per round`);
+  const rates = await ctx.rates({
+    replica: sequential(b.subject, 'replica'),
+    memory: sequential(memorySubject, 'in-memory'),
+    exists: {
+      ops: Math.min(count, 200_000),
+      async run() {
+        const m = Math.min(count, 200_000);
+        expectEqual(await inFlight(m, IN_FLIGHT, async (i) => (await raw.exists(`raw:${live[order[i]]}`)) === 1), m, 'EXISTS hits');
+      },
+    },
+  });
+  const params = { sessions: n, lookupsPerRound: count };
+  ctx.figure({
+    id: 'replica.has-vs-in-memory',
+    label: `await subject.hasSession(id) on Redis through the replica (instance B, ${sizeText(n)} live), vs InMemorySessionStorage in the same process`,
+    unit: 'ops/s', better: 'higher', value: rates.replica,
+    baseline: { label: 'await subject.hasSession(id), InMemorySessionStorage', samples: rates.memory },
+    target: { ratio: 0.5 }, params,
+  });
+  ctx.figure({
+    id: 'replica.has-vs-exists',
+    label: 'await subject.hasSession(id) on Redis through the replica, vs raw EXISTS',
+    unit: 'ops/s', better: 'higher', value: rates.replica,
+    baseline: { label: `client.exists(key), ${IN_FLIGHT} in flight, no per-command timeout`, samples: rates.exists },
+    target: { ratio: 10 }, params,
+  });
+
+  // Commands per lookup: the same lookups on B, and on a storage with localReads: false.
+  const perLookup = async (subject: SessionSubject, m: number): Promise<number> => {
+    await raw.sendCommand(['CONFIG', 'RESETSTAT']);
+    for (let i = 0; i < m; i++) await subject.hasSession(live[order[i]]);
+    return (await commandCalls(raw)) / m;
+  };
+  const m = Math.min(count, 100_000);
+  const replicaCommands: number[] = [];
+  const offCommands: number[] = [];
+  for (let round = 0; round < ctx.options.rounds; round++) {
+    replicaCommands.push(await perLookup(b.subject, m));
+    offCommands.push(await perLookup(offSubject, Math.min(m, 20_000)));
+  }
+  ctx.figure({
+    id: 'replica.commands-per-lookup',
+    label: `Redis commands per hasSession of a live session on B (INFO commandstats), ${sizeText(m)} lookups`,
+    unit: 'cmd/lookup', better: 'lower', value: replicaCommands,
+    baseline: { label: 'the same lookups with localReads: false', samples: offCommands },
+    target: { value: 0.01 }, params: { lookups: m },
+  });
+
+  // With idleTimeout: 10 s (touch slack 1.25 s); the lookups run for as long as they take, touches included.
+  const idle = pair(url, 'replica-idle', logger, closables, { idleTimeout: 10_000 });
+  const idleOff = new RedisSessionStorage({ url, keyPrefix: 'replica-idle', instanceId: 'off', localReads: false, idleTimeout: 10_000, logger });
+  const idleOffSubject = new SessionSubject(idleOff, { logger });
+  closables.push(idleOffSubject);
+  await Promise.all([idle.a.subject.ready(), idle.b.subject.ready(), idleOffSubject.ready()]);
+  expectEqual(await inFlight(n, IN_FLIGHT, (i) => idle.a.subject.createSession(live[i])), n, 'idle sessions created');
+  await idle.b.storage.localReadsReady();
+  const idleCommands: number[] = [];
+  const idleOffCommands: number[] = [];
+  for (let round = 0; round < ctx.options.rounds; round++) {
+    idleCommands.push(await perLookup(idle.b.subject, m));
+    idleOffCommands.push(await perLookup(idleOffSubject, Math.min(m, 20_000)));
+  }
+  ctx.figure({
+    id: 'replica.commands-per-lookup-idle',
+    label: `the same with idleTimeout 10 s (background touches included), ${sizeText(m)} lookups`,
+    unit: 'cmd/lookup', better: 'lower', value: idleCommands,
+    baseline: { label: 'the same lookups with localReads: false (EVALSHA + its ZSCORE)', samples: idleOffCommands },
+    target: { value: 0.01 }, params: { lookups: m, idleTimeoutMs: 10_000 },
+  });
+  ctx.figure({
+    id: 'replica.bytes-unscoped',
+    label: `replica bytes per session (typed arrays), ${sizeText(n)} unscoped sessions`,
+    unit: 'B/session', better: 'lower', value: [replicaOf(b.storage).byteSize() / replicaOf(b.storage).size],
+    baseline: { label: 'the bare 8-byte id (BigInt64Array)', samples: [8] },
+    target: { value: 16 }, params: { sessions: n },
+  });
+  ctx.figure({
+    id: 'replica.bytes-idle',
+    label: `the same with idleTimeout (a 4-byte deadline each)`,
+    unit: 'B/session', better: 'lower', value: [replicaOf(idle.b.storage).byteSize() / replicaOf(idle.b.storage).size],
+    baseline: { label: 'the bare 8-byte id (BigInt64Array)', samples: [8] },
+    target: { value: 24 }, params: { sessions: n },
+  });
+}
+
+async function staleness(ctx: SuiteContext, url: string, raw: Raw, logger: RecordingLogger, closables: { close(): Promise<unknown> }[]): Promise<void> {
+  const count = ctx.pick({ quick: 200, default: 2000 });
+  const { a, b } = pair(url, 'replica-stale', logger, closables);
+  await Promise.all([a.subject.ready(), b.subject.ready(), b.storage.localReadsReady()]);
+  const ids = randomIds(count, 41);
+  const reader = raw.duplicate();
+  reader.on('error', (error: unknown) => logger.error(`stale reader: ${String(error)}`));
+  await reader.connect();
+  closables.push(reader);
+  const value: number[] = [];
+  const baseline: number[] = [];
+  for (let round = 0; round < ctx.options.rounds; round++) {
+    const stale = new Float64Array(count);
+    const rawLatency = new Float64Array(count);
+    for (let i = 0; i < count; i++) {
+      const id = ids[i] + BigInt(round);
+      await a.subject.createSession(id);
+      // B holds it (a lookup that found it in the replica or Redis), then A destroys it.
+      while (!(await b.subject.hasSession(id))) await new Promise((resolve) => setImmediate(resolve));
+      await a.subject.destroySession(id);
+      const resolved = performance.now();
+      while (await b.subject.hasSession(id)) await new Promise((resolve) => setImmediate(resolve));
+      stale[i] = performance.now() - resolved;
+      // The raw pair: from XADD's reply to the blocked XREAD's reply on another connection.
+      const last = (await raw.xRevRange('raw-stale', '+', '-', { COUNT: 1 }))?.[0]?.id ?? '0-0';
+      const reading = reader.xRead({ key: 'raw-stale', id: last }, { BLOCK: 1000, COUNT: 1 });
+      await new Promise((resolve) => setImmediate(resolve));
+      await raw.xAdd('raw-stale', '*', { t: 'd', s: `${id}` }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 1000 } });
+      const added = performance.now();
+      await reading;
+      rawLatency[i] = performance.now() - added;
+    }
+    stale.sort();
+    rawLatency.sort();
+    value.push(percentile(stale, 0.5), percentile(stale, 0.99));
+    baseline.push(percentile(rawLatency, 0.5), percentile(rawLatency, 0.99));
+  }
+  const pick = (samples: number[], which: number) => samples.filter((_, i) => i % 2 === which);
+  for (const [which, p] of [[0, 'p50'], [1, 'p99']] as const) {
+    ctx.figure({
+      id: `replica.staleness-${p}`,
+      label: `staleness ${p}: how long after A's destroySession resolved B still answers hasSession true`,
+      unit: 'ms', better: 'lower', value: pick(value, which),
+      baseline: { label: 'raw XADD reply → the other connection\'s blocked XREAD reply', samples: pick(baseline, which) },
+      params: { sessionsPerRound: count },
+    });
+  }
+}
+
+async function seeding(ctx: SuiteContext, url: string, raw: Raw, logger: RecordingLogger): Promise<void> {
+  const n = ctx.pick({ quick: 20_000, default: 1_000_000 });
+  const key = '{replica-seed}:sessions';
+  ctx.progress(`writing ${sizeText(n)} members to ${key}`);
+  const ids = randomIds(n, 51);
+  for (let at = 0; at < n; at += 10_000) {
+    const members = [];
+    for (let i = at; i < Math.min(n, at + 10_000); i++) members.push({ score: Number.MAX_SAFE_INTEGER, value: `${ids[i]}` });
+    await raw.zAdd(key, members);
+  }
+  const seconds: number[] = [];
+  const rawSeconds: number[] = [];
+  const blocks: number[] = [];
+  const rawBlocks: number[] = [];
+  for (let round = 0; round < Math.min(3, ctx.options.rounds); round++) {
+    const delay = monitorEventLoopDelay({ resolution: 1 });
+    // From a new storage to a seeded replica: connecting, the reader's start and the scan.
+    const started = performance.now();
+    const storage = new RedisSessionStorage({ url, keyPrefix: 'replica-seed', logger });
+    const subject = new SessionSubject(storage, { logger });
+    // Held from here: the scan starts once the reader knows the stream end (the constructors above are not the seed).
+    delay.enable();
+    await storage.localReadsReady().catch(async () => {
+      // localReadsReady is bounded by commandTimeout; a large seed takes longer, so wait on.
+      for (;;) {
+        try {
+          return await storage.localReadsReady();
+        } catch {
+          // Still seeding.
+        }
+      }
+    });
+    seconds.push((performance.now() - started) / 1000);
+    delay.disable();
+    blocks.push(delay.max / 1e6);
+    expectEqual(replicaOf(storage).size, n, 'sessions seeded');
+    await subject.close();
+
+    const rawDelay = monitorEventLoopDelay({ resolution: 1 });
+    rawDelay.enable();
+    const rawStarted = performance.now();
+    let cursor = '0';
+    let seen = 0;
+    do {
+      const reply = await raw.zScan(key, cursor, { COUNT: 1000 });
+      seen += reply.members?.length ?? 0;
+      cursor = String(reply.cursor);
+    } while (cursor !== '0');
+    rawSeconds.push((performance.now() - rawStarted) / 1000);
+    rawDelay.disable();
+    rawBlocks.push(rawDelay.max / 1e6);
+    if (seen < n) throw new Error(`raw ZSCAN saw ${seen} of ${n}`);
+  }
+  ctx.figure({
+    id: 'replica.seed-seconds',
+    label: `seeding the replica from ${sizeText(n)} sessions in Redis (ZSCAN batches of 1000 into the table)`,
+    unit: 's', better: 'lower', value: seconds,
+    baseline: { label: 'a bare ZSCAN of the same sorted set, COUNT 1000', samples: rawSeconds },
+    params: { sessions: n },
+  });
+  ctx.figure({
+    id: 'replica.seed-longest-block',
+    label: 'the longest the event loop was held while seeding (monitorEventLoopDelay max)',
+    unit: 'ms', better: 'lower', value: blocks,
+    baseline: { label: 'the same during the bare ZSCAN', samples: rawBlocks },
+    target: { value: 50 }, params: { sessions: n },
+  });
+  await raw.del(key);
+}
+
+async function redisBytes(ctx: SuiteContext, url: string, raw: Raw, logger: RecordingLogger, closables: { close(): Promise<unknown> }[]): Promise<void> {
+  const liveCount = ctx.pick({ quick: 1000, default: 100_000 });
+  const transitions = ctx.pick({ quick: 10_000, default: 1_000_000 });
+  const { a } = pair(url, 'replica-bytes', logger, closables);
+  await a.subject.ready();
+  const live = randomIds(liveCount, 61);
+  ctx.progress(`${sizeText(liveCount)} live sessions, then create/destroy cycles to ${sizeText(transitions)} transitions, default options`);
+  expectEqual(await inFlight(liveCount, IN_FLIGHT, (i) => a.subject.createSession(live[i])), liveCount, 'live sessions');
+  const cycles = (transitions - liveCount) >> 1;
+  const churn = randomIds(cycles, 62);
+  expectEqual(await inFlight(cycles, IN_FLIGHT, async (i) => (await a.subject.createSession(churn[i])) && a.subject.destroySession(churn[i])), cycles, 'cycles');
+  const { sessions, events } = a.storage.redisKeys;
+  const zset = await memoryUsage(raw, sessions);
+  const stream = await memoryUsage(raw, events);
+  // Baselines: the same members by a bare ZADD, and a stream of the earlier shape (a UUID origin, MAXLEN 10^6) over as many transitions.
+  for (let at = 0; at < liveCount; at += 10_000) {
+    await raw.zAdd('raw-bytes:sessions', Array.from(live.subarray(at, Math.min(liveCount, at + 10_000)), (id) => ({ score: Number.MAX_SAFE_INTEGER, value: `${id}` })));
+  }
+  const uuid = '0b3d6f8e-5a1c-4e2b-9f7d-1c2b3a4d5e6f';
+  for (let at = 0; at < transitions; at += 1000) {
+    const batch = raw.multi();
+    for (let i = at; i < Math.min(transitions, at + 1000); i++) {
+      batch.addCommand(['XADD', 'raw-bytes:events', 'MAXLEN', '~', '1000000', '*', 't', i % 2 === 0 ? 'c' : 'd', 's', `${churn[(i >> 1) % Math.max(1, cycles)] ?? live[0]}`, 'o', uuid, 'n', String(i + 1)]);
+    }
+    await batch.execAsPipeline();
+  }
+  const rawZset = await memoryUsage(raw, 'raw-bytes:sessions');
+  const rawStream = await memoryUsage(raw, 'raw-bytes:events');
+  const params = { liveSessions: liveCount, transitions };
+  ctx.figure({
+    id: 'replica.redis-bytes-sorted-set',
+    label: `Redis bytes per live session, the sorted set (MEMORY USAGE), ${sizeText(liveCount)} live after ${sizeText(transitions)} transitions, default options`,
+    unit: 'B/session', better: 'lower', value: [zset / liveCount],
+    baseline: { label: 'the same members by a bare ZADD', samples: [rawZset / liveCount] }, params,
+  });
+  ctx.figure({
+    id: 'replica.redis-bytes-stream',
+    label: 'Redis bytes per live session, the event stream',
+    unit: 'B/session', better: 'lower', value: [stream / liveCount],
+    baseline: { label: 'the earlier stream: UUID origins, MAXLEN ~ 10^6', samples: [rawStream / liveCount] }, params,
+  });
+  ctx.figure({
+    id: 'replica.redis-bytes-total',
+    label: 'Redis bytes per live session, sorted set + stream',
+    unit: 'B/session', better: 'lower', value: [(zset + stream) / liveCount],
+    baseline: { label: 'bare ZADD + the earlier stream', samples: [(rawZset + rawStream) / liveCount] },
+    target: { value: 200 }, params,
+  });
+}
