@@ -102,11 +102,13 @@ async function untilClients(raw: RawClient, check: (clients: ClientInfo[]) => bo
 }
 
 /** The event a stream entry records, as EventLog lines it, with its origin. */
-function entryLine(message: Record<string, string>): string {
+function entryLine(message: Record<string, string>, origins: Record<string, string>): string {
   const type = message.t === 'c' ? 'created' : 'destroyed';
   const scope = message.a === undefined ? '' : `@${message.a}`;
   const reason = message.t === 'x' ? '/expired' : '';
-  return `${type}:${message.s}${scope}${reason}#${message.o}`;
+  // Origins are interned: the entry names a code, the origins hash the instance id.
+  const origin = message.i === undefined ? message.o : origins[`c:${message.i}`];
+  return `${type}:${message.s}${scope}${reason}#${origin}`;
 }
 
 function lineWithOrigin(event: SessionEvent): string {
@@ -283,7 +285,10 @@ for (const shards of [1, 12]) describeRedis(`RedisSessionStorage under faults, s
 
     await sentinel(instances[0]!, instances, 7n);
     const { storage } = instances[0]!;
-    const streams = await Promise.all(storage.keyGroups.map(async (keys) => ((await raw.xRange(keys.events, '-', '+')) ?? []).map((entry) => entryLine(entry.message as Record<string, string>))));
+    const streams = await Promise.all(storage.keyGroups.map(async (keys) => {
+      const origins = (await raw.hGetAll(keys.origins)) as Record<string, string>;
+      return ((await raw.xRange(keys.events, '-', '+')) ?? []).map((entry) => entryLine(entry.message as Record<string, string>, origins));
+    }));
     expect(streams.reduce((sum, stream) => sum + stream.length, 0)).toBe(2 * sessions + 1);
     const groupOf = (event: SessionEvent) => storage.keyGroups.indexOf(storage.keysOf(event.sessionId, event.authKeyId));
     for (const peer of instances) {

@@ -239,6 +239,33 @@ describeRedis('RedisSessionStorage local replica (localReads)', () => {
     expect(await lookupCommands(raw)).toEqual({ zscore: 0, scripts: 0 });
   });
 
+  it('records origins as short codes, and events still carry each instance\'s own instanceId, also after a restart gives new codes', async () => {
+    const prefix = freshPrefix();
+    const idA = 'a-0b3d6f8e-5a1c-4e2b-9f7d-1c2b3a4d5e6f';
+    const a = instance(prefix, idA);
+    const b = instance(prefix, 'b');
+    await Promise.all([a.subject.ready(), b.subject.ready()]);
+    await a.subject.createSession(1n);
+    await b.log.until(() => b.log.lines.includes('created:1'), 'b to read created:1');
+    const [entry] = (await raw.xRange(a.storage.redisKeys.events, '-', '+')) ?? [];
+    expect(entry!.message).not.toHaveProperty('o');
+    expect(entry!.message.i).toMatch(/^\d+$/);
+    expect(b.log.events.map((event) => event.origin)).toEqual([idA]);
+
+    raw.destroy();
+    await server.restart();
+    raw = await connectRaw(server.url);
+    await Promise.all([a, b].map((peer) => peer.log.until(() => peer.log.missed.length === 1, 'the restart to be reported')));
+    await Promise.all([a, b].map((peer) => untilPing(peer.storage)));
+    // b registers first this time, so the codes are not the ones before the restart.
+    await expect(b.subject.createSession(2n)).resolves.toBe(true);
+    await expect(a.subject.createSession(3n)).resolves.toBe(true);
+    for (const peer of [a, b]) {
+      await peer.log.until(() => peer.log.lines.includes('created:3'), 'created:3');
+      expect(peer.log.events.map((event) => `${event.sessionId}@${event.origin}`)).toEqual([`1@${idA}`, '2@b', `3@${idA}`]);
+    }
+  }, 30_000);
+
   it('with localReads: false asks Redis on every lookup, as before', async () => {
     const prefix = freshPrefix();
     const a = instance(prefix, 'a', { localReads: false });
@@ -250,6 +277,19 @@ describeRedis('RedisSessionStorage local replica (localReads)', () => {
     expect(() => new RedisSessionStorage({ url: server.url, localReads: 'yes' as unknown as boolean })).toThrow(/localReads must be a boolean/);
   });
 });
+
+/** Retries ping() until the storage's command connection is back (bounded): nothing announces it. */
+async function untilPing(storage: RedisSessionStorage): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await storage.ping();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
 
 /** The id of the one reader connection on the server (blocked in XREAD); polled, bounded: Redis announces no such event. */
 async function readerConnection(raw: RawClient): Promise<string> {

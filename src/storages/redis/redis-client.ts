@@ -9,6 +9,7 @@ export interface NodeRedisClient {
   zScore(key: string, member: string): Promise<unknown>;
   zCount(key: string, min: string, max: string): Promise<unknown>;
   zScan(key: string, cursor: string, options: { COUNT: number }): Promise<unknown>;
+  hmGet(key: string, fields: string[]): Promise<unknown>;
   xRead(stream: { key: string; id: string }, options: { BLOCK: number; COUNT: number }): Promise<unknown>;
   duplicate(overrides?: object): unknown;
   withCommandOptions(options: { timeout: number }): unknown;
@@ -25,6 +26,7 @@ export interface NodeRedisClient {
 export interface RedisCommands extends NodeRedisClient {
   zScore(key: string, member: string): Promise<number | null>;
   zCount(key: string, min: string, max: string): Promise<number>;
+  hmGet(key: string, fields: string[]): Promise<(string | null)[]>;
   zScan(key: string, cursor: string, options: { COUNT: number }): Promise<{ cursor: string | number; members: { value: string; score: number }[] }>;
   duplicate(overrides?: object): RedisCommands;
   withCommandOptions(options: { timeout: number }): RedisCommands;

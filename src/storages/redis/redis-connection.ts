@@ -126,6 +126,10 @@ export class RedisConnection {
       },
       start: () => script(readerStartScript, undefined),
       after: (position) => script(readerAfterScript, { position }),
+      origins: async (codes) => {
+        const names = await connection.hmGet(keys.origins, codes.map((code) => `c:${code}`));
+        return names.map((name) => (typeof name === 'string' ? name : null));
+      },
       destroy: () => {
         try {
           connection.destroy();

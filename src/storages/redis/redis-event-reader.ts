@@ -18,6 +18,8 @@ export interface ReaderConnection {
   start(): Promise<{ position: string; sequence: bigint }>;
   /** Whether an entry follows `position`, the stream's last id, and the sequence number so far, read together. */
   after(position: string): Promise<{ nextExists: boolean; lastId: string; sequence: bigint }>;
+  /** The instance ids of origin codes (null where unknown), read together. */
+  origins(codes: string[]): Promise<(string | null)[]>;
   /** Drops the connection at once (a read may be blocked on it). */
   destroy(): void;
 }
@@ -79,6 +81,8 @@ export class RedisEventReader {
   private readonly own = new Map<string, OwnDelivery>();
   /** The sequence number of the last entry handled; each valid entry carries one more than the one before. */
   private sequence = 0n;
+  /** Instance ids by origin code, as this Redis gave them; forgotten with the connection (a restarted Redis gives new codes). */
+  private readonly originNames = new Map<string, string>();
   /** When a read last left the reader at the stream's end; undefined before the first read. */
   private caughtUpAt: number | undefined;
   /** Whether the last read returned a full batch, so more entries may wait behind it. */
@@ -150,6 +154,7 @@ export class RedisEventReader {
             return;
           }
           this.connection = connection;
+          this.originNames.clear();
         }
         if (this.position === undefined) {
           // Start at the stream's end as it is now: earlier transitions happened before this instance was there.
@@ -174,7 +179,17 @@ export class RedisEventReader {
         this.backlog = entries !== null && entries.length >= this.options.batchSize;
         if (!this.backlog) this.caughtUpAt = Date.now();
         if (entries === null) continue;
-        for (const entry of entries) this.handle(entry);
+        for (let i = 0; i < entries.length; i++) {
+          const entry = entries[i]!;
+          const code = entry.message.i;
+          if (code !== undefined) {
+            // A sequence number that went back means Redis lost its data (a flush, a restore): its codes are new.
+            const n = entry.message.n;
+            if (n !== undefined && SEQUENCE.test(n) && BigInt(n) <= this.sequence) this.originNames.clear();
+            if (!this.originNames.has(code)) await this.resolveOrigins(this.connection, entries, i);
+          }
+          this.handle(entry);
+        }
         if (this.own.size > 1000) this.forgetUnclaimed();
       } catch (error) {
         if (this.closed) return;
@@ -189,6 +204,21 @@ export class RedisEventReader {
         await delay(Math.min(MAX_BACKOFF_MS, 25 * 2 ** failures));
       }
     }
+  }
+
+  /** Learns the instance ids of the origin codes of `entries` from `from` on that it does not know. */
+  private async resolveOrigins(connection: ReaderConnection, entries: StreamEntry[], from: number): Promise<void> {
+    const unknown = new Set<string>();
+    for (let i = from; i < entries.length; i++) {
+      const code = entries[i]!.message.i;
+      if (code !== undefined && !this.originNames.has(code)) unknown.add(code);
+    }
+    const codes = [...unknown];
+    const names = await this.withWatchdog(connection.origins(codes), 'reading origin codes');
+    codes.forEach((code, i) => {
+      const name = names[i];
+      if (typeof name === 'string' && name !== '') this.originNames.set(code, name);
+    });
   }
 
   /**
@@ -218,7 +248,7 @@ export class RedisEventReader {
   private handle(entry: StreamEntry): void {
     const previous = this.position!;
     this.position = entry.id;
-    const parsed = parseEntry(entry.message);
+    const parsed = parseEntry(entry.message, this.originNames);
     if (typeof parsed === 'string') {
       this.options.logger.warn(`Skipping malformed session event ${entry.id} on ${this.options.streamKey}: ${parsed}`);
       return;
@@ -277,7 +307,7 @@ export class RedisEventReader {
 }
 
 /** The event an entry records, or why it is malformed. */
-function parseEntry(message: Record<string, string>): { event: SessionEvent; sessionKey: string; sequence: bigint; deadline: number | undefined } | string {
+function parseEntry(message: Record<string, string>, originNames: ReadonlyMap<string, string>): { event: SessionEvent; sessionKey: string; sequence: bigint; deadline: number | undefined } | string {
   const kind = TYPES[message.t ?? ''];
   if (kind === undefined) return `unknown type ${JSON.stringify(message.t)}`;
   const sessionId = parseLong(message.s);
@@ -287,7 +317,11 @@ function parseEntry(message: Record<string, string>): { event: SessionEvent; ses
     authKeyId = parseLong(message.a);
     if (authKeyId === undefined) return `bad auth key id ${JSON.stringify(message.a)}`;
   }
-  const origin = message.o;
+  let origin: string | undefined = message.o;
+  if (message.i !== undefined) {
+    origin = originNames.get(message.i);
+    if (origin === undefined) return `unknown origin code ${JSON.stringify(message.i)}`;
+  }
   if (typeof origin !== 'string' || origin === '') return 'no origin';
   const sequence = message.n;
   if (sequence === undefined || !SEQUENCE.test(sequence)) return `bad sequence number ${JSON.stringify(sequence)}`;

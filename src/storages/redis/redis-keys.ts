@@ -13,6 +13,8 @@ export interface RedisSessionKeys {
   readonly sequence: string;
   /** With `shards` > 1 and `maxSessions`: how many sessions the group may hold, its share of the limit. */
   readonly quota: string;
+  /** Hash interning instance ids as small codes, so stream entries stay short. */
+  readonly origins: string;
 }
 
 /** The keys of a prefix that describe it as a whole, under the prefix's own hash tag. */
@@ -35,7 +37,7 @@ function checkPrefix(prefix: string): void {
 }
 
 function keysTagged(tag: string): RedisSessionKeys {
-  return { sessions: `{${tag}}:sessions`, events: `{${tag}}:events`, sequence: `{${tag}}:sequence`, quota: `{${tag}}:quota` };
+  return { sessions: `{${tag}}:sessions`, events: `{${tag}}:events`, sequence: `{${tag}}:sequence`, quota: `{${tag}}:quota`, origins: `{${tag}}:origins` };
 }
 
 /** The one group of `shards: 1`: `{prefix}:sessions`, `{prefix}:events`, `{prefix}:sequence`. */

@@ -10,18 +10,36 @@ import { NO_DEADLINE, type RedisLayoutKeys, type RedisSessionKeys } from './redi
  * appends the event (failing before the change if the stream key is), and
  * changes the set last.
  *
- * KEYS: [sessions, events, sequence]. Stream fields: t = c (created) |
+ * KEYS: [sessions, events, sequence, quota, origins]. Stream fields: t = c (created) |
  * d (destroyed) | x (expired), s = session id, a = auth key id (scoped
- * sessions only), o = origin instance id, n = sequence number (one more than
+ * sessions only), i = the origin's code (see below), n = sequence number (one more than
  * the entry before it, so a reader can tell when entries were trimmed unread),
  * e = the idle deadline in ms (created entries of expiring sessions only, for
  * the readers' replicas).
  * The sequence is read before and written after the XADD, so a failing XADD
  * leaves no hole in it.
+ *
+ * Origins are interned: a 36-character instance id would be half of each
+ * entry. The origins hash maps `i:<instance id>` to a small code, `c:<code>`
+ * back to the id, and `n` to the last code given; an instance's first write
+ * registers it. Readers resolve codes they have not seen with one HMGET.
+ * (Entries with an `o` field, the instance id itself, are read as well.)
  */
 const APPEND_EVENT = `
+local origin_code
+local function code_of(origin)
+  if not origin_code then
+    origin_code = redis.call('HGET', KEYS[5], 'i:' .. origin)
+    if not origin_code then
+      origin_code = redis.call('HINCRBY', KEYS[5], 'n', 1)
+      redis.call('HSET', KEYS[5], 'i:' .. origin, origin_code, 'c:' .. origin_code, origin)
+    end
+  end
+  return origin_code
+end
 local function append(kind, member, origin, maxlen, deadline)
   local n = (tonumber(redis.call('GET', KEYS[3])) or 0) + 1
+  local code = code_of(origin)
   local sep = string.find(member, ':', 1, true)
   local xadd = {'XADD', KEYS[2], 'MAXLEN', '~', maxlen, '*', 't', kind}
   if sep then
@@ -30,7 +48,7 @@ local function append(kind, member, origin, maxlen, deadline)
     xadd[9], xadd[10] = 's', member
   end
   local at = #xadd
-  xadd[at + 1], xadd[at + 2], xadd[at + 3], xadd[at + 4] = 'o', origin, 'n', n
+  xadd[at + 1], xadd[at + 2], xadd[at + 3], xadd[at + 4] = 'i', code, 'n', n
   if deadline then xadd[at + 5], xadd[at + 6] = 'e', deadline end
   local id = redis.call(unpack(xadd))
   redis.call('SET', KEYS[3], n)
@@ -55,7 +73,7 @@ end
  * Returns {status, event ids...}: status 1 created, 0 existed, -1 limit
  * reached, -2 the group's quota is used up (take more from the pool).
  * A lapsed session is expired (and announced) first, then created anew.
- * KEYS: [sessions, events, sequence, quota].
+ * KEYS: [sessions, events, sequence, quota, origins].
  */
 const CREATE_SCRIPT = `${APPEND_EVENT}
 local member, origin, now, maxlen = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[6]
@@ -87,7 +105,7 @@ return ids
  * Hands a group's unused quota back: expires up to ARGV[1] lapsed sessions
  * (announced), then lowers the quota to the sessions left. ARGV: batch, now,
  * origin, maxlen. Returns {quota released, event ids...}.
- * KEYS: [sessions, events, sequence, quota].
+ * KEYS: [sessions, events, sequence, quota, origins].
  */
 const RELEASE_SCRIPT = `${APPEND_EVENT}
 local ids = {}
@@ -247,9 +265,10 @@ function badReply(name: string, reply: unknown): SessionStorageUnavailableError 
   return new SessionStorageUnavailableError(`Redis answered ${name} with ${JSON.stringify(reply)}, not the reply its script gives`);
 }
 
-const transitionKeys = (keys: RedisSessionKeys): string[] => [keys.sessions, keys.events, keys.sequence];
+// Every script that appends events takes the same five keys, so the shared append code finds the origins hash at KEYS[5].
+const transitionKeys = (keys: RedisSessionKeys): string[] => [keys.sessions, keys.events, keys.sequence, keys.quota, keys.origins];
 const readerKeys = (keys: RedisSessionKeys): string[] => [keys.events, keys.sequence];
-const quotaKeys = (keys: RedisSessionKeys): string[] => [keys.sessions, keys.events, keys.sequence, keys.quota];
+const quotaKeys = transitionKeys;
 
 /** A transition script's reply: its status and the ids of the events it appended. */
 export interface TransitionReply {
