@@ -42,7 +42,7 @@ async function memoryUsage(raw: Raw, key: string): Promise<number> {
 
 /** Raw internals the figures read (the replica's typed arrays), through the storage's private fields. */
 function replicaOf(storage: RedisSessionStorage): { byteSize(): number; size: number } {
-  return (storage as unknown as { group: { replica: { byteSize(): number; size: number } } }).group.replica;
+  return (storage as unknown as { groups: { replica: { byteSize(): number; size: number } }[] }).groups[0]!.replica;
 }
 
 export const replicaSuite: Suite = {

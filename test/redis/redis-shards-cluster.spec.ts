@@ -200,15 +200,20 @@ describeRedis('RedisSessionStorage key groups on a 3-master Redis Cluster', () =
     await expect(b.subject.destroySession(probe, 99n)).resolves.toBe(true);
 
     // Every entry of every group's stream reaches each instance once, in its group's order.
-    const raw = await clusterClient() as unknown as { xRange(key: string, from: string, to: string): Promise<{ message: Record<string, string> }[]> };
+    const raw = await clusterClient() as unknown as {
+      xRange(key: string, from: string, to: string): Promise<{ message: Record<string, string> }[]>;
+      hGetAll(key: string): Promise<Record<string, string>>;
+    };
     const streams = await Promise.all(a.storage.keyGroups.map((keys) => raw.xRange(keys.events, '-', '+')));
+    // Entries name their origin by a code interned in the group's origins hash.
+    const origins = await Promise.all(a.storage.keyGroups.map((keys) => raw.hGetAll(keys.origins)));
     const total = streams.reduce((sum, entries) => sum + entries.length, 0);
     const groupOf = (event: SessionEvent) => a.storage.keyGroups.findIndex((keys) => keys.events === a.storage.keysOf(event.sessionId, event.authKeyId).events);
     for (const peer of [a, b]) {
       await peer.log.until(() => peer.log.events.length >= total, `${peer.id} to hear ${total} events`, 15_000);
       expect(peer.log.events).toHaveLength(total);
       streams.forEach((entries, group) => {
-        const expected = entries.map(({ message }) => `${message.t === 'c' ? 'created' : 'destroyed'}:${message.s}${message.a === undefined ? '' : `@${message.a}`}#${message.o}`);
+        const expected = entries.map(({ message }) => `${message.t === 'c' ? 'created' : 'destroyed'}:${message.s}${message.a === undefined ? '' : `@${message.a}`}#${origins[group]![`c:${message.i}`]}`);
         const heard = peer.log.events.filter((event) => groupOf(event) === group).map((event) => `${eventLine(event)}#${event.origin}`);
         expect([group, heard]).toEqual([group, expected]);
       });
