@@ -99,7 +99,7 @@ function optionArgs(options: BenchOptions): string[] {
 // ---------------------------------------------------------------- figures
 
 export type Better = 'higher' | 'lower';
-export type Unit = 'ops/s' | 'events/s' | 'cycles/s' | 'B/session' | 's' | 'ms' | 'cmd/lookup';
+export type Unit = 'ops/s' | 'events/s' | 'cycles/s' | 'B/session' | 's' | 'ms' | 'cmd/lookup' | 'share';
 
 export interface Stats {
   median: number;
@@ -451,6 +451,8 @@ export function format(value: number, unit: Unit): string {
       return `${number(value)} ms`;
     case 'cmd/lookup':
       return `${number(value)} cmd/lookup`;
+    case 'share':
+      return number(value);
   }
 }
 

@@ -10,6 +10,7 @@ import { memorySuite } from './memory.js';
 import { notifySuite } from './notify.js';
 import { redisSuite } from './redis.js';
 import { replicaSuite } from './replica.js';
+import { shardsSuite } from './shards.js';
 import { startupSuite } from './startup.js';
 
-export const suites: readonly Suite[] = [inMemorySuite, churnSuite, memorySuite, notifySuite, redisSuite, replicaSuite, startupSuite];
+export const suites: readonly Suite[] = [inMemorySuite, churnSuite, memorySuite, notifySuite, redisSuite, replicaSuite, shardsSuite, startupSuite];

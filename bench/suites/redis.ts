@@ -45,8 +45,9 @@ const READY_LINE = 'Ready to accept connections';
 const START_ATTEMPTS = 5;
 const READY_TIMEOUT_MS = 10_000;
 
-interface BenchRedisServer {
+export interface BenchRedisServer {
   readonly url: string;
+  readonly port: number;
   stop(): Promise<void>;
 }
 
@@ -55,7 +56,7 @@ export function redisServerAvailable(): boolean {
   return probe.error === undefined && probe.status === 0;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -73,12 +74,12 @@ async function freePort(): Promise<number> {
  * port taken between the probe and the bind is retried on another one. The
  * server is killed when this process exits, whatever happens to the suite.
  */
-export async function startRedisServer(): Promise<BenchRedisServer> {
+export async function startRedisServer(extraArgs: () => Promise<string[]> = async () => []): Promise<BenchRedisServer> {
   let lastOutput = '';
   for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
     const port = await freePort();
     const directory = mkdtempSync(join(tmpdir(), 'bench-redis-'));
-    const child = spawn('redis-server', ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', directory], {
+    const child = spawn('redis-server', ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', directory, ...(await extraArgs())], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const killOnExit = () => child.kill('SIGKILL');
@@ -112,6 +113,7 @@ export async function startRedisServer(): Promise<BenchRedisServer> {
     if (ready) {
       return {
         url: `redis://${HOST}:${port}`,
+        port,
         async stop() {
           child.kill('SIGTERM');
           const escalate = setTimeout(() => child.kill('SIGKILL'), 5000);
@@ -179,7 +181,7 @@ export function streamEntries(reply: unknown): { id: string; message: Record<str
 // ---------------------------------------------------------------- latency
 
 /** What one latency run measured. */
-interface LatencyRun {
+export interface LatencyRun {
   p50: number;
   p99: number;
   /** Events delivered per second, from the first issued call to the last delivery. */
@@ -191,7 +193,7 @@ interface LatencyRun {
  * starts the transition (create on even steps, destroy of the same id on the
  * odd step after it) and reports its completion with `completed(ok)`.
  */
-interface LatencyWriter {
+export interface LatencyWriter {
   issue(created: boolean, id: bigint, completed: (ok: boolean) => void): void;
 }
 
@@ -199,7 +201,7 @@ interface LatencyWriter {
  * Where the other instance hands each event: the receiving side calls
  * `receiver.receive(created, id)` at the moment its observer gets the event.
  */
-interface LatencyReceiver {
+export interface LatencyReceiver {
   receive(created: boolean, id: bigint): void;
 }
 
@@ -210,7 +212,7 @@ interface LatencyReceiver {
  * its delivery at the other instance. Fails unless every call succeeded and
  * every event arrived exactly once.
  */
-async function paceAndMeasure(
+export async function paceAndMeasure(
   transitions: number,
   seed: number,
   writer: LatencyWriter,
@@ -283,7 +285,7 @@ async function paceAndMeasure(
 }
 
 /** Runs each latency variant `warmup` times with `warmupTransitions`, then `rounds` times interleaved, the order reversed every other round. */
-async function latencyRounds<K extends string>(
+export async function latencyRounds<K extends string>(
   ctx: SuiteContext,
   variants: Record<K, (transitions: number, seed: number) => Promise<LatencyRun>>,
   transitions: number,

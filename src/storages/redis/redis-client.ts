@@ -10,7 +10,7 @@ export interface NodeRedisClient {
   zCount(key: string, min: string, max: string): Promise<unknown>;
   zScan(key: string, cursor: string, options: { COUNT: number }): Promise<unknown>;
   hmGet(key: string, fields: string[]): Promise<unknown>;
-  xRead(stream: { key: string; id: string }, options: { BLOCK: number; COUNT: number }): Promise<unknown>;
+  xRead(streams: { key: string; id: string } | { key: string; id: string }[], options: { BLOCK: number; COUNT: number }): Promise<unknown>;
   duplicate(overrides?: object): unknown;
   withCommandOptions(options: { timeout: number }): unknown;
   connect(): Promise<unknown>;

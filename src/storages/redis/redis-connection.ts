@@ -106,8 +106,13 @@ export class RedisConnection {
     return runScript(this.client, which as unknown as AnyRedisScript, options).then(which.parse);
   }
 
-  /** Opens a dedicated connection for one key group's event reader. */
-  async openReader(keys: RedisSessionKeys): Promise<ReaderConnection> {
+  /** Whether the client is a Cluster client: its readers then read one key group each (a group's keys are in a slot of their own). */
+  get isCluster(): boolean {
+    return 'masters' in this.client;
+  }
+
+  /** Opens a dedicated connection for an event reader of the given key groups' streams. */
+  async openReader(groups: readonly RedisSessionKeys[]): Promise<ReaderConnection> {
     const connection = this.client.duplicate(readerOverrides(this.client));
     // Errors surface through the pending read; the reader reports them once per outage.
     connection.on('error', () => undefined);
@@ -117,17 +122,19 @@ export class RedisConnection {
       connection.destroy();
       throw error;
     }
-    const script = <A, R>(which: RedisScript<A, R>, args: A): Promise<R> =>
-      runScript(connection, which, { keys: which.keys(keys), arguments: which.args(args) }).then(which.parse);
+    const script = <A, R>(which: RedisScript<A, R>, keys: RedisSessionKeys, args: A): Promise<R> =>
+      runScript(connection, which as unknown as AnyRedisScript, { keys: which.keys(keys), arguments: which.args(args) }).then(which.parse);
+    const streamIndex = new Map(groups.map((keys, index) => [keys.events, index]));
     return {
-      read: async (position, blockMs, count) => {
-        const reply = await connection.xRead({ key: keys.events, id: position }, { BLOCK: blockMs, COUNT: count });
-        return streamEntries(reply);
+      read: async (positions, blockMs, count) => {
+        const streams = groups.map((keys, index) => ({ key: keys.events, id: positions[index]! }));
+        const reply = await connection.xRead(streams.length === 1 ? streams[0]! : streams, { BLOCK: blockMs, COUNT: count });
+        return streamEntries(reply, streamIndex, groups.length);
       },
-      start: () => script(readerStartScript, undefined),
-      after: (position) => script(readerAfterScript, { position }),
-      origins: async (codes) => {
-        const names = await connection.hmGet(keys.origins, codes.map((code) => `c:${code}`));
+      start: (stream) => script(readerStartScript, groups[stream]!, undefined),
+      after: (stream, position) => script(readerAfterScript, groups[stream]!, { position }),
+      origins: async (stream, codes) => {
+        const names = await connection.hmGet(groups[stream]!.origins, codes.map((code) => `c:${code}`));
         return names.map((name) => (typeof name === 'string' ? name : null));
       },
       destroy: () => {
@@ -193,13 +200,20 @@ function readerOverrides(client: RedisCommands): object {
   return { commandOptions, disableOfflineQueue: false, socket: { ...options?.socket, reconnectStrategy: false } };
 }
 
-/** XREAD's reply as entries: node-redis gives `[{ name, messages }]`, or a map by stream name under some type mappings. */
-function streamEntries(reply: unknown): StreamEntry[] | null {
+/**
+ * XREAD's reply as entries per stream (by index): node-redis gives
+ * `[{ name, messages }]`, or a map by stream name under some type mappings.
+ */
+function streamEntries(reply: unknown, streamIndex: ReadonlyMap<string, number>, streams: number): (StreamEntry[] | undefined)[] | null {
   if (reply === null || reply === undefined) return null;
-  const streams: unknown[] = Array.isArray(reply) ? reply : Object.values(reply as Record<string, unknown>).map((messages) => ({ messages }));
-  const entries: StreamEntry[] = [];
-  for (const stream of streams) {
-    for (const message of (stream as { messages?: unknown[] }).messages ?? []) entries.push(message as StreamEntry);
+  const named: [unknown, unknown][] = Array.isArray(reply)
+    ? reply.map((stream) => [(stream as { name?: unknown }).name, (stream as { messages?: unknown }).messages])
+    : Object.entries(reply as Record<string, unknown>);
+  const entries = new Array<StreamEntry[] | undefined>(streams);
+  for (const [name, messages] of named) {
+    // One stream read: its name needs no lookup.
+    const index = streams === 1 ? 0 : streamIndex.get(String(name));
+    if (index !== undefined && Array.isArray(messages)) entries[index] = messages as StreamEntry[];
   }
   return entries;
 }

@@ -1,33 +1,27 @@
-import { SessionEvent, SessionEventsMissed, type SessionEndReason, type SessionEventType } from '../../core/session-event.js';
-import type { AuthKeyId } from '../../core/session-id.js';
 import type { SessionLogger } from '../../core/session-logger.js';
-import type { SessionTransitionSink } from '../../core/session-storage.js';
-import { parseLong } from './redis-keys.js';
 import { describeError, toError } from '../../core/to-error.js';
+import { entryTime, RedisStreamCursor, type ReaderStream, type StreamEntry } from './redis-stream-cursor.js';
 
-/** One stream entry as node-redis returns it. */
-export interface StreamEntry {
-  id: string;
-  message: Record<string, string>;
-}
+export type { ReaderStream, StreamEntry } from './redis-stream-cursor.js';
 
-/** What the reader needs of its own dedicated connection. */
+/** What the reader needs of its own dedicated connection, for its streams (by index). */
 export interface ReaderConnection {
-  read(position: string, blockMs: number, count: number): Promise<StreamEntry[] | null>;
-  /** The stream's last entry id ('0-0' when empty) and the sequence number so far, read together. */
-  start(): Promise<{ position: string; sequence: bigint }>;
-  /** Whether an entry follows `position`, the stream's last id, and the sequence number so far, read together. */
-  after(position: string): Promise<{ nextExists: boolean; lastId: string; sequence: bigint }>;
-  /** The instance ids of origin codes (null where unknown), read together. */
-  origins(codes: string[]): Promise<(string | null)[]>;
+  /** Entries after each stream's position (one list per stream, in order; absent for none), or null when none came within `blockMs`. */
+  read(positions: readonly string[], blockMs: number, count: number): Promise<(StreamEntry[] | undefined)[] | null>;
+  /** A stream's last entry id ('0-0' when empty) and its sequence number so far, read together. */
+  start(stream: number): Promise<{ position: string; sequence: bigint }>;
+  /** Whether an entry follows `position` in a stream, the stream's last id, and its sequence number so far, read together. */
+  after(stream: number, position: string): Promise<{ nextExists: boolean; lastId: string; sequence: bigint }>;
+  /** The instance ids of a stream's origin codes (null where unknown), read together from its group's origins hash. */
+  origins(stream: number, codes: string[]): Promise<(string | null)[]>;
   /** Drops the connection at once (a read may be blocked on it). */
   destroy(): void;
 }
 
 export interface RedisEventReaderOptions {
   readonly instanceId: string;
-  readonly streamKey: string;
-  readonly sink: SessionTransitionSink;
+  /** The streams read together, in one blocking read (on a Cluster, one stream per reader: their keys are in different slots). */
+  readonly streams: readonly ReaderStream[];
   readonly logger: SessionLogger;
   /** Opens a fresh dedicated connection; called at start and after a connection is given up on. */
   readonly connect: () => Promise<ReaderConnection>;
@@ -35,62 +29,34 @@ export interface RedisEventReaderOptions {
   readonly blockMs: number;
   /** How long past `blockMs` a read may take before its connection is declared dead. */
   readonly commandTimeout: number;
+  /** Entries per stream per read, at most. */
   readonly batchSize: number;
-  /**
-   * Called with each valid entry, in stream order, before it is announced (the
-   * replica). `member` as in the sorted set; `deadline`, in ms, on created
-   * entries of sessions that expire.
-   */
-  readonly apply?: (event: SessionEvent, member: string, deadline: number | undefined) => void;
 }
 
-const TYPES: Record<string, [SessionEventType, SessionEndReason | undefined]> = {
-  c: ['created', undefined],
-  d: ['destroyed', 'destroyed'],
-  x: ['destroyed', 'expired'],
-};
-/** Own deliveries that nobody claimed (their call failed) are forgotten after this long. */
-const UNCLAIMED_TTL_MS = 5 * 60_000;
 const MAX_BACKOFF_MS = 1000;
 
-interface OwnDelivery {
-  readonly since: number;
-  settling?: Promise<unknown> | undefined;
-  delivered: boolean;
-  resolve?: (settling: Promise<unknown> | undefined) => void;
-}
-
 /**
- * Reads the shared transition stream from where it last was and announces
- * every entry to this instance's observers, in stream order per session.
- * A connection that breaks is replaced and reading resumes from the last
- * entry seen; entries trimmed meanwhile are reported, never skipped silently.
+ * Reads transition streams from where it last was, on one dedicated
+ * connection, and hands each stream's entries to its cursor, which announces
+ * them in stream order per session. A connection that breaks is replaced and
+ * reading resumes after the last entry seen in each stream; entries trimmed
+ * meanwhile are reported, per stream, never skipped silently.
  */
 export class RedisEventReader {
-  /** The id of the last entry handled; reading resumes after it. Unknown until the first connection. */
-  private position: string | undefined;
-  /** Resolves once the reader knows where the stream ends, so no entry written after that can be missed. */
+  /** Resolves once the reader knows where every stream ends, so no entry written after that can be missed. */
   readonly ready: Promise<void>;
   private markReady!: () => void;
+  private readonly cursors: RedisStreamCursor[];
   private connection: ReaderConnection | undefined;
   private closed = false;
   private running: Promise<void> | undefined;
-  /** Last announcement per session still settling, so the next one for that session waits for it. */
-  private readonly chains = new Map<string, Promise<unknown>>();
-  /** Entries written by this instance, by id, for the call that wrote each to wait on. */
-  private readonly own = new Map<string, OwnDelivery>();
-  /** The sequence number of the last entry handled; each valid entry carries one more than the one before. */
-  private sequence = 0n;
-  /** Instance ids by origin code, as this Redis gave them; forgotten with the connection (a restarted Redis gives new codes). */
-  private readonly originNames = new Map<string, string>();
-  /** When a read last left the reader at the stream's end; undefined before the first read. */
+  /** When a read last left the reader at the streams' ends; undefined before the first read. */
   private caughtUpAt: number | undefined;
-  /** Whether the last read returned a full batch, so more entries may wait behind it. */
-  private backlog = false;
   private reading = false;
 
   constructor(private readonly options: RedisEventReaderOptions) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
+    this.cursors = options.streams.map((stream) => new RedisStreamCursor(stream, options.instanceId, options.logger));
   }
 
   start(): void {
@@ -98,30 +64,23 @@ export class RedisEventReader {
   }
 
   /**
-   * How far behind the stream's end this reader is, in ms: 0 while it reads on
-   * a live connection at the end (its blocking read hears each entry at once);
-   * the age of the last entry handled while it works through a backlog; the
-   * time since it was last at the end while it has no connection. Undefined
-   * until its first read.
+   * How far behind its streams' ends this reader is, in ms: 0 while it reads
+   * on a live connection at the end (its blocking read hears each entry at
+   * once); the age of the oldest last-handled entry of the streams it works
+   * through a backlog of; the time since it was last at the end while it has
+   * no connection. Undefined until its first read.
    */
   lag(now = Date.now()): number | undefined {
     if (this.caughtUpAt === undefined) return undefined;
     if (!this.reading) return Math.max(0, now - this.caughtUpAt);
-    if (!this.backlog) return 0;
-    return Math.max(0, now - entryTime(this.position));
+    let lag = 0;
+    for (const cursor of this.cursors) if (cursor.backlog) lag = Math.max(lag, now - entryTime(cursor.position));
+    return lag;
   }
 
-  /** Settles once this instance's observers have settled the entry `id`, which this instance wrote. */
-  delivered(id: string): Promise<unknown> | undefined {
-    const known = this.own.get(id);
-    if (known?.delivered) {
-      this.own.delete(id);
-      return known.settling;
-    }
-    // Resolving with the announcement's promise adopts it: this settles when the observers have.
-    return new Promise<unknown>((resolve) => {
-      this.own.set(id, { since: Date.now(), delivered: false, resolve });
-    });
+  /** Settles once this instance's observers have settled the entry `id` of stream `stream`, which this instance wrote. */
+  delivered(stream: number, id: string): Promise<unknown> | undefined {
+    return this.cursors[stream]!.delivered(id);
   }
 
   /**
@@ -133,13 +92,13 @@ export class RedisEventReader {
     this.closed = true;
     this.connection?.destroy();
     this.connection = undefined;
-    for (const waiting of this.own.values()) waiting.resolve?.(undefined);
-    this.own.clear();
+    for (const cursor of this.cursors) cursor.close();
   }
 
   private async run(): Promise<void> {
     let failures = 0;
     let afterBreak = false;
+    const cursors = this.cursors;
     while (!this.closed) {
       try {
         if (this.connection === undefined) {
@@ -154,47 +113,56 @@ export class RedisEventReader {
             return;
           }
           this.connection = connection;
-          this.originNames.clear();
+          for (const cursor of cursors) cursor.originNames.clear();
         }
-        if (this.position === undefined) {
-          // Start at the stream's end as it is now: earlier transitions happened before this instance was there.
-          const start = await this.withWatchdog(this.connection.start(), 'reading the stream end');
-          this.position = start.position;
-          this.sequence = start.sequence;
+        const connection = this.connection;
+        if (cursors.some((cursor) => cursor.position === undefined)) {
+          // Start at each stream's end as it is now: earlier transitions happened before this instance was there.
+          await Promise.all(cursors.map(async (cursor, stream) => {
+            if (cursor.position !== undefined) return;
+            const start = await this.withWatchdog(connection.start(stream), 'reading the stream end');
+            cursor.position = start.position;
+            cursor.sequence = start.sequence;
+          }));
           this.caughtUpAt = Date.now();
           this.markReady();
         } else if (afterBreak) {
-          await this.checkTrimmedTail(this.connection, this.position);
+          await Promise.all(cursors.map(async (cursor, stream) => {
+            cursor.checkTail(await this.withWatchdog(connection.after(stream, cursor.position!), 'checking the stream after a break'));
+          }));
         }
         afterBreak = false;
         this.reading = true;
-        const entries = await this.withWatchdog(
-          this.connection.read(this.position, this.options.blockMs, this.options.batchSize),
+        const read = await this.withWatchdog(
+          connection.read(cursors.map((cursor) => cursor.position!), this.options.blockMs, this.options.batchSize),
           'read',
           this.options.blockMs,
         );
         if (this.closed) return;
-        if (failures > 0) this.options.logger.warn(`Session event reader reconnected; resuming after entry ${this.position}`);
+        if (failures > 0) this.options.logger.warn(`Session event reader reconnected; resuming after ${this.positions()}`);
         failures = 0;
-        this.backlog = entries !== null && entries.length >= this.options.batchSize;
-        if (!this.backlog) this.caughtUpAt = Date.now();
-        if (entries === null) continue;
-        for (let i = 0; i < entries.length; i++) {
-          const entry = entries[i]!;
-          const code = entry.message.i;
-          if (code !== undefined) {
-            // A sequence number that went back means Redis lost its data (a flush, a restore): its codes are new.
-            const n = entry.message.n;
-            if (n !== undefined && SEQUENCE.test(n) && BigInt(n) <= this.sequence) this.originNames.clear();
-            if (!this.originNames.has(code)) await this.resolveOrigins(this.connection, entries, i);
+        let backlog = false;
+        for (let stream = 0; stream < cursors.length; stream++) {
+          const cursor = cursors[stream]!;
+          const entries = read?.[stream];
+          cursor.backlog = entries !== undefined && entries.length >= this.options.batchSize;
+          backlog ||= cursor.backlog;
+          if (entries === undefined) continue;
+          for (let i = 0; i < entries.length; i++) {
+            const entry = entries[i]!;
+            if (cursor.needsOrigins(entry)) {
+              const codes = cursor.unknownOrigins(entries, i);
+              cursor.learnOrigins(codes, await this.withWatchdog(connection.origins(stream, codes), 'reading origin codes'));
+            }
+            cursor.handle(entry);
           }
-          this.handle(entry);
+          cursor.tidy();
         }
-        if (this.own.size > 1000) this.forgetUnclaimed();
+        if (!backlog) this.caughtUpAt = Date.now();
       } catch (error) {
         if (this.closed) return;
         if (failures === 0) {
-          this.options.logger.warn(`Session event reader lost its Redis connection (${describeError(error)}); will resume after entry ${this.position ?? 'the stream end'}`);
+          this.options.logger.warn(`Session event reader lost its Redis connection (${describeError(error)}); will resume after ${this.positions()}`);
         }
         failures++;
         afterBreak = true;
@@ -206,86 +174,10 @@ export class RedisEventReader {
     }
   }
 
-  /** Learns the instance ids of the origin codes of `entries` from `from` on that it does not know. */
-  private async resolveOrigins(connection: ReaderConnection, entries: StreamEntry[], from: number): Promise<void> {
-    const unknown = new Set<string>();
-    for (let i = from; i < entries.length; i++) {
-      const code = entries[i]!.message.i;
-      if (code !== undefined && !this.originNames.has(code)) unknown.add(code);
-    }
-    const codes = [...unknown];
-    const names = await this.withWatchdog(connection.origins(codes), 'reading origin codes');
-    codes.forEach((code, i) => {
-      const name = names[i];
-      if (typeof name === 'string' && name !== '') this.originNames.set(code, name);
-    });
-  }
-
-  /**
-   * After a break: entries that follow the position are checked one by one as
-   * they are read; this covers the case where none is left, because every
-   * entry added meanwhile was trimmed (or Redis restarted empty).
-   */
-  private async checkTrimmedTail(connection: ReaderConnection, position: string): Promise<void> {
-    const after = await this.withWatchdog(connection.after(position), 'checking the stream after a break');
-    if (after.nextExists || after.sequence === this.sequence) return;
-    const missed = after.sequence > this.sequence ? after.sequence - this.sequence : 'restarted';
-    this.reportMissed(position, after.lastId, missed, after.sequence);
-    if (compareIds(after.lastId, position) > 0) this.position = after.lastId;
-  }
-
-  /** `missed` entries after `lastSeen` are gone, or the sequence went back because Redis lost its data. */
-  private reportMissed(lastSeen: string, resumedFrom: string, missed: bigint | 'restarted', sequence: bigint): void {
-    if (missed === 'restarted') {
-      this.options.logger.warn(`Session event stream ${this.options.streamKey} started over (did Redis lose its data?): sessions and events before ${resumedFrom} may be gone`);
-    } else {
-      this.options.logger.warn(`${missed} session event(s) on ${this.options.streamKey} after ${lastSeen} were removed before this instance read them`);
-    }
-    this.sequence = sequence;
-    this.options.sink.eventsMissed(new SessionEventsMissed(lastSeen === '0-0' ? undefined : lastSeen, resumedFrom, this.options.instanceId));
-  }
-
-  private handle(entry: StreamEntry): void {
-    const previous = this.position!;
-    this.position = entry.id;
-    const parsed = parseEntry(entry.message, this.originNames);
-    if (typeof parsed === 'string') {
-      this.options.logger.warn(`Skipping malformed session event ${entry.id} on ${this.options.streamKey}: ${parsed}`);
-      return;
-    }
-    const { event, sessionKey, sequence, deadline } = parsed;
-    if (sequence === this.sequence + 1n) this.sequence = sequence;
-    else this.reportMissed(previous, entry.id, sequence > this.sequence ? sequence - this.sequence - 1n : 'restarted', sequence);
-    this.options.apply?.(event, sessionKey, deadline);
-    const before = this.chains.get(sessionKey);
-    const settling = before === undefined ? this.options.sink.announce(event) : before.then(() => this.options.sink.announce(event));
-    if (settling !== undefined) {
-      this.chains.set(sessionKey, settling);
-      const forget = () => {
-        if (this.chains.get(sessionKey) === settling) this.chains.delete(sessionKey);
-      };
-      settling.then(forget, forget);
-    }
-    if (event.origin === this.options.instanceId) this.handOver(entry.id, settling);
-  }
-
-  private handOver(id: string, settling: Promise<unknown> | undefined): void {
-    const waiting = this.own.get(id);
-    if (waiting !== undefined && !waiting.delivered) {
-      this.own.delete(id);
-      waiting.resolve?.(settling);
-    } else {
-      this.own.set(id, { since: Date.now(), delivered: true, settling });
-    }
-  }
-
-  private forgetUnclaimed(): void {
-    const horizon = Date.now() - UNCLAIMED_TTL_MS;
-    for (const [id, delivery] of this.own) {
-      if (delivery.since >= horizon) continue;
-      this.own.delete(id);
-      delivery.resolve?.(undefined);
-    }
+  /** Where reading resumes, for messages: `entry <id>` with one stream, `entry <id> of <stream>, ...` with several. */
+  private positions(): string {
+    if (this.cursors.length === 1) return `entry ${this.cursors[0]!.position ?? 'the stream end'}`;
+    return this.cursors.map((cursor) => `entry ${cursor.position ?? 'the stream end'} of ${cursor.streamKey}`).join(', ');
   }
 
   /** Gives up on a connection that neither answers nor fails, which a silently dead socket would do. */
@@ -304,52 +196,6 @@ export class RedisEventReader {
       );
     });
   }
-}
-
-/** The event an entry records, or why it is malformed. */
-function parseEntry(message: Record<string, string>, originNames: ReadonlyMap<string, string>): { event: SessionEvent; sessionKey: string; sequence: bigint; deadline: number | undefined } | string {
-  const kind = TYPES[message.t ?? ''];
-  if (kind === undefined) return `unknown type ${JSON.stringify(message.t)}`;
-  const sessionId = parseLong(message.s);
-  if (sessionId === undefined) return `bad session id ${JSON.stringify(message.s)}`;
-  let authKeyId: AuthKeyId | undefined;
-  if (message.a !== undefined) {
-    authKeyId = parseLong(message.a);
-    if (authKeyId === undefined) return `bad auth key id ${JSON.stringify(message.a)}`;
-  }
-  let origin: string | undefined = message.o;
-  if (message.i !== undefined) {
-    origin = originNames.get(message.i);
-    if (origin === undefined) return `unknown origin code ${JSON.stringify(message.i)}`;
-  }
-  if (typeof origin !== 'string' || origin === '') return 'no origin';
-  const sequence = message.n;
-  if (sequence === undefined || !SEQUENCE.test(sequence)) return `bad sequence number ${JSON.stringify(sequence)}`;
-  const [type, reason] = kind;
-  return {
-    event: new SessionEvent(type, sessionId, authKeyId, { reason, origin }),
-    sessionKey: authKeyId === undefined ? message.s! : `${message.a}:${message.s}`,
-    sequence: BigInt(sequence),
-    // A deadline that is not a positive integer is left out: the replica then asks Redis about the session.
-    deadline: message.e !== undefined && DEADLINE.test(message.e) ? Number(message.e) : undefined,
-  };
-}
-
-const SEQUENCE = /^[1-9]\d{0,18}$/;
-const DEADLINE = /^[1-9]\d{0,15}$/;
-
-/** The ms part of a stream id: when Redis added the entry. */
-function entryTime(id: string | undefined): number {
-  return id === undefined ? 0 : Number(id.slice(0, id.indexOf('-')));
-}
-
-/** Orders stream ids ("ms-seq"), which do not sort as strings. */
-function compareIds(a: string, b: string): number {
-  const [aMs = 0n, aSeq = 0n] = a.split('-').map(BigInt);
-  const [bMs = 0n, bSeq = 0n] = b.split('-').map(BigInt);
-  if (aMs !== bMs) return aMs < bMs ? -1 : 1;
-  if (aSeq !== bSeq) return aSeq < bSeq ? -1 : 1;
-  return 0;
 }
 
 function delay(ms: number): Promise<void> {

@@ -5,14 +5,12 @@ import type { SessionTransitionSink } from '../../core/session-storage.js';
 import { SessionLimitError } from '../../core/session-storage-errors.js';
 import { describeError } from '../../core/to-error.js';
 import type { RedisConnection } from './redis-connection.js';
-import { RedisEventReader } from './redis-event-reader.js';
+import type { ReaderStream, RedisEventReader } from './redis-event-reader.js';
 import { NO_DEADLINE, sessionMember, type RedisSessionKeys } from './redis-keys.js';
 import { RedisReplica } from './redis-replica.js';
 import { createScript, destroyScript, releaseScript, sweepScript, touchManyScript, touchScript, type TransitionReply } from './redis-scripts.js';
 import { RedisSweeper, SWEEP_BATCH } from './redis-sweeper.js';
 
-const READ_BLOCK_MS = 1000;
-const READ_BATCH = 1000;
 /** Members per ZSCAN reply while seeding: one batch is well under a millisecond of work here. */
 const SEED_BATCH = 1000;
 /** Sessions per background touch script. */
@@ -30,8 +28,8 @@ export interface KeyGroupSettings {
   readonly localReads: boolean;
   /** The most sessions one group may hold: maxSessions with one group, -1 (its quota key) with several, 0 for none. */
   readonly limit: number;
-  /** Settles once the key layout in Redis is known to match; no reader starts before (none reads another layout's streams). */
-  readonly layoutChecked: Promise<void>;
+  /** Starts the storage's readers, which read every group's stream (once; see redis-readers). */
+  readonly startReading: () => void;
   readonly logger: () => SessionLogger;
   /** Bounds a call by the storage's commandTimeout, describing its failure as the storage's typed error. */
   readonly bound: <T>(work: Promise<T>, operation: string) => Promise<T>;
@@ -56,7 +54,9 @@ interface PendingTouch {
 export class RedisKeyGroup {
   /** This instance's copy of the group's live sessions (with localReads). */
   readonly replica: RedisReplica | undefined;
+  /** The reader that reads this group's stream (maybe with other groups'), and the stream's index there. */
   private reader: RedisEventReader | undefined;
+  private stream = 0;
   private readonly sweeper: RedisSweeper;
   /** Where announcements go once a subject attached; until then nobody listens. */
   private sink: SessionTransitionSink | undefined;
@@ -90,7 +90,7 @@ export class RedisKeyGroup {
   /** Announces the group's transitions to `sink` from now on. */
   attach(sink: SessionTransitionSink): void {
     this.sink = sink;
-    this.startReading();
+    this.settings.startReading();
     // Observers must hear every transition from now on: every call waits until the reader knows where the stream ends.
     this.settings.connection.waitAlsoFor(this.whenReading());
   }
@@ -101,48 +101,47 @@ export class RedisKeyGroup {
   }
 
   /**
-   * Starts the reader, once: on attach, or with localReads on the first
-   * lookup (the replica needs it even when nothing listens).
+   * Starts reading, once: on attach, or with localReads on the first lookup
+   * (the replica needs it even when nothing listens).
    */
   startReading(): void {
-    if (this.reader !== undefined || this.closed) return;
-    const { connection, instanceId, commandTimeout } = this.settings;
+    if (this.reader === undefined && !this.closed) this.settings.startReading();
+  }
+
+  /** What a reader needs to read this group's stream: where its events and gaps go. */
+  readerStream(): ReaderStream {
     const replica = this.replica;
-    const sink: SessionTransitionSink = {
-      announce: (event) => this.sink?.announce(event),
-      eventsMissed: (notice) => {
-        this.eventsMissed++;
-        this.lastEventsMissedAt = Date.now();
-        // The replica may lack what the missed entries did: rebuilt from the sorted set.
-        if (replica !== undefined) this.seed(replica);
-        this.sink?.eventsMissed(notice);
-      },
-      logger: this.logger,
-    };
-    this.reader = new RedisEventReader({
-      instanceId,
+    return {
       streamKey: this.keys.events,
-      sink,
-      logger: this.logger,
-      connect: () => connection.openReader(this.keys),
-      blockMs: READ_BLOCK_MS,
-      commandTimeout,
-      batchSize: READ_BATCH,
+      sink: {
+        announce: (event) => this.sink?.announce(event),
+        eventsMissed: (notice) => {
+          this.eventsMissed++;
+          this.lastEventsMissedAt = Date.now();
+          // The replica may lack what the missed entries did: this group's part is rebuilt from its sorted set.
+          if (replica !== undefined) this.seed(replica);
+          this.sink?.eventsMissed(notice);
+        },
+        logger: this.logger,
+      },
       apply: replica === undefined ? undefined : (event, member, deadline) => {
         if (event.type === 'created') replica.add(member, event.sessionId, event.authKeyId, deadline);
         else replica.remove(member, event.sessionId, event.authKeyId);
       },
-    });
+    };
+  }
+
+  /** This group's stream is `stream` of `reader`, which has not started yet. */
+  useReader(reader: RedisEventReader, stream: number): void {
+    this.reader = reader;
+    this.stream = stream;
+    const replica = this.replica;
     if (replica !== undefined) {
       // Every entry from the reader's start position on is applied while the scan runs (see RedisReplica).
       const generation = replica.beginSeed();
-      this.reader.ready.then(() => this.scan(replica, generation), () => undefined);
+      reader.ready.then(() => this.scan(replica, generation), () => undefined);
     }
-    this.reader.ready.then(() => (this.reading = true), () => undefined);
-    const reader = this.reader;
-    this.settings.layoutChecked.then(() => {
-      if (!this.closed) reader.start();
-    }, () => undefined);
+    reader.ready.then(() => (this.reading = true), () => undefined);
   }
 
   /** How far behind its stream's end the group's reader is, in ms; undefined before it first read or when not reading. */
@@ -328,7 +327,7 @@ export class RedisKeyGroup {
 
   /** Waits until this instance's reader has read (and announced) the entries this instance just wrote. */
   private async announced(eventIds: readonly string[]): Promise<void> {
-    for (const id of eventIds) await this.reader!.delivered(id);
+    for (const id of eventIds) await this.reader!.delivered(this.stream, id);
   }
 }
 

@@ -5,12 +5,14 @@ import { SessionLimitError, SessionStorageUnavailableError } from '../../core/se
 import { Deadlines } from './deadlines.js';
 import { describeError } from '../../core/to-error.js';
 import { RedisConnection } from './redis-connection.js';
+import type { RedisEventReader } from './redis-event-reader.js';
 import { RedisKeyGroup } from './redis-key-group.js';
 import { RedisKeyLayoutError } from './redis-key-layout-error.js';
 import { groupIndex } from './redis-key-routing.js';
 import { REPLICA_LIVE, REPLICA_TOUCH_DUE } from './redis-replica.js';
 import { sessionMember, type RedisLayoutKeys, type RedisSessionKeys } from './redis-keys.js';
 import { layoutScript, type RecordedLayout } from './redis-scripts.js';
+import { startReaders } from './redis-readers.js';
 import { RedisSessionQuota } from './redis-session-quota.js';
 import { resolveRedisOptions, type RedisSessionStorageOptions } from './redis-storage-options.js';
 
@@ -45,6 +47,8 @@ export class RedisSessionStorage implements SessionStorage {
   private readonly wanted: RecordedLayout;
   /** Settles once the layout in Redis is known to match; rejects for good on a mismatch. */
   private readonly layoutChecked: Promise<void>;
+  /** Started on attach, or with localReads on the first lookup. */
+  private readers: RedisEventReader[] | undefined;
   private readonly expiring: boolean;
   private readonly deadlines: Deadlines;
   private logger: SessionLogger;
@@ -76,7 +80,7 @@ export class RedisSessionStorage implements SessionStorage {
       localReads: resolved.localReads,
       // One group checks maxSessions itself; several share it through quotas.
       limit: maxSessions === undefined ? 0 : this.shards === 1 ? maxSessions : -1,
-      layoutChecked: this.layoutChecked,
+      startReading: () => this.startReading(),
       logger: () => this.logger,
       bound: <T>(work: Promise<T>, operation: string) => this.bounded(work, operation),
     };
@@ -243,8 +247,22 @@ export class RedisSessionStorage implements SessionStorage {
 
   private async shutDown(): Promise<void> {
     for (const group of this.groups) group.close();
+    for (const reader of this.readers ?? []) reader.close();
     this.deadlines.close();
     await this.connection.close();
+  }
+
+  /** Starts the readers of every group, once (see redis-readers). */
+  private startReading(): void {
+    if (this.readers !== undefined || this.closing !== undefined) return;
+    this.readers = startReaders(this.groups, {
+      connection: this.connection,
+      instanceId: this.instanceId,
+      commandTimeout: this.deadlines.timeout,
+      logger: { warn: (message) => this.logger.warn(message), error: (message, stack) => this.logger.error(message, stack) },
+      layoutChecked: this.layoutChecked,
+      closed: () => this.closing !== undefined,
+    });
   }
 
   private groupOf(sessionId: SessionId, authKeyId: AuthKeyId | undefined): RedisKeyGroup {

@@ -1,0 +1,235 @@
+import { SessionEvent, SessionEventsMissed, type SessionEndReason, type SessionEventType } from '../../core/session-event.js';
+import type { AuthKeyId } from '../../core/session-id.js';
+import type { SessionLogger } from '../../core/session-logger.js';
+import type { SessionTransitionSink } from '../../core/session-storage.js';
+import { parseLong } from './redis-keys.js';
+
+/** One stream entry as node-redis returns it. */
+export interface StreamEntry {
+  id: string;
+  message: Record<string, string>;
+}
+
+/** One stream a reader reads: one key group's. */
+export interface ReaderStream {
+  readonly streamKey: string;
+  /** Hears this stream's events and gaps. */
+  readonly sink: SessionTransitionSink;
+  /**
+   * Called with each valid entry, in stream order, before it is announced (the
+   * replica). `member` as in the sorted set; `deadline`, in ms, on created
+   * entries of sessions that expire.
+   */
+  readonly apply?: (event: SessionEvent, member: string, deadline: number | undefined) => void;
+}
+
+const TYPES: Record<string, [SessionEventType, SessionEndReason | undefined]> = {
+  c: ['created', undefined],
+  d: ['destroyed', 'destroyed'],
+  x: ['destroyed', 'expired'],
+};
+/** Own deliveries that nobody claimed (their call failed) are forgotten after this long. */
+const UNCLAIMED_TTL_MS = 5 * 60_000;
+
+interface OwnDelivery {
+  readonly since: number;
+  settling?: Promise<unknown> | undefined;
+  delivered: boolean;
+  resolve?: (settling: Promise<unknown> | undefined) => void;
+}
+
+/**
+ * Where a reader is in one stream, and what it does with the stream's
+ * entries: announces each, in stream order per session, tells the calls of
+ * this instance when their own entries are announced, and reports entries
+ * that were removed before they were read (the sequence numbers show it).
+ */
+export class RedisStreamCursor {
+  /** The id of the last entry handled; reading resumes after it. Unknown until the reader first connects. */
+  position: string | undefined;
+  /** The sequence number of the last entry handled; each valid entry carries one more than the one before. */
+  sequence = 0n;
+  /** Whether the last read returned a full batch of this stream, so more entries may wait behind it. */
+  backlog = false;
+  /** Last announcement per session still settling, so the next one for that session waits for it. */
+  private readonly chains = new Map<string, Promise<unknown>>();
+  /** Entries written by this instance, by id, for the call that wrote each to wait on. */
+  private readonly own = new Map<string, OwnDelivery>();
+  /** Instance ids by origin code, as this group's origins hash gave them; forgotten with the connection (a restarted Redis gives new codes). */
+  readonly originNames = new Map<string, string>();
+
+  constructor(
+    private readonly stream: ReaderStream,
+    private readonly instanceId: string,
+    private readonly logger: SessionLogger,
+  ) {}
+
+  get streamKey(): string {
+    return this.stream.streamKey;
+  }
+
+  /** Settles once this instance's observers have settled the entry `id`, which this instance wrote. */
+  delivered(id: string): Promise<unknown> | undefined {
+    const known = this.own.get(id);
+    if (known?.delivered) {
+      this.own.delete(id);
+      return known.settling;
+    }
+    // Resolving with the announcement's promise adopts it: this settles when the observers have.
+    return new Promise<unknown>((resolve) => {
+      this.own.set(id, { since: Date.now(), delivered: false, resolve });
+    });
+  }
+
+  /** Releases every call still waiting for an own entry. */
+  close(): void {
+    for (const waiting of this.own.values()) waiting.resolve?.(undefined);
+    this.own.clear();
+  }
+
+  /**
+   * After a break, with what the stream holds after the position: when no
+   * entry follows it but the sequence moved, every entry added meanwhile was
+   * trimmed (or Redis restarted empty).
+   */
+  checkTail(after: { nextExists: boolean; lastId: string; sequence: bigint }): void {
+    const position = this.position!;
+    if (after.nextExists || after.sequence === this.sequence) return;
+    const missed = after.sequence > this.sequence ? after.sequence - this.sequence : 'restarted';
+    this.reportMissed(position, after.lastId, missed, after.sequence);
+    if (compareIds(after.lastId, position) > 0) this.position = after.lastId;
+  }
+
+  /**
+   * Whether `entries[at]` needs origin codes this cursor does not know; a
+   * sequence number that went back means Redis lost its data (a flush, a
+   * restore), so the codes known are forgotten first.
+   */
+  needsOrigins(entry: StreamEntry): boolean {
+    const code = entry.message.i;
+    if (code === undefined) return false;
+    const n = entry.message.n;
+    if (n !== undefined && SEQUENCE.test(n) && BigInt(n) <= this.sequence) this.originNames.clear();
+    return !this.originNames.has(code);
+  }
+
+  /** The origin codes of `entries` from `from` on that this cursor does not know. */
+  unknownOrigins(entries: readonly StreamEntry[], from: number): string[] {
+    const unknown = new Set<string>();
+    for (let i = from; i < entries.length; i++) {
+      const code = entries[i]!.message.i;
+      if (code !== undefined && !this.originNames.has(code)) unknown.add(code);
+    }
+    return [...unknown];
+  }
+
+  learnOrigins(codes: readonly string[], names: readonly (string | null)[]): void {
+    codes.forEach((code, i) => {
+      const name = names[i];
+      if (typeof name === 'string' && name !== '') this.originNames.set(code, name);
+    });
+  }
+
+  handle(entry: StreamEntry): void {
+    const previous = this.position!;
+    this.position = entry.id;
+    const parsed = parseEntry(entry.message, this.originNames);
+    if (typeof parsed === 'string') {
+      this.logger.warn(`Skipping malformed session event ${entry.id} on ${this.stream.streamKey}: ${parsed}`);
+      return;
+    }
+    const { event, sessionKey, sequence, deadline } = parsed;
+    if (sequence === this.sequence + 1n) this.sequence = sequence;
+    else this.reportMissed(previous, entry.id, sequence > this.sequence ? sequence - this.sequence - 1n : 'restarted', sequence);
+    this.stream.apply?.(event, sessionKey, deadline);
+    const sink = this.stream.sink;
+    const before = this.chains.get(sessionKey);
+    const settling = before === undefined ? sink.announce(event) : before.then(() => sink.announce(event));
+    if (settling !== undefined) {
+      this.chains.set(sessionKey, settling);
+      const forget = () => {
+        if (this.chains.get(sessionKey) === settling) this.chains.delete(sessionKey);
+      };
+      settling.then(forget, forget);
+    }
+    if (event.origin === this.instanceId) this.handOver(entry.id, settling);
+  }
+
+  /** Forgets own deliveries nobody claimed for long (their call failed), once many have piled up. */
+  tidy(): void {
+    if (this.own.size <= 1000) return;
+    const horizon = Date.now() - UNCLAIMED_TTL_MS;
+    for (const [id, delivery] of this.own) {
+      if (delivery.since >= horizon) continue;
+      this.own.delete(id);
+      delivery.resolve?.(undefined);
+    }
+  }
+
+  /** `missed` entries after `lastSeen` are gone, or the sequence went back because Redis lost its data. */
+  private reportMissed(lastSeen: string, resumedFrom: string, missed: bigint | 'restarted', sequence: bigint): void {
+    if (missed === 'restarted') {
+      this.logger.warn(`Session event stream ${this.stream.streamKey} started over (did Redis lose its data?): sessions and events before ${resumedFrom} may be gone`);
+    } else {
+      this.logger.warn(`${missed} session event(s) on ${this.stream.streamKey} after ${lastSeen} were removed before this instance read them`);
+    }
+    this.sequence = sequence;
+    this.stream.sink.eventsMissed(new SessionEventsMissed(lastSeen === '0-0' ? undefined : lastSeen, resumedFrom, this.instanceId));
+  }
+
+  private handOver(id: string, settling: Promise<unknown> | undefined): void {
+    const waiting = this.own.get(id);
+    if (waiting !== undefined && !waiting.delivered) {
+      this.own.delete(id);
+      waiting.resolve?.(settling);
+    } else {
+      this.own.set(id, { since: Date.now(), delivered: true, settling });
+    }
+  }
+}
+
+/** The event an entry records, or why it is malformed. */
+function parseEntry(message: Record<string, string>, originNames: ReadonlyMap<string, string>): { event: SessionEvent; sessionKey: string; sequence: bigint; deadline: number | undefined } | string {
+  const kind = TYPES[message.t ?? ''];
+  if (kind === undefined) return `unknown type ${JSON.stringify(message.t)}`;
+  const sessionId = parseLong(message.s);
+  if (sessionId === undefined) return `bad session id ${JSON.stringify(message.s)}`;
+  let authKeyId: AuthKeyId | undefined;
+  if (message.a !== undefined) {
+    authKeyId = parseLong(message.a);
+    if (authKeyId === undefined) return `bad auth key id ${JSON.stringify(message.a)}`;
+  }
+  let origin: string | undefined = message.o;
+  if (message.i !== undefined) {
+    origin = originNames.get(message.i);
+    if (origin === undefined) return `unknown origin code ${JSON.stringify(message.i)}`;
+  }
+  if (typeof origin !== 'string' || origin === '') return 'no origin';
+  const sequence = message.n;
+  if (sequence === undefined || !SEQUENCE.test(sequence)) return `bad sequence number ${JSON.stringify(sequence)}`;
+  const [type, reason] = kind;
+  return {
+    event: new SessionEvent(type, sessionId, authKeyId, { reason, origin }),
+    sessionKey: authKeyId === undefined ? message.s! : `${message.a}:${message.s}`,
+    sequence: BigInt(sequence),
+    // A deadline that is not a positive integer is left out: the replica then asks Redis about the session.
+    deadline: message.e !== undefined && DEADLINE.test(message.e) ? Number(message.e) : undefined,
+  };
+}
+
+const SEQUENCE = /^[1-9]\d{0,18}$/;
+const DEADLINE = /^[1-9]\d{0,15}$/;
+
+/** The ms part of a stream id: when Redis added the entry. */
+export function entryTime(id: string | undefined): number {
+  return id === undefined ? 0 : Number(id.slice(0, id.indexOf('-')));
+}
+
+/** Orders stream ids ("ms-seq"), which do not sort as strings. */
+function compareIds(a: string, b: string): number {
+  const [aMs = 0n, aSeq = 0n] = a.split('-').map(BigInt);
+  const [bMs = 0n, bSeq = 0n] = b.split('-').map(BigInt);
+  if (aMs !== bMs) return aMs < bMs ? -1 : 1;
+  if (aSeq !== bSeq) return aSeq < bSeq ? -1 : 1;
+  return 0;
+}
