@@ -16,7 +16,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { createClient } from 'redis';
 import { InMemorySessionStorage, SessionSubject } from '../../src/index.js';
 import { RedisSessionStorage } from '../../src/storages/redis/index.js';
-import type { Suite, SuiteContext } from '../harness.js';
+import { defineTask, type Json, type Suite, type SuiteContext } from '../harness.js';
 import { expectEqual, RecordingLogger, sizeText } from '../support.js';
 import { inFlight, percentile, randomIds, redisServerAvailable, startRedisServer } from './redis.js';
 
@@ -53,6 +53,7 @@ export const replicaSuite: Suite = {
       'replica.has-vs-in-memory', 'replica.has-vs-exists', 'replica.commands-per-lookup', 'replica.commands-per-lookup-idle',
       'replica.staleness-p50', 'replica.staleness-p99', 'replica.bytes-unscoped', 'replica.bytes-idle',
       'replica.seed-seconds', 'replica.seed-longest-block', 'replica.redis-bytes-sorted-set', 'replica.redis-bytes-stream', 'replica.redis-bytes-total',
+      'replica.latency-processes-p50', 'replica.latency-processes-p99',
     ] as const;
     if (!redisServerAvailable()) {
       for (const id of ids) ctx.figure({ id, label: id, unit: 'ms', better: 'lower', value: null, baseline: null, unavailable: 'redis-server not on PATH' });
@@ -67,6 +68,7 @@ export const replicaSuite: Suite = {
       raw.on('error', (error: unknown) => logger.error(`raw: ${String(error)}`));
       await raw.connect();
       closables.push(raw);
+      await processLatency(ctx, server.url, raw, logger, closables);
       await lookups(ctx, server.url, raw, logger, closables);
       await staleness(ctx, server.url, raw, logger, closables);
       await seeding(ctx, server.url, raw, logger);
@@ -176,6 +178,9 @@ async function lookups(ctx: SuiteContext, url: string, raw: Raw, logger: Recordi
   await Promise.all([idle.a.subject.ready(), idle.b.subject.ready(), idleOffSubject.ready()]);
   expectEqual(await inFlight(n, IN_FLIGHT, (i) => idle.a.subject.createSession(live[i])), n, 'idle sessions created');
   await idle.b.storage.localReadsReady();
+  // Measured while every session is live: the lookups below outlast idleTimeout, and sessions nobody uses expire.
+  for (const until = Date.now() + 10_000; replicaOf(idle.b.storage).size < n && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 10));
+  const idleBytes = replicaOf(idle.b.storage).byteSize() / replicaOf(idle.b.storage).size;
   const idleCommands: number[] = [];
   const idleOffCommands: number[] = [];
   for (let round = 0; round < ctx.options.rounds; round++) {
@@ -199,7 +204,7 @@ async function lookups(ctx: SuiteContext, url: string, raw: Raw, logger: Recordi
   ctx.figure({
     id: 'replica.bytes-idle',
     label: `the same with idleTimeout (a 4-byte deadline each)`,
-    unit: 'B/session', better: 'lower', value: [replicaOf(idle.b.storage).byteSize() / replicaOf(idle.b.storage).size],
+    unit: 'B/session', better: 'lower', value: [idleBytes],
     baseline: { label: 'the bare 8-byte id (BigInt64Array)', samples: [8] },
     target: { value: 24 }, params: { sessions: n },
   });
@@ -228,12 +233,12 @@ async function staleness(ctx: SuiteContext, url: string, raw: Raw, logger: Recor
       const resolved = performance.now();
       while (await b.subject.hasSession(id)) await new Promise((resolve) => setImmediate(resolve));
       stale[i] = performance.now() - resolved;
-      // The raw pair: from XADD's reply to the blocked XREAD's reply on another connection.
+      // The raw pair: from the XADD call to the blocked XREAD's reply on another connection.
       const last = (await raw.xRevRange('raw-stale', '+', '-', { COUNT: 1 }))?.[0]?.id ?? '0-0';
       const reading = reader.xRead({ key: 'raw-stale', id: last }, { BLOCK: 1000, COUNT: 1 });
       await new Promise((resolve) => setImmediate(resolve));
-      await raw.xAdd('raw-stale', '*', { t: 'd', s: `${id}` }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 1000 } });
       const added = performance.now();
+      await raw.xAdd('raw-stale', '*', { t: 'd', s: `${id}` }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 1000 } });
       await reading;
       rawLatency[i] = performance.now() - added;
     }
@@ -248,7 +253,7 @@ async function staleness(ctx: SuiteContext, url: string, raw: Raw, logger: Recor
       id: `replica.staleness-${p}`,
       label: `staleness ${p}: how long after A's destroySession resolved B still answers hasSession true`,
       unit: 'ms', better: 'lower', value: pick(value, which),
-      baseline: { label: 'raw XADD reply → the other connection\'s blocked XREAD reply', samples: pick(baseline, which) },
+      baseline: { label: 'raw XADD call → the other connection\'s blocked XREAD reply', samples: pick(baseline, which) },
       params: { sessionsPerRound: count },
     });
   }
@@ -374,5 +379,155 @@ async function redisBytes(ctx: SuiteContext, url: string, raw: Raw, logger: Reco
     unit: 'B/session', better: 'lower', value: [(zset + stream) / liveCount],
     baseline: { label: 'bare ZADD + the earlier stream', samples: [(rawZset + rawStream) / liveCount] },
     target: { value: 200 }, params,
+  });
+}
+
+// ---------------------------------------------------------------- cross-instance latency, two processes
+
+/** Transitions per second in the latency runs. */
+const EVENT_RATE = 10_000;
+/** The wall clock both processes share, in ms with sub-ms resolution. */
+const wallClock = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * Instance B in a process of its own: a storage and subject on `keyPrefix`,
+ * and a raw XREAD BLOCK reader of `rawKey` (what the storage's reader does,
+ * bare). Records when each event reaches B's observer and each raw entry its
+ * reader, until it has `count` of each, then reports them.
+ */
+const RECEIVER = defineTask('replica/latency-receiver', async (params) => {
+  const { url, keyPrefix, rawKey, count } = params as { url: string; keyPrefix: string; rawKey: string; count: number };
+  const logger = new RecordingLogger();
+  const storage = new RedisSessionStorage({ url, keyPrefix, instanceId: 'b', logger });
+  const subject = new SessionSubject(storage, { logger });
+  const heard: [string, number][] = [];
+  subject.subscribe({ update: (event) => void heard.push([`${event.type[0]}${event.sessionId}`, wallClock()]) });
+  const reader = rawClient(url);
+  reader.on('error', (error: unknown) => logger.error(`raw reader: ${String(error)}`));
+  await reader.connect();
+  const raw: [string, number][] = [];
+  let position = (await reader.xRevRange(rawKey, '+', '-', { COUNT: 1 }))?.[0]?.id ?? '0-0';
+  await subject.ready();
+  const signal = rawClient(url);
+  await signal.connect();
+  await signal.set(`${rawKey}:ready`, '1');
+  const deadline = Date.now() + 120_000;
+  while ((raw.length < count || heard.length < count) && Date.now() < deadline) {
+    const reply = await reader.xRead({ key: rawKey, id: position }, { BLOCK: 100, COUNT: 1000 });
+    const now = wallClock();
+    for (const stream of (reply ?? []) as { messages: { id: string; message: Record<string, string> }[] }[]) {
+      for (const entry of stream.messages) {
+        position = entry.id;
+        raw.push([`${entry.message.t}${entry.message.s}`, now]);
+      }
+    }
+  }
+  await subject.close();
+  await reader.close();
+  await signal.close();
+  logger.assertQuiet('the latency receiver');
+  return { heard, raw } as unknown as Json;
+});
+
+/** Issues `count` transitions at EVENT_RATE/s (create, then destroy of the same id), paced by a 1 ms timer; records when each was called. */
+async function pace(count: number, firstId: bigint, issue: (created: boolean, id: bigint) => Promise<unknown>, issued: Map<string, number>): Promise<void> {
+  const pending: Promise<unknown>[] = [];
+  let step = 0;
+  const start = performance.now();
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const due = Math.min(count, Math.floor(((performance.now() - start) * EVENT_RATE) / 1000));
+      while (step < due) {
+        const id = firstId + BigInt(step >> 1);
+        const created = (step & 1) === 0;
+        issued.set(`${created ? 'c' : 'd'}${id}`, wallClock());
+        pending.push(issue(created, id));
+        step++;
+      }
+      if (step >= count) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1);
+  });
+  await Promise.all(pending);
+}
+
+function latencies(issued: Map<string, number>, received: [string, number][], what: string): Float64Array {
+  const values = new Float64Array(received.length);
+  received.forEach(([key, at], i) => {
+    const from = issued.get(key);
+    if (from === undefined) throw new Error(`${what}: ${key} received but not issued`);
+    values[i] = at - from;
+  });
+  if (received.length !== issued.size) throw new Error(`${what}: ${received.length} of ${issued.size} events received`);
+  return values.sort();
+}
+
+async function processLatency(ctx: SuiteContext, url: string, raw: Raw, logger: RecordingLogger, closables: { close(): Promise<unknown> }[]): Promise<void> {
+  const perRound = ctx.pick({ quick: 2000, default: 20_000 });
+  const rounds = ctx.options.rounds;
+  const keyPrefix = 'replica-latency';
+  const rawKey = 'raw-latency-processes';
+  const storage = new RedisSessionStorage({ url, keyPrefix, instanceId: 'a', logger });
+  const subject = new SessionSubject(storage, { logger });
+  closables.push(subject);
+  await subject.ready();
+  // The scripts are in the server's cache before the runs (a first run falls back from NOSCRIPT).
+  await subject.createSession(-1n);
+  await subject.destroySession(-1n);
+  ctx.progress(`cross-instance latency, B in another process: ${rounds} rounds of ${perRound} transitions at ${EVENT_RATE}/s, ours and the raw pair's`);
+  const receiving = ctx.isolated<Json>(RECEIVER, { url, keyPrefix, rawKey, count: perRound * rounds });
+  const readyBy = Date.now() + 30_000;
+  while ((await raw.get(`${rawKey}:ready`)) === null) {
+    if (Date.now() > readyBy) throw new Error('the latency receiver did not start within 30 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const ours: Map<string, number>[] = [];
+  const bare: Map<string, number>[] = [];
+  const trim = { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 100_000 } } as const;
+  for (let round = 0; round < rounds; round++) {
+    const first = BigInt(round) * 1_000_000n;
+    const mine = new Map<string, number>();
+    const theirs = new Map<string, number>();
+    const runOurs = () => pace(perRound, first, (created, id) => (created ? subject.createSession(id) : subject.destroySession(id)), mine);
+    const runRaw = () => pace(perRound, first, (created, id) => raw.xAdd(rawKey, '*', { t: created ? 'c' : 'd', s: `${id}` }, trim), theirs);
+    if (round % 2 === 0) {
+      await runOurs();
+      await runRaw();
+    } else {
+      await runRaw();
+      await runOurs();
+    }
+    ours.push(mine);
+    bare.push(theirs);
+  }
+  const { heard, raw: rawHeard } = (await receiving) as unknown as { heard: [string, number][]; raw: [string, number][] };
+  const value50: number[] = [];
+  const value99: number[] = [];
+  const base50: number[] = [];
+  const base99: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const inRound = (entries: [string, number][]) => entries.filter(([key]) => BigInt(key.slice(1)) / 1_000_000n === BigInt(round));
+    const mine = latencies(ours[round]!, inRound(heard), 'storage latency');
+    const theirs = latencies(bare[round]!, inRound(rawHeard), 'raw latency');
+    value50.push(percentile(mine, 0.5));
+    value99.push(percentile(mine, 0.99));
+    base50.push(percentile(theirs, 0.5));
+    base99.push(percentile(theirs, 0.99));
+  }
+  const params = { eventsPerSecond: EVENT_RATE, transitionsPerRound: perRound };
+  const baselineLabel = 'XADD → XREAD BLOCK, B\'s process, no per-command timeout';
+  ctx.figure({
+    id: 'replica.latency-processes-p50',
+    label: `event latency p50, A's call → B's observer, B in another process, at ${EVENT_RATE.toLocaleString('en-US')} events/s, vs the raw pair`,
+    unit: 'ms', better: 'lower', value: value50, baseline: { label: baselineLabel, samples: base50 }, params,
+  });
+  ctx.figure({
+    id: 'replica.latency-processes-p99',
+    label: 'event latency p99, the same',
+    unit: 'ms', better: 'lower', value: value99, baseline: { label: baselineLabel, samples: base99 },
+    // Within 1.5x of the raw pair's p99.
+    target: { ratio: 1 / 1.5 }, params,
   });
 }
