@@ -76,12 +76,17 @@ const FIGURES = [
   'replica.redis-bytes-sorted-set',
   'replica.redis-bytes-stream',
   'replica.redis-bytes-total',
+  'shards.cluster-busiest-share',
+  'shards.cluster-two-process-cycles',
+  'shards.standalone-cycle',
+  'shards.standalone-latency-p50',
+  'shards.standalone-latency-p99',
   'startup.root-vs-root-and-redis',
   'startup.root-vs-bare-node',
 ];
 
 /** Figures that may be n/a, with a reason: the Redis ones on a machine without redis-server (never in CI, which has it). */
-const MAY_BE_UNAVAILABLE = new Set(redisAvailable ? [] : FIGURES.filter((id) => id.startsWith('redis.') || id.startsWith('replica.')));
+const MAY_BE_UNAVAILABLE = new Set(redisAvailable ? [] : FIGURES.filter((id) => id.startsWith('redis.') || id.startsWith('replica.') || id.startsWith('shards.')));
 /** Figures whose value may be 0 (no Redis command at all), so their ratio is unbounded; staleness may also be 0 (not stale at all). */
 const MAY_BE_ZERO = new Set(['replica.commands-per-lookup', 'replica.commands-per-lookup-idle', 'replica.staleness-p50', 'replica.staleness-p99']);
 

@@ -105,6 +105,13 @@ describeRedis('RedisSessionStorage key groups on a 3-master Redis Cluster', () =
     return { storage, subject, log, id: instanceId };
   }
 
+  it('spreads sessions over 12 key groups by default on a Cluster client', async () => {
+    const { storage } = await instance(freshPrefix(), 'a');
+    expect(storage.keyGroups).toHaveLength(12);
+    await storage.ready();
+    await expect(storage.createSession(1n)).resolves.toBe(true);
+  });
+
   it('places 12 key groups 4 on each master, with slots as the Cluster computes them', async () => {
     const { storage } = await instance(freshPrefix(), 'a', { shards: 12 });
     const owners = await slotOwners(cluster.nodes[0]!);

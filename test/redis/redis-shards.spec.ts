@@ -62,6 +62,20 @@ describeRedis('RedisSessionStorage with several key groups (standalone)', () => 
     return (await raw.keys(`{${prefix}*`)).sort();
   }
 
+  it('keeps the one-group layout of earlier versions by default on standalone Redis', async () => {
+    const prefix = freshPrefix();
+    const store = storage(prefix);
+    expect(store.keyGroups).toEqual([store.redisKeys]);
+    expect(store.redisKeys.sessions).toBe(`{${prefix}}:sessions`);
+    const client = createClient({ url: server.url });
+    await client.connect();
+    try {
+      expect(storage(prefix, { client }).keyGroups).toHaveLength(1);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('records the layout at ready() and spreads sessions over every group, each session in one group', async () => {
     const prefix = freshPrefix();
     const store = storage(prefix, { shards: 12 });

@@ -37,7 +37,9 @@ export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
    * hash tag, so on a Cluster each group can live on another master. A session's
    * group is a hash of its ids. Every instance of a prefix must use the same
    * value; the layout is recorded in Redis and a different one is refused at
-   * `ready()`. Default {@link DEFAULT_SHARDS}.
+   * `ready()`. Default: 12 with a Cluster client (`createCluster`), so the
+   * groups share out over the masters; 1 on standalone Redis, which has one
+   * thread to share anyway (the layout of versions before this option).
    */
   shards?: number;
   /** Where connection trouble is reported; the subject's logger once attached, else `console`. */
@@ -62,7 +64,9 @@ export interface ResolvedRedisOptions {
 const DEFAULT_COMMAND_TIMEOUT = 2000;
 const DEFAULT_STREAM_MAX_LENGTH = 100_000;
 const DEFAULT_LOCAL_READS = true;
-export const DEFAULT_SHARDS = 1;
+/** `shards` when not given: with a Cluster client, and otherwise. */
+export const DEFAULT_CLUSTER_SHARDS = 12;
+export const DEFAULT_STANDALONE_SHARDS = 1;
 
 /** Checks the options, throwing a `TypeError` that names the bad one and changing nothing. */
 export function resolveRedisOptions(options: RedisSessionStorageOptions): ResolvedRedisOptions {
@@ -79,7 +83,9 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
   const localReads = options.localReads ?? DEFAULT_LOCAL_READS;
   if (typeof localReads !== 'boolean') throw new TypeError(`RedisSessionStorage localReads must be a boolean; got ${typeof localReads}`);
   const lifetime = resolveLifetime(options, 'RedisSessionStorage');
-  const shards = options.shards === undefined ? DEFAULT_SHARDS : options.shards;
+  // A Cluster client has masters (node-redis createCluster); a URL always opens a standalone client.
+  const cluster = options.client !== undefined && typeof options.client === 'object' && 'masters' in options.client;
+  const shards = options.shards === undefined ? (cluster ? DEFAULT_CLUSTER_SHARDS : DEFAULT_STANDALONE_SHARDS) : options.shards;
   if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
     throw new TypeError(`RedisSessionStorage shards must be an integer from 1 to ${MAX_SHARDS}; got ${String(shards)}`);
   }
