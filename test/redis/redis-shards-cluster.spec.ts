@@ -110,7 +110,7 @@ describeRedis('RedisSessionStorage key groups on a 3-master Redis Cluster', () =
     expect(storage.keyGroups).toHaveLength(12);
     await storage.ready();
     await expect(storage.createSession(1n)).resolves.toBe(true);
-  });
+  }, 30_000);
 
   it('places 12 key groups 4 on each master, with slots as the Cluster computes them', async () => {
     const { storage } = await instance(freshPrefix(), 'a', { shards: 12 });
@@ -122,7 +122,7 @@ describeRedis('RedisSessionStorage key groups on a 3-master Redis Cluster', () =
       perMaster.set(port, (perMaster.get(port) ?? 0) + 1);
     }
     expect([...perMaster.values()]).toEqual([4, 4, 4]);
-  });
+  }, 30_000);
 
   it.each([[1, 1], [12, 0.45]])('with shards: %p, the busiest master runs at most %p of the script calls of a create+destroy burst', async (shards, most) => {
     const { storage } = await instance(freshPrefix(), 'a', { shards });

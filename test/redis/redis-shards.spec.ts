@@ -70,7 +70,9 @@ describeRedis('RedisSessionStorage with several key groups (standalone)', () => 
     const client = createClient({ url: server.url });
     await client.connect();
     try {
-      expect(storage(prefix, { client }).keyGroups).toHaveLength(1);
+      const borrowing = new RedisSessionStorage({ client, keyPrefix: prefix, logger: quiet });
+      expect(borrowing.keyGroups).toHaveLength(1);
+      await borrowing.close();
     } finally {
       await client.close();
     }
