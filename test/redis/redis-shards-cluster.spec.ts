@@ -105,11 +105,23 @@ describeRedis('RedisSessionStorage key groups on a 3-master Redis Cluster', () =
     return { storage, subject, log, id: instanceId };
   }
 
-  it('spreads sessions over 12 key groups by default on a Cluster client', async () => {
-    const { storage } = await instance(freshPrefix(), 'a');
+  it('spreads sessions over 12 key groups by default on a Cluster client, each read on one connection to its own master', async () => {
+    const clientsOn = (node: RedisServer, what: string) => nodeCommand(node, ['CLIENT', 'LIST', 'TYPE', 'normal'])
+      .then((list) => String(list).split('\n').filter((line) => line.includes(what)).length);
+    const before = await Promise.all(cluster.nodes.map((node) => clientsOn(node, 'id=')));
+    const { subject, storage } = await instance(freshPrefix(), 'a');
     expect(storage.keyGroups).toHaveLength(12);
-    await storage.ready();
-    await expect(storage.createSession(1n)).resolves.toBe(true);
+    await subject.ready();
+    await expect(subject.createSession(1n)).resolves.toBe(true);
+    // Readers block in XREAD on their group's master only: 4 per master, none elsewhere (nothing announces it: polled, bounded).
+    let readers: number[] = [];
+    await pollUntil(async () => {
+      readers = await Promise.all(cluster.nodes.map((node) => clientsOn(node, 'cmd=xread')));
+      return readers.every((count) => count === 4);
+    }, () => `4 readers on each master; saw ${JSON.stringify(readers)}`, { timeoutMs: 10_000, intervalMs: 50 });
+    // And hold no other connection: per master, its 4 readers and the instance's command connection.
+    const after = await Promise.all(cluster.nodes.map((node) => clientsOn(node, 'id=')));
+    expect(after.map((count, i) => count - before[i]!)).toEqual([5, 5, 5]);
   }, 30_000);
 
   it('places 12 key groups 4 on each master, with slots as the Cluster computes them', async () => {

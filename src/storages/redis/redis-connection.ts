@@ -195,7 +195,8 @@ function readerOverrides(client: RedisCommands): object {
   // Its blocking reads are bounded by the reader's own watchdog, not by a per-command timer.
   const commandOptions = { timeout: 0 };
   if ('masters' in client) {
-    return { commandOptions, defaults: { ...options?.defaults, socket: { ...options?.defaults?.socket, reconnectStrategy: false } } };
+    // A reader reads one key group, on one master: it connects to that one only, not to every master.
+    return { commandOptions, minimizeConnections: true, defaults: { ...options?.defaults, socket: { ...options?.defaults?.socket, reconnectStrategy: false } } };
   }
   return { commandOptions, disableOfflineQueue: false, socket: { ...options?.socket, reconnectStrategy: false } };
 }
