@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { InMemorySessionStorage } from 'nestjs-mtproto-sessions';
-import { MAX_LOAD, MAX_SLOTS, SessionTable, type Segment } from '../../src/storages/in-memory/session-table';
+import { SessionTable } from '../../src/storages/in-memory/session-table';
+import { MAX_LOAD, MAX_SLOTS, type Segment } from '../../src/storages/in-memory/table-segment';
 import { INT64_MAX, INT64_MIN, modelKey } from './session-test-helpers';
 
 /** The storage's tables, for checks on the layout behind the public API. */

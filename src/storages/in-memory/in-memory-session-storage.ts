@@ -6,7 +6,8 @@ import { resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } fr
 import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../../core/session-storage.js';
 import { SessionLimitError } from '../../core/session-storage-errors.js';
 import { toError } from '../../core/to-error.js';
-import { SessionTable, tickLengthOf, Ticks } from './session-table.js';
+import { tickLengthOf, Ticks } from './deadline-ticks.js';
+import { SessionTable } from './session-table.js';
 
 /** Options of {@link InMemorySessionStorage}: the lifetime policy, and a name for this instance. */
 export interface InMemorySessionStorageOptions extends SessionLifetimeOptions {

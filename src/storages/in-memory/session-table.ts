@@ -27,30 +27,9 @@
  * segment, so they fit 32 bits; a segment whose base falls too far behind the
  * clock is rebased alone ({@link REBASE_ABOVE}).
  */
-import type { SessionLifetime } from '../../core/session-lifetime.js';
+import { EMPTY_SLOT_DEADLINE, type Ticks } from './deadline-ticks.js';
+import { capacityFor, MIN_SLOTS, MAX_SLOTS, Segment, SHIFT_REMOVALS } from './table-segment.js';
 
-/** Deadlines are kept in ticks of at least 1 ms, coarse enough that idleTimeout + touchSlack spans at most this many. */
-export const DEADLINE_SPAN_TICKS = 2 ** 28;
-
-/** Milliseconds per deadline tick under a lifetime policy (1 when sessions do not expire). */
-export function tickLengthOf({ idleTimeout, touchSlack }: Pick<SessionLifetime, 'idleTimeout' | 'touchSlack'>): number {
-  return idleTimeout === undefined ? 1 : Math.max(1, Math.ceil((idleTimeout + touchSlack) / DEADLINE_SPAN_TICKS));
-}
-
-/** The deadline of an empty slot: past every tick, so a sweep never takes it for a lapsed entry. */
-export const EMPTY_SLOT_DEADLINE = 0xffffffff;
-
-/** A segment is rebuilt or split before an insert would take it past this load. */
-export const MAX_LOAD = 0.8;
-/** The load a segment has right after it is rebuilt or split: growth steps are ~MAX_LOAD / RESIZED_LOAD = 1.125x. */
-export const RESIZED_LOAD = 0.71;
-/** A sweep that finds more lapsed entries than this in a segment rebuilds it instead of deleting them one by one. */
-const SHIFT_REMOVALS = 8;
-/** A segment is rebuilt smaller when deletions take it below this load. */
-const SHRINK_LOAD = 0.2;
-export const MIN_SLOTS = 16;
-/** Segments at this size split instead of growing: bounds the longest rebuild. */
-export const MAX_SLOTS = 1 << 15;
 /** The deepest the directory goes (2^20 segments); beyond it segments grow instead (never with random ids). */
 const MAX_DEPTH = 20;
 const INV_2_32 = 2 ** -32;
@@ -61,65 +40,8 @@ const REBASE_ABOVE = 2 ** 31;
 /** Where a rebase puts the base: this far behind the current tick, leaving room for a clock that steps back. */
 const REBASED_TO = 2 ** 30;
 
-/** The time of the current operation, in ticks, shared by both tables of a storage. */
-export class Ticks {
-  /** The current tick. */
-  now = 0;
-  /** A touched session's deadline must be at least this (the tick of now + idleTimeout). */
-  keep = 0;
-  /** The deadline a created or refreshed session gets (the last tick before now + idleTimeout + touchSlack). */
-  deadline = 0;
-}
-
 /** Called for each entry a sweep finds lapsed, just before it is removed; `authKeyId` is present in a scoped table. */
 export type LapsedHandler = (sessionId: bigint, authKeyId: bigint | undefined) => void;
-
-export class Segment {
-  keys: Int32Array;
-  /** Relative to `base`; {@link EMPTY_SLOT_DEADLINE} in empty slots. Only when sessions expire. */
-  deadlines: Uint32Array | undefined;
-  cap = 0;
-  size = 0;
-  /** The size past which an insert rebuilds or splits. */
-  growAt = 0;
-  /** Below this size a deletion rebuilds the segment smaller. */
-  shrinkBelow = 0;
-  /** Directory bits that this segment's keys share (extendible hashing's local depth). */
-  depth: number;
-  /** The tick that deadline 0 stands for. */
-  base: number;
-  /** A lower bound of the deadlines in the segment ({@link EMPTY_SLOT_DEADLINE} when known empty): lets sweeps skip it. */
-  earliest = EMPTY_SLOT_DEADLINE;
-
-  constructor(
-    private readonly width: number,
-    cap: number,
-    depth: number,
-    expiring: boolean,
-    base: number,
-  ) {
-    this.keys = new Int32Array(0);
-    this.deadlines = expiring ? new Uint32Array(0) : undefined;
-    this.depth = depth;
-    this.base = base;
-    this.allocate(cap);
-  }
-
-  /** Replaces the arrays with empty ones of `cap` slots. */
-  allocate(cap: number): void {
-    this.keys = new Int32Array(cap * this.width);
-    if (this.deadlines !== undefined) this.deadlines = new Uint32Array(cap).fill(EMPTY_SLOT_DEADLINE);
-    this.cap = cap;
-    this.size = 0;
-    this.growAt = Math.floor(cap * MAX_LOAD);
-    this.shrinkBelow = cap > MIN_SLOTS ? Math.floor(cap * SHRINK_LOAD) : 0;
-  }
-}
-
-/** The number of slots that holds `size` entries at {@link RESIZED_LOAD}. */
-function capacityFor(size: number): number {
-  return Math.max(MIN_SLOTS, Math.ceil(size / RESIZED_LOAD));
-}
 
 /** Two rounds of multiply-xorshift (the lowbias32 constants), keyed by `seed`: a bijection of 32-bit words. */
 function mix(word: number, seed: number): number {
