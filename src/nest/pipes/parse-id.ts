@@ -27,7 +27,7 @@ export function parseIdOrBadRequest(
     }
     return convert(value);
   } catch (error) {
-    if (error instanceof InvalidSessionIdError) throw new BadRequestException(error.message, { cause: error });
+    if (error instanceof InvalidSessionIdError) throw new BadRequestException(error.message, { cause: error, description: 'Bad Request' });
     throw error;
   }
 }
