@@ -11,6 +11,8 @@ async function main() {
     common: require('@nestjs/common'),
     core: require('@nestjs/core'),
     url: process.env.REDIS_URL,
+    ioredis: process.env.REDIS_CLIENT === 'ioredis' ? require('ioredis') : undefined,
+    resolve: require.resolve,
   });
 }
 

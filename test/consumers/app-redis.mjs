@@ -17,4 +17,6 @@ await checkRedis({
   common,
   core,
   url: process.env.REDIS_URL,
+  ioredis: process.env.REDIS_CLIENT === 'ioredis' ? await import('ioredis') : undefined,
+  resolve: require.resolve,
 });

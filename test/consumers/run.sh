@@ -3,6 +3,7 @@
 # Nest 11 and Nest 12, each as a CommonJS app and as an ES module app, without
 # Redis installed; and two Redis apps that install node-redis and use the
 # nestjs-mtproto-sessions/redis entry point against a redis-server of their own.
+# Two more install ioredis and no node-redis, and give the storage their own ioredis clients.
 # Usage, from the repo root after `npm run build`: bash test/consumers/run.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,22 +41,28 @@ consumer() {
     cp "$here/app-redis.$ext" "$app/index.js"
     cp "$here/redis-check.cjs" "$app/redis-check.cjs"
     deps+=(redis)
+  elif [[ $with == ioredis ]]; then
+    cp "$here/app-redis.$ext" "$app/index.js"
+    cp "$here/redis-check.cjs" "$app/redis-check.cjs"
+    deps+=(ioredis)
   else
     cp "$here/app.$ext" "$app/index.js"
     cp "$here/check.cjs" "$app/check.cjs"
     deps+=("@nestjs/event-emitter@$emitter" "@nestjs/terminus@^12")
   fi
   (cd "$app" && npm install --no-audit --no-fund --loglevel=error "${deps[@]}")
-  (cd "$app" && EXPECT_NEST_MAJOR=$major REDIS_URL="redis://127.0.0.1:$port" node index.js)
+  (cd "$app" && EXPECT_NEST_MAJOR=$major REDIS_URL="redis://127.0.0.1:$port" REDIS_CLIENT=$with timeout 120 node index.js)
 }
 
-names=(nest11-cjs nest11-esm nest12-cjs nest12-esm nest11-redis-cjs nest12-redis-esm)
+names=(nest11-cjs nest11-esm nest12-cjs nest12-esm nest11-redis-cjs nest12-redis-esm nest12-ioredis-cjs nest11-ioredis-esm)
 consumer nest11-cjs 11 ^3 cjs >"$tmp/nest11-cjs.log" 2>&1 & pids=($!)
 consumer nest11-esm 11 ^3 esm >"$tmp/nest11-esm.log" 2>&1 & pids+=($!)
 consumer nest12-cjs 12 ^12 cjs >"$tmp/nest12-cjs.log" 2>&1 & pids+=($!)
 consumer nest12-esm 12 ^12 esm >"$tmp/nest12-esm.log" 2>&1 & pids+=($!)
 consumer nest11-redis-cjs 11 - cjs redis >"$tmp/nest11-redis-cjs.log" 2>&1 & pids+=($!)
 consumer nest12-redis-esm 12 - esm redis >"$tmp/nest12-redis-esm.log" 2>&1 & pids+=($!)
+consumer nest12-ioredis-cjs 12 - cjs ioredis >"$tmp/nest12-ioredis-cjs.log" 2>&1 & pids+=($!)
+consumer nest11-ioredis-esm 11 - esm ioredis >"$tmp/nest11-ioredis-esm.log" 2>&1 & pids+=($!)
 
 passed=0 failed=0
 for i in "${!names[@]}"; do

@@ -1,4 +1,5 @@
 import { createCluster } from 'redis';
+import { Cluster, Redis } from 'ioredis';
 import { type SessionLogger } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type NodeRedisClient } from 'nestjs-mtproto-sessions/redis';
 import { describeSessionStorage } from 'nestjs-mtproto-sessions/testing';
@@ -52,4 +53,46 @@ describeRedis('RedisSessionStorage conformance on a 3-master Redis Cluster', () 
       { lifetime: true },
     );
   }
+});
+
+describeRedis('RedisSessionStorage conformance on an ioredis client, Redis standalone', () => {
+  let server: RedisServer;
+  let client: Redis;
+  beforeAll(async () => {
+    server = await startRedisServer();
+    client = new Redis(server.url, { lazyConnect: true });
+    client.on('error', () => undefined);
+    await client.connect();
+  }, 30_000);
+  afterAll(async () => {
+    await client?.quit();
+    await server?.stop();
+  });
+
+  describeSessionStorage(
+    'RedisSessionStorage({ client: new Redis() })',
+    (options) => new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: quiet, ...options }),
+    { lifetime: true },
+  );
+});
+
+describeRedis('RedisSessionStorage conformance on an ioredis Cluster of 3 masters', () => {
+  let cluster: RedisCluster;
+  let client: Cluster;
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ masters: 3 });
+    client = new Cluster(cluster.nodes.map(({ host, port }) => ({ host, port })), { lazyConnect: true });
+    client.on('error', () => undefined);
+    await client.connect();
+  }, 60_000);
+  afterAll(async () => {
+    await client?.quit();
+    await cluster?.stop();
+  });
+
+  describeSessionStorage(
+    'RedisSessionStorage({ client: new Cluster() })',
+    (options) => new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: quiet, ...options }),
+    { lifetime: true },
+  );
 });

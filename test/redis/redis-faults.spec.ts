@@ -16,6 +16,7 @@ import {
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { EventLog, eventLine } from '../support/event-log';
 import { stateOf } from '../support/promise-state';
+import { REDIS_CLIENT_KINDS } from '../support/redis-client-kinds';
 import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
 import { Conditions, pollUntil } from '../support/wait-until';
 
@@ -149,7 +150,7 @@ function expectInOrder(lines: string[], expected: string[], shards: number): voi
 }
 
 // On standalone Redis one reader per instance reads every key group's stream, so the reader counts do not depend on shards.
-for (const shards of [1, 12]) describeRedis(`RedisSessionStorage under faults, shards: ${shards} (real redis-server)`, () => {
+for (const kind of REDIS_CLIENT_KINDS) for (const shards of [1, 12]) describeRedis(`RedisSessionStorage under faults, shards: ${shards} (real redis-server; ${kind.name})`, () => {
   let server: RedisServer;
   let raw: RawClient;
   let prefixCounter = 0;
@@ -186,16 +187,20 @@ for (const shards of [1, 12]) describeRedis(`RedisSessionStorage under faults, s
    * and lets afterEach destroy them so jest can exit.
    */
   function trackDuplicates(storage: RedisSessionStorage): DuplicateTracker {
-    const client = (storage as unknown as { connection: { client: { duplicate(overrides?: object): DuplicateTracker['clients'][number] } } }).connection.client;
-    const original = client.duplicate.bind(client);
+    type Duplicating = { duplicate(overrides?: object): DuplicateTracker['clients'][number] };
+    // The client exists once the storage has loaded its driver; patched before the reader's first connect, which waits for the same promise.
+    const created = (storage as unknown as { connection: { created: Promise<Duplicating> } }).connection.created;
     const clients: DuplicateTracker['clients'][number][] = [];
     const conditions = new Conditions();
-    client.duplicate = (overrides?: object) => {
-      const duplicate = original(overrides);
-      clients.push(duplicate);
-      conditions.wake();
-      return duplicate;
-    };
+    void created.then((client) => {
+      const original = client.duplicate.bind(client);
+      client.duplicate = (overrides?: object) => {
+        const duplicate = original(overrides);
+        clients.push(duplicate);
+        conditions.wake();
+        return duplicate;
+      };
+    });
     const tracker: DuplicateTracker = {
       clients,
       untilCount: (count, timeoutMs) => conditions.until(() => clients.length >= count, () => `${count} reader connections opened (saw ${clients.length})`, timeoutMs),
@@ -207,14 +212,15 @@ for (const shards of [1, 12]) describeRedis(`RedisSessionStorage under faults, s
   /** One application instance: a subject over its own storage, sharing `keyPrefix` with its peers. */
   function instance(keyPrefix: string, instanceId: string, options: Partial<RedisSessionStorageOptions> = {}) {
     const logger = new WatchedLogger();
-    const storage = new RedisSessionStorage({ url: server.url, keyPrefix, instanceId, logger, shards, ...options });
+    const { options: source, release } = kind.connect(server.url);
+    const storage = new RedisSessionStorage({ ...source, keyPrefix, instanceId, logger, shards, ...options });
     // Before the subject attaches: the reader opens its first connection in attach().
     const readers = trackDuplicates(storage);
     const subject = new SessionSubject(storage, { logger });
     const log = new EventLog();
     subject.subscribe(log);
-    open.push(subject);
-    return { storage, subject, log, logger, readers, id: instanceId };
+    open.push({ close: () => subject.close().finally(release) });
+    return { storage, subject, log, logger, readers, release, id: instanceId };
   }
   type Instance = ReturnType<typeof instance>;
 
@@ -224,6 +230,8 @@ for (const shards of [1, 12]) describeRedis(`RedisSessionStorage under faults, s
    * disconnects are not announced).
    */
   async function expectOnlyRawClientLeft(closed: Instance[]): Promise<void> {
+    // The application closes a client it owns once its storage is closed.
+    await Promise.all(closed.map((peer) => peer.release()));
     let others = 0;
     // The expectation below reports what is left if they do not all go.
     await pollUntil(async () => (others = (await clientList(raw)).length - 1) === 0, 'the other clients to disconnect', { timeoutMs: 1000 }).catch(() => undefined);

@@ -8,6 +8,7 @@ import {
 } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import { EventLog } from '../support/event-log';
+import { REDIS_CLIENT_KINDS } from '../support/redis-client-kinds';
 import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
 
 const INT64_MIN = -(2n ** 63n);
@@ -24,7 +25,7 @@ class QuietLogger implements SessionLogger {
   }
 }
 
-describeRedis('RedisSessionStorage against a real redis-server', () => {
+for (const kind of REDIS_CLIENT_KINDS) describeRedis(`RedisSessionStorage against a real redis-server (${kind.name})`, () => {
   let server: RedisServer;
   let prefixCounter = 0;
   const open: { close(): Promise<void> }[] = [];
@@ -44,11 +45,12 @@ describeRedis('RedisSessionStorage against a real redis-server', () => {
   /** One application instance: a subject over its own storage, sharing `keyPrefix` with its peers. */
   function instance(keyPrefix: string, options: Partial<ConstructorParameters<typeof RedisSessionStorage>[0]> = {}) {
     const logger = new QuietLogger();
-    const storage = new RedisSessionStorage({ url: server.url, keyPrefix, logger, ...options });
+    const { options: source, release } = kind.connect(server.url);
+    const storage = new RedisSessionStorage({ ...source, keyPrefix, logger, ...options });
     const subject = new SessionSubject(storage, { logger });
     const log = new EventLog();
     subject.subscribe(log);
-    open.push(subject);
+    open.push({ close: () => subject.close().finally(release) });
     return { storage, subject, log, logger };
   }
 

@@ -1,7 +1,7 @@
 // Loads the built package (run `npm run build` first) the ways a user's app does,
 // and checks that CommonJS and ESM consumers share one copy of every class.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 
@@ -65,10 +65,33 @@ test('the package root loads no redis or @redis/* module, by require and by impo
   execFileSync(process.execPath, ['--import', './test/smoke/forbid-redis.mjs', '--input-type=module', '-e', `
     await import('nestjs-mtproto-sessions'); await import('./dist/esm/index.js');
   `], { encoding: 'utf8' });
-  // The check itself can fail: the /redis entry does load node-redis.
-  assert.throws(() => execFileSync(process.execPath, ['--import', './test/smoke/forbid-redis.mjs', '--input-type=module', '-e', `
+  // The /redis entry alone loads none either (an app on ioredis has no node-redis)...
+  execFileSync(process.execPath, ['--import', './test/smoke/forbid-redis.mjs', '--input-type=module', '-e', `
     await import('nestjs-mtproto-sessions/redis');
-  `], { encoding: 'utf8', stdio: 'pipe' }), /the package root loaded a Redis module/);
+  `], { encoding: 'utf8' });
+  // ...and the check itself can fail: a storage on { url } does load node-redis, and says so when it cannot.
+  const control = spawnSync(process.execPath, ['--import', './test/smoke/forbid-redis.mjs', '--input-type=module', '-e', `
+    const { RedisSessionStorage } = await import('nestjs-mtproto-sessions/redis');
+    const storage = new RedisSessionStorage({ url: 'redis://127.0.0.1:1', commandTimeout: 200 });
+    await storage.ready().catch(() => undefined);
+    await storage.close();
+  `], { encoding: 'utf8' });
+  assert.match(control.stderr, /needs the optional peer `redis` \(node-redis\), which could not be loaded \(Error: the package root loaded a Redis module/);
+});
+
+test('the package root loads no other optional peer: no ioredis, @nestjs/terminus or @opentelemetry/*', () => {
+  const optional = /[\\/]node_modules[\\/](ioredis|@nestjs[\\/]terminus|@opentelemetry[\\/][^\\/]+)[\\/]/;
+  const loaded = JSON.parse(execFileSync(process.execPath, ['-e', `
+    const loaded = new Set();
+    const Module = require('node:module');
+    const resolve = Module._resolveFilename;
+    Module._resolveFilename = function (...args) { const file = resolve.apply(this, args); loaded.add(file); return file; };
+    const root = require('nestjs-mtproto-sessions');
+    new root.SessionSubject(new root.InMemorySessionStorage());
+    console.log(JSON.stringify([...loaded]));
+  `], { encoding: 'utf8' }));
+  assert.ok(loaded.some((file) => file.endsWith('dist/cjs/index.js')), 'the CommonJS build was not loaded');
+  assert.deepEqual(loaded.filter((file) => optional.test(file)), []);
 });
 
 test('the Redis storage loads from nestjs-mtproto-sessions/redis, by import and by require, and not from the root', async () => {

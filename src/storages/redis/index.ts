@@ -1,5 +1,5 @@
 export { RedisSessionStorage } from './redis-session-storage.js';
-export type { NodeRedisClient } from './redis-client.js';
+export type { IORedisClient, NodeRedisClient } from './redis-client.js';
 export type { RedisSessionStorageOptions } from './redis-storage-options.js';
 export { RedisKeyLayoutError } from './redis-key-layout-error.js';
 export type { RedisSessionKeys } from './redis-keys.js';

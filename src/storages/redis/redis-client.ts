@@ -31,3 +31,43 @@ export interface RedisCommands extends NodeRedisClient {
   duplicate(overrides?: object): RedisCommands;
   withCommandOptions(options: { timeout: number }): RedisCommands;
 }
+
+/**
+ * An ioredis client the application already has: a `Redis` or a `Cluster`
+ * (ioredis 5 or 6). Described by the commands the storage sends, so that
+ * ioredis itself stays an optional peer; the storage wraps it in an adapter.
+ */
+export interface IORedisClient {
+  evalsha(sha1: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+  zscore(key: string, member: string): Promise<string | null>;
+  zcount(key: string, min: string, max: string): Promise<number>;
+  zscan(key: string, cursor: string, countToken: 'COUNT', count: number): Promise<[cursor: string, elements: string[]]>;
+  hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
+  xread(
+    countToken: 'COUNT', count: number, blockToken: 'BLOCK', milliseconds: number, streamsToken: 'STREAMS', ...keysThenIds: string[]
+  ): Promise<[key: string, entries: [id: string, fields: string[]][]][] | null>;
+  /** `Redis.duplicate(options)` or `Cluster.duplicate(startupNodes, options)`: the reader's own connection. */
+  duplicate(first?: unknown, second?: unknown): IORedisClient;
+  connect(): Promise<unknown>;
+  quit(): Promise<unknown>;
+  disconnect(): unknown;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  once(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+  readonly status: string;
+  readonly isCluster: boolean;
+  readonly options: object;
+}
+
+/** Whether `client` is an ioredis `Redis` or `Cluster` (ioredis names its commands in lower case and has a `status`). */
+export function isIORedisClient(client: unknown): client is IORedisClient {
+  const candidate = client as Partial<Record<'evalsha' | 'duplicate' | 'status', unknown>> | null;
+  return typeof candidate?.evalsha === 'function' && typeof candidate.duplicate === 'function' && typeof candidate.status === 'string';
+}
+
+/** Whether `client` looks like a node-redis client or cluster. */
+export function isNodeRedisClient(client: unknown): client is NodeRedisClient {
+  const candidate = client as Partial<Record<'evalSha' | 'withCommandOptions' | 'duplicate', unknown>> | null;
+  return typeof candidate?.evalSha === 'function' && typeof candidate.withCommandOptions === 'function' && typeof candidate.duplicate === 'function';
+}

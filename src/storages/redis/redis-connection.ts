@@ -1,23 +1,27 @@
-import { createClient } from 'redis';
 import type { SessionLogger } from '../../core/session-logger.js';
 import { describeError } from '../../core/to-error.js';
-import type { NodeRedisClient, RedisCommands } from './redis-client.js';
+import { IORedisAdapter } from './ioredis-adapter.js';
+import { isIORedisClient, type IORedisClient, type NodeRedisClient, type RedisCommands } from './redis-client.js';
 import type { ReaderConnection, StreamEntry } from './redis-event-reader.js';
 import type { RedisSessionKeys } from './redis-keys.js';
 import { readerAfterScript, readerStartScript, type AnyRedisScript, type RedisScript } from './redis-scripts.js';
 
 /** How the storage reaches Redis: a URL it connects to and owns, or a client the application owns. */
-export type RedisConnectionSource = { readonly url: string } | { readonly client: NodeRedisClient };
+export type RedisConnectionSource = { readonly url: string } | { readonly client: NodeRedisClient | IORedisClient };
 
 /**
- * The storage's command connection: an owned client (opened from a URL,
- * reconnecting by itself, failing calls at once while Redis is away) or a
- * borrowed one (never closed here). Runs scripts so that calls on one
+ * The storage's command connection: an owned client (opened from a URL, or
+ * duplicated from an application's ioredis client; reconnecting by itself,
+ * failing calls at once while Redis is away) or a borrowed node-redis one
+ * (never closed here). Runs scripts so that calls on one
  * connection keep their order, opens the readers' dedicated connections, and
  * reports an outage once when it starts and once when it ends.
  */
 export class RedisConnection {
-  readonly client: RedisCommands;
+  /** Set in the constructor for a given client; for a URL, once node-redis has loaded (calls wait for the gate until then). */
+  client!: RedisCommands;
+  /** Resolves with {@link client} once it exists (rejects if node-redis cannot be loaded). */
+  readonly created: Promise<RedisCommands>;
   private readonly owned: boolean;
   /** Settles once the client first became ready (and whatever else calls must wait for); cleared once passed. */
   private gate: Promise<void> | undefined;
@@ -25,40 +29,62 @@ export class RedisConnection {
   private readonly scriptsSent = new Set<AnyRedisScript>();
   private readonly forgetSentScripts = (): void => this.scriptsSent.clear();
   /** The client whose 'ready' events clear {@link scriptsSent}. */
-  private readonly connectionEvents: RedisCommands;
+  private connectionEvents: RedisCommands | undefined;
+  private closed = false;
   private unavailableSince: number | undefined;
 
   constructor(source: RedisConnectionSource, commandTimeout: number, private readonly logger: () => SessionLogger) {
-    if ('client' in source) {
+    if ('client' in source && isIORedisClient(source.client)) {
+      // A connection of its own from the app's client: see IORedisAdapter for why not the app's connection itself.
+      const client = IORedisAdapter.commandConnection(source.client);
+      this.client = client;
+      this.owned = true;
+      this.listen(client);
+      this.created = Promise.resolve(client);
+      // ioredis rejects connect() when its first attempt fails, then goes on retrying: calls wait for the first 'ready'.
+      this.gate = new Promise((resolve) => client.once('ready', () => resolve()));
+      client.connect().catch(() => undefined);
+    } else if ('client' in source) {
       const given = source.client as unknown as RedisCommands;
       // The same connection, without node-redis's per-command timer (Deadlines bounds every call).
       this.client = given.withCommandOptions({ timeout: 0 });
       this.owned = false;
       if (!given.isReady) this.gate = new Promise((resolve) => given.once('ready', () => resolve()));
-      this.connectionEvents = given;
+      this.listen(given);
+      this.created = Promise.resolve(this.client);
     } else {
-      this.client = createClient({
-        url: source.url,
-        // While Redis is away, fail calls at once rather than queue them for later.
-        disableOfflineQueue: true,
-        socket: { connectTimeout: commandTimeout, reconnectStrategy: reconnectDelay },
-        // Deadlines bounds every call; node-redis's own per-command timeout would cost an AbortSignal.timeout per command.
-        commandOptions: { timeout: 0 },
-      }) as unknown as RedisCommands;
       this.owned = true;
-      this.connectionEvents = this.client;
-      this.watch(this.client);
-      const connected = this.client.connect().then(() => undefined);
+      // node-redis is loaded only here, so that an app on ioredis needs no `redis` package.
+      this.created = import('redis').then(
+        ({ createClient }) => {
+          const client = createClient({
+            url: source.url,
+            // While Redis is away, fail calls at once rather than queue them for later.
+            disableOfflineQueue: true,
+            socket: { connectTimeout: commandTimeout, reconnectStrategy: reconnectDelay },
+            // Deadlines bounds every call; node-redis's own per-command timeout would cost an AbortSignal.timeout per command.
+            commandOptions: { timeout: 0 },
+          }) as unknown as RedisCommands;
+          this.client = client;
+          this.listen(client);
+          return client;
+        },
+        (error: unknown) => {
+          const missing = new Error(`RedisSessionStorage({ url }) needs the optional peer \`redis\` (node-redis), which could not be loaded (${describeError(error)}); install it, or pass an ioredis or node-redis client as \`client\``, { cause: error });
+          this.logger().error(missing.message);
+          throw missing;
+        },
+      );
+      const connected = this.created.then((client) => (this.closed ? undefined : client.connect())).then(() => undefined);
       // The first connection's failure reaches callers through their own deadlines.
       connected.catch(() => undefined);
       this.gate = connected;
     }
-    this.connectionEvents.on('ready', this.forgetSentScripts);
   }
 
   /** Whether the command connection is up now. */
   get isReady(): boolean {
-    return this.connectionEvents.isReady;
+    return this.connectionEvents?.isReady ?? false;
   }
 
   /** Whether calls still wait for something (the first connect, a reader's start); the hot path skips the wait once not. */
@@ -108,12 +134,15 @@ export class RedisConnection {
 
   /** Whether the client is a Cluster client: its readers then read one key group each (a group's keys are in a slot of their own). */
   get isCluster(): boolean {
-    return 'masters' in this.client;
+    // A URL gives a standalone client, which may not have loaded yet.
+    if (this.client === undefined) return false;
+    return this.client instanceof IORedisAdapter ? this.client.isCluster : 'masters' in this.client;
   }
 
   /** Opens a dedicated connection for an event reader of the given key groups' streams. */
   async openReader(groups: readonly RedisSessionKeys[]): Promise<ReaderConnection> {
-    const connection = this.client.duplicate(readerOverrides(this.client));
+    const client = await this.created;
+    const connection = client.duplicate(readerOverrides(client));
     // Errors surface through the pending read; the reader reports them once per outage.
     connection.on('error', () => undefined);
     try {
@@ -149,29 +178,55 @@ export class RedisConnection {
 
   /** Closes the client if the storage opened it; a borrowed one stays open. */
   async close(): Promise<void> {
-    this.connectionEvents.off('ready', this.forgetSentScripts);
+    this.closed = true;
+    const events = this.connectionEvents;
+    if (events !== undefined) {
+      events.off('ready', this.forgetSentScripts);
+      events.off('error', this.reportError);
+      events.off('ready', this.reportReady);
+    }
     if (!this.owned) return;
+    let client: RedisCommands;
     try {
-      await this.client.close();
+      client = await this.created;
+    } catch {
+      // node-redis never loaded: nothing was opened.
+      return;
+    }
+    client.off('ready', this.forgetSentScripts);
+    client.off('error', this.reportError);
+    client.off('ready', this.reportReady);
+    try {
+      await client.close();
     } catch {
       // Closing a client that never connected, or lost Redis, has nothing left to release.
-      this.client.destroy();
+      try {
+        client.destroy();
+      } catch {
+        // Never opened.
+      }
     }
   }
 
-  /** Reports an outage once when it starts and once when it ends, not on every reconnect attempt. */
-  private watch(client: RedisCommands): void {
-    client.on('error', (error: unknown) => {
-      if (this.unavailableSince !== undefined) return;
-      this.unavailableSince = Date.now();
-      this.logger().warn(`Redis session storage lost its connection (${describeError(error)}); calls fail with SessionStorageUnavailableError until it is back`);
-    });
-    client.on('ready', () => {
-      if (this.unavailableSince === undefined) return;
-      this.logger().warn(`Redis session storage reconnected after ${Date.now() - this.unavailableSince} ms`);
-      this.unavailableSince = undefined;
-    });
+  /** Follows the client's connection: a reconnect forgets the scripts sent; an outage is reported once when it starts and once when it ends. */
+  private listen(client: RedisCommands): void {
+    this.connectionEvents = client;
+    client.on('ready', this.forgetSentScripts);
+    client.on('error', this.reportError);
+    client.on('ready', this.reportReady);
   }
+
+  private readonly reportError = (error: unknown): void => {
+    if (this.unavailableSince !== undefined) return;
+    this.unavailableSince = Date.now();
+    this.logger().warn(`Redis session storage lost its connection (${describeError(error)}); calls fail with SessionStorageUnavailableError until it is back`);
+  };
+
+  private readonly reportReady = (): void => {
+    if (this.unavailableSince === undefined) return;
+    this.logger().warn(`Redis session storage reconnected after ${Date.now() - this.unavailableSince} ms`);
+    this.unavailableSince = undefined;
+  };
 }
 
 /** Runs a script by its hash, loading it once if Redis does not know it (a new or restarted server). */

@@ -1,7 +1,7 @@
 import { resolveInstanceId } from '../../core/instance-id.js';
 import { assertPositiveInteger, resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../../core/session-lifetime.js';
 import type { SessionLogger } from '../../core/session-logger.js';
-import type { NodeRedisClient } from './redis-client.js';
+import { isIORedisClient, isNodeRedisClient, type IORedisClient, type NodeRedisClient } from './redis-client.js';
 import type { RedisConnectionSource } from './redis-connection.js';
 import { MAX_SHARDS } from './redis-key-routing.js';
 import { DEFAULT_KEY_PREFIX, groupKeys, layoutKeys, type RedisLayoutKeys, type RedisSessionKeys } from './redis-keys.js';
@@ -9,8 +9,12 @@ import { DEFAULT_KEY_PREFIX, groupKeys, layoutKeys, type RedisLayoutKeys, type R
 export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
   /** A Redis URL (`redis://127.0.0.1:6379`); the storage opens and owns its connections. Give this or `client`. */
   url?: string;
-  /** A node-redis client, standalone or cluster, that the application owns; the storage never closes it. Give this or `url`. */
-  client?: NodeRedisClient;
+  /**
+   * A client that the application owns, connected or connecting; the storage
+   * never closes it. A node-redis client or cluster (`createClient`,
+   * `createCluster`), or an ioredis `Redis` or `Cluster`. Give this or `url`.
+   */
+  client?: NodeRedisClient | IORedisClient;
   /** Namespace for this application's keys, so several applications can share one Redis. Default `mtproto-sessions`. */
   keyPrefix?: string;
   /** Names this instance in the events it records; a random UUID by default. */
@@ -74,6 +78,7 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
   if ((options.url === undefined) === (options.client === undefined)) {
     throw new TypeError('RedisSessionStorage needs exactly one of url or client');
   }
+  if (options.client !== undefined) assertClient(options.client);
   if (options.url !== undefined && typeof options.url !== 'string') throw new TypeError(`RedisSessionStorage url must be a string; got ${typeof options.url}`);
   const commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT;
   assertPositiveInteger(commandTimeout, 'RedisSessionStorage commandTimeout (ms)');
@@ -104,4 +109,18 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
     localReads,
     logger: options.logger,
   };
+}
+
+function assertClient(client: unknown): void {
+  if (isIORedisClient(client)) {
+    const options = client.options as { keyPrefix?: unknown; redisOptions?: { keyPrefix?: unknown } };
+    const prefix = options.keyPrefix ?? options.redisOptions?.keyPrefix;
+    if (prefix !== undefined && prefix !== '') {
+      throw new TypeError(`RedisSessionStorage client: an ioredis client with keyPrefix ${JSON.stringify(prefix)} is not supported (the storage names its keys itself); give RedisSessionStorage its own keyPrefix option instead`);
+    }
+    return;
+  }
+  if (!isNodeRedisClient(client)) {
+    throw new TypeError('RedisSessionStorage client must be a node-redis client or cluster (createClient, createCluster) or an ioredis Redis or Cluster');
+  }
 }
