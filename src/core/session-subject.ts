@@ -1,4 +1,5 @@
 import { ObserverDeadlines, type DeadlineEntry, type Expirable } from './observer-deadlines.js';
+import { SessionMetrics } from './session-metrics.js';
 import { SessionEvent, type SessionEventsMissed, type SessionEventType } from './session-event.js';
 import { checkIds, type AuthKeyId, type SessionId } from './session-id.js';
 import { assertLogger, type SessionLogger } from './session-logger.js';
@@ -70,6 +71,7 @@ export class SessionSubject {
   /** Set while observers are being called, so that an event announced from inside one waits its turn. */
   private dispatching = false;
   private queued: QueuedEvent[] | undefined;
+  private readonly metrics: SessionMetrics;
 
   constructor(
     private readonly storage: SessionStorage,
@@ -82,6 +84,8 @@ export class SessionSubject {
     this.deadlines = new ObserverDeadlines(options.observerTimeout ?? DEFAULT_OBSERVER_TIMEOUT);
     this.idCheckingHasSession = checksIds(storage.hasSession) ? storage.hasSession : undefined;
     this.storageAnnounces = typeof storage.attach === 'function';
+    const origin = (storage as { instanceId?: unknown }).instanceId;
+    this.metrics = new SessionMetrics(storage, typeof origin === 'string' ? origin : undefined);
     if (this.storageAnnounces) storage.attach?.(this.createSink());
   }
 
@@ -120,6 +124,8 @@ export class SessionSubject {
    * that a bad id never reaches it.
    */
   hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
+    // Counted, not recorded: an observable instrument reports the count when metrics are collected.
+    this.metrics.lookups++;
     const storage = this.storage;
     try {
       if (storage.hasSession !== this.idCheckingHasSession) {
@@ -164,7 +170,7 @@ export class SessionSubject {
 
   /** Waits for every transition in flight to be announced, then closes the storage. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.drain().then(() => this.storage.close?.());
+    this.closing ??= this.drain().then(() => this.storage.close?.()).finally(() => this.metrics.dispose());
     return this.closing;
   }
 
@@ -188,9 +194,18 @@ export class SessionSubject {
   }
 
   private async changeAndAnnounce(type: SessionEventType, sessionId: SessionId, authKeyId: AuthKeyId | undefined): Promise<boolean> {
-    const changed = type === 'created'
-      ? await this.storage.createSession(sessionId, authKeyId)
-      : await this.storage.destroySession(sessionId, authKeyId);
+    const operation = type === 'created' ? 'createSession' : 'destroySession';
+    const started = performance.now();
+    let changed: unknown;
+    try {
+      changed = type === 'created'
+        ? await this.storage.createSession(sessionId, authKeyId)
+        : await this.storage.destroySession(sessionId, authKeyId);
+    } catch (error) {
+      this.metrics.storageCall(operation, (performance.now() - started) / 1000, error);
+      throw error;
+    }
+    this.metrics.storageCall(operation, (performance.now() - started) / 1000);
     if (typeof changed !== 'boolean') {
       throw new TypeError(`${nameOf(this.storage)}.${type === 'created' ? 'createSession' : 'destroySession'}() resolved ${describeError(changed)}; a SessionStorage must resolve a boolean`);
     }
@@ -207,6 +222,7 @@ export class SessionSubject {
         return settling;
       },
       eventsMissed: (notice) => {
+        this.metrics.eventsMissed();
         this.logger.warn(`Session events were missed: ${String(notice)}`);
         this.notifyEventsMissed(notice);
       },
@@ -245,6 +261,7 @@ export class SessionSubject {
   }
 
   private reportMissed(observer: SessionObserver, error: unknown): void {
+    this.metrics.observerFailed(nameOf(observer), 'error');
     const cause = toError(error);
     this.logger.error(`Session observer ${nameOf(observer)} failed on missed events: ${cause.message}`, cause.stack);
   }
@@ -265,6 +282,7 @@ export class SessionSubject {
    * it caused would otherwise wait for itself.
    */
   private notify(event: SessionEvent): Promise<void> | undefined {
+    this.metrics.transition(event);
     if (this.prepareObservers !== undefined) this.runPrepareObservers();
     if (this.dispatching) return this.enqueue(event);
     this.dispatching = true;
@@ -329,6 +347,7 @@ export class SessionSubject {
 
   /** An observer that did not settle within observerTimeout: a failure, and no longer waited for. */
   private reportLate(observer: SessionObserver, what: string): void {
+    this.metrics.observerFailed(nameOf(observer), 'timeout');
     try {
       this.logger.error(
         `Session observer ${nameOf(observer)} did not settle ${what} within ${this.deadlines.timeout} ms (observerTimeout); no longer waiting for it, and ignoring its late result`,
@@ -358,6 +377,7 @@ export class SessionSubject {
   }
 
   private report(observer: SessionObserver, event: SessionEvent, error: unknown): void {
+    this.metrics.observerFailed(nameOf(observer), 'error');
     const cause = toError(error);
     this.logger.error(`Session observer ${nameOf(observer)} failed on ${describeEvent(event)}: ${cause.message}`, cause.stack);
   }

@@ -1,0 +1,190 @@
+import type { SessionEvent } from './session-event.js';
+import type { SessionStorage } from './session-storage.js';
+
+/**
+ * Metrics through the OpenTelemetry API, named by its conventions (dotted
+ * names, units, no `_total`). `@opentelemetry/api` is an optional peer, loaded
+ * with a dynamic import the first time a subject is built: absent, nothing is
+ * measured and nothing fails; present without an SDK, its meter is a no-op.
+ *
+ * Counting costs a field increment: every count is kept here in plain
+ * numbers and reported through observable instruments when the SDK collects,
+ * so no call (least of all `hasSession`) records an instrument. Only storage
+ * call durations, a histogram, are recorded as calls happen, and only for
+ * `createSession`/`destroySession`.
+ */
+
+/** The parts of `@opentelemetry/api` used here, so that its types are not needed to build or use the package. */
+interface Attributes { [name: string]: string }
+interface ObservableResult { observe(value: number, attributes?: Attributes): void }
+interface Observable { addCallback(callback: (result: ObservableResult) => void | Promise<void>): void }
+interface Histogram { record(value: number, attributes?: Attributes): void }
+interface Meter {
+  createObservableGauge(name: string, options: { description: string; unit: string }): Observable;
+  createObservableCounter(name: string, options: { description: string; unit: string }): Observable;
+  createHistogram(name: string, options: { description: string; unit: string }): Histogram;
+}
+interface OtelApi { metrics: { getMeter(name: string, version?: string): Meter } }
+
+const METER_NAME = 'nestjs-mtproto-sessions';
+
+type Counts = Map<string, { attributes: Attributes; count: number }>;
+
+/** Every subject's metrics; the instruments, registered once per process, report their sum. */
+const live = new Set<SessionMetrics>();
+/** What closed subjects counted, so that counters never go down. */
+const retired = { lookups: 0, missed: 0, transitions: new Map() as Counts, observerFailures: new Map() as Counts, storageErrors: new Map() as Counts };
+let durations: Histogram | undefined;
+let loading: Promise<void> | undefined;
+
+/** Loads `@opentelemetry/api` once per process and registers the instruments; nothing when it is not installed. */
+function loadOnce(): void {
+  loading ??= import('@opentelemetry/api').then(
+    (loaded) => register((loaded as unknown as OtelApi).metrics.getMeter(METER_NAME)),
+    () => undefined,
+  );
+}
+
+/** One subject's counts, reported under OpenTelemetry names once the API has loaded. */
+export class SessionMetrics {
+  /** `hasSession` calls: a plain counter, read by an observable instrument. */
+  lookups = 0;
+  readonly transitions: Counts = new Map();
+  readonly observerFailures: Counts = new Map();
+  readonly storageErrors: Counts = new Map();
+  missed = 0;
+
+  constructor(
+    readonly storage: SessionStorage,
+    /** The storage's instance id: events from it are `local`, others `remote`. */
+    private readonly localOrigin: string | undefined,
+  ) {
+    live.add(this);
+    loadOnce();
+  }
+
+  /** Stops reporting this subject's gauges; what it counted stays in the counters. */
+  dispose(): void {
+    if (!live.delete(this)) return;
+    retired.lookups += this.lookups;
+    retired.missed += this.missed;
+    merge(retired.transitions, this.transitions);
+    merge(retired.observerFailures, this.observerFailures);
+    merge(retired.storageErrors, this.storageErrors);
+  }
+
+  transition(event: SessionEvent): void {
+    const origin = event.origin === undefined || event.origin === this.localOrigin ? 'local' : 'remote';
+    const reason = event.reason ?? 'none';
+    count(this.transitions, `${event.type}|${reason}|${origin}`, () => ({
+      'mtproto.session.event.type': event.type,
+      'mtproto.session.event.reason': reason,
+      'mtproto.session.event.origin': origin,
+    }));
+  }
+
+  eventsMissed(): void {
+    this.missed++;
+  }
+
+  observerFailed(observer: string, outcome: 'error' | 'timeout'): void {
+    count(this.observerFailures, `${outcome}|${observer}`, () => ({ 'mtproto.session.observer.name': observer, 'error.type': outcome }));
+  }
+
+  /** A storage call's duration (s) and, when it failed, its error type. */
+  storageCall(operation: string, seconds: number, error?: unknown): void {
+    const attributes: Attributes = { 'mtproto.session.storage.operation': operation };
+    if (error !== undefined) {
+      const type = error instanceof Error ? error.name : typeof error;
+      attributes['error.type'] = type;
+      count(this.storageErrors, `${operation}|${type}`, () => ({ ...attributes }));
+    }
+    durations?.record(seconds, attributes);
+  }
+
+  details(): Record<string, unknown> | undefined {
+    try {
+      return this.storage.healthDetails?.();
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function register(meter: Meter): void {
+    durations = meter.createHistogram('mtproto.session.storage.operation.duration', {
+      description: 'Duration of session storage calls (createSession, destroySession), with error.type when they failed',
+      unit: 's',
+    });
+    meter.createObservableGauge('mtproto.session.count', { description: 'Live sessions, as the storage counts them', unit: '{session}' })
+      .addCallback(async (result) => {
+        let total = 0;
+        let counted = false;
+        for (const metrics of live) {
+          if (typeof metrics.storage.count !== 'function') continue;
+          try {
+            total += await metrics.storage.count();
+            counted = true;
+          } catch {
+            // A storage that cannot count now adds nothing this time.
+          }
+        }
+        if (counted) result.observe(total);
+      });
+    meter.createObservableCounter('mtproto.session.transitions', { description: 'Sessions created and destroyed, by type, reason and origin', unit: '{transition}' })
+      .addCallback((result) => report(result, 'transitions'));
+    meter.createObservableCounter('mtproto.session.lookups', { description: 'hasSession calls', unit: '{lookup}' })
+      .addCallback((result) => result.observe(sum((metrics) => metrics.lookups) + retired.lookups));
+    meter.createObservableCounter('mtproto.session.missed_events', { description: 'Notices that session events were missed (SessionEventsMissed)', unit: '{notice}' })
+      .addCallback((result) => result.observe(sum((metrics) => metrics.missed) + retired.missed));
+    meter.createObservableCounter('mtproto.session.observer.failures', { description: 'Observers that failed (error.type error) or timed out (error.type timeout), by observer', unit: '{failure}' })
+      .addCallback((result) => report(result, 'observerFailures'));
+    meter.createObservableCounter('mtproto.session.storage.errors', { description: 'Failed storage calls, by operation and error type', unit: '{error}' })
+      .addCallback((result) => report(result, 'storageErrors'));
+    meter.createObservableGauge('mtproto.session.reader.lag', { description: "How far behind its event stream's end the storage's reader is (shared storages)", unit: 's' })
+      .addCallback((result) => {
+        let lag: number | undefined;
+        for (const metrics of live) {
+          const value = metrics.details()?.readerLagSeconds;
+          if (typeof value === 'number') lag = Math.max(lag ?? 0, value);
+        }
+        if (lag !== undefined) result.observe(lag);
+      });
+    meter.createObservableGauge('mtproto.session.storage.connected', { description: 'Whether the storage is connected (1) or not (0) (shared storages)', unit: '1' })
+      .addCallback((result) => {
+        let connected: number | undefined;
+        for (const metrics of live) {
+          const value = metrics.details()?.connected;
+          if (typeof value === 'boolean') connected = Math.min(connected ?? 1, value ? 1 : 0);
+        }
+        if (connected !== undefined) result.observe(connected);
+      });
+}
+
+function sum(of: (metrics: SessionMetrics) => number): number {
+  let total = 0;
+  for (const metrics of live) total += of(metrics);
+  return total;
+}
+
+function count(counts: Counts, key: string, attributes: () => Attributes): void {
+  const entry = counts.get(key);
+  if (entry !== undefined) entry.count++;
+  else counts.set(key, { attributes: attributes(), count: 1 });
+}
+
+function merge(into: Counts, from: Counts): void {
+  for (const [key, { attributes, count }] of from) {
+    const entry = into.get(key);
+    if (entry !== undefined) entry.count += count;
+    else into.set(key, { attributes, count });
+  }
+}
+
+/** Observes the sum, per attribute set, of what live and closed subjects counted. */
+function report(result: ObservableResult, which: 'transitions' | 'observerFailures' | 'storageErrors'): void {
+  const total: Counts = new Map();
+  merge(total, retired[which]);
+  for (const metrics of live) merge(total, metrics[which]);
+  for (const { attributes, count } of total.values()) result.observe(count, attributes);
+}
