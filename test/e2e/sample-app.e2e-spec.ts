@@ -143,6 +143,16 @@ describe('sample app over HTTP', () => {
     await app?.close();
   });
 
+  describe('GET /metrics', () => {
+    it('serves the OpenTelemetry metrics in Prometheus format, the live session count among them', async () => {
+      await request(baseUrl).put('/sessions/77').expect(201);
+      const response = await request(baseUrl).get('/metrics').expect(200);
+      expect(response.text).toMatch(/^mtproto_session_count(_sessions)?(\{[^}]*\})? \d+/m);
+      expect(response.text).toMatch(/^mtproto_session_transitions(_transitions)?_total\{[^}]*mtproto_session_event_type="created"[^}]*\} \d+/m);
+      await request(baseUrl).delete('/sessions/77').expect(204);
+    });
+  });
+
   describe('GET /health', () => {
     it('answers 200 with the sessions indicator up, for load balancers and probes', async () => {
       await request(baseUrl).get('/health').expect(200).expect((response) => {
