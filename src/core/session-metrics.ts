@@ -24,7 +24,8 @@ interface Meter {
   createObservableCounter(name: string, options: { description: string; unit: string }): Observable;
   createHistogram(name: string, options: { description: string; unit: string }): Histogram;
 }
-interface OtelApi { metrics: { getMeter(name: string, version?: string): Meter } }
+interface MeterProvider { getMeter(name: string, version?: string): Meter }
+interface OtelApi { metrics: { getMeterProvider(): MeterProvider } }
 
 const METER_NAME = 'nestjs-mtproto-sessions';
 
@@ -35,14 +36,26 @@ const live = new Set<SessionMetrics>();
 /** What closed subjects counted, so that counters never go down. */
 const retired = { lookups: 0, missed: 0, transitions: new Map() as Counts, observerFailures: new Map() as Counts, storageErrors: new Map() as Counts };
 let durations: Histogram | undefined;
-let loading: Promise<void> | undefined;
+let loading: Promise<OtelApi | undefined> | undefined;
+/** The meter provider the instruments were registered with. */
+let registeredWith: MeterProvider | undefined;
 
-/** Loads `@opentelemetry/api` once per process and registers the instruments; nothing when it is not installed. */
-function loadOnce(): void {
-  loading ??= import('@opentelemetry/api').then(
-    (loaded) => register((loaded as unknown as OtelApi).metrics.getMeter(METER_NAME)),
-    () => undefined,
-  );
+/**
+ * Loads `@opentelemetry/api` once per process (nothing when it is not
+ * installed) and registers the instruments with the global meter provider;
+ * again for each new subject if the global provider changed since (an SDK
+ * started after an earlier subject was built), as the API's meters do not
+ * follow a provider registered later.
+ */
+function registerWithGlobalProvider(): void {
+  loading ??= import('@opentelemetry/api').then((loaded) => loaded as unknown as OtelApi, () => undefined);
+  loading.then((api) => {
+    if (api === undefined) return;
+    const provider = api.metrics.getMeterProvider();
+    if (provider === registeredWith) return;
+    registeredWith = provider;
+    register(provider.getMeter(METER_NAME));
+  }, () => undefined);
 }
 
 /** One subject's counts, reported under OpenTelemetry names once the API has loaded. */
@@ -60,7 +73,7 @@ export class SessionMetrics {
     private readonly localOrigin: string | undefined,
   ) {
     live.add(this);
-    loadOnce();
+    registerWithGlobalProvider();
   }
 
   /** Stops reporting this subject's gauges; what it counted stays in the counters. */
