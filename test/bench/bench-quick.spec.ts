@@ -83,6 +83,7 @@ const FIGURES = [
   'shards.standalone-latency-p99',
   'startup.root-vs-root-and-redis',
   'startup.root-vs-bare-node',
+  'metrics.has-on-vs-off',
 ];
 
 /** Figures that may be n/a, with a reason: the Redis ones on a machine without redis-server (never in CI, which has it). */
