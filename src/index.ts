@@ -7,7 +7,7 @@ export type { SessionLifetimeOptions } from './core/session-lifetime.js';
 export { InMemorySessionStorage } from './storages/in-memory/in-memory-session-storage.js';
 export type { InMemorySessionStorageOptions } from './storages/in-memory/in-memory-session-storage.js';
 export { SESSION_EVENT_TYPES, SessionEvent, SessionEventsMissed } from './core/session-event.js';
-export type { SessionEndReason, SessionEventDetails, SessionEventType } from './core/session-event.js';
+export type { SessionEndReason, SessionEventDetails, SessionEventsMissedReason, SessionEventType } from './core/session-event.js';
 export type { SessionObserver } from './core/session-observer.js';
 export type { SessionLogger } from './core/session-logger.js';
 export { SessionSubject } from './core/session-subject.js';

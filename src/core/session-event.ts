@@ -52,9 +52,22 @@ export class SessionEventsMissed {
     readonly resumedFrom: string,
     /** Which storage instance noticed the gap. */
     readonly origin: string,
+    /**
+     * `'trimmed'`: the log dropped events before this instance read them.
+     * `'lost'`: the store itself lost acknowledged history (a restart without
+     * its data, a restore from an older snapshot, a failover to a replica that
+     * lagged); `origin` is the instance that found it, maybe another one.
+     */
+    readonly reason: SessionEventsMissedReason = 'trimmed',
   ) {}
 
   toString(): string {
+    if (this.reason === 'lost') {
+      return `the session store lost acknowledged history after ${this.lastSeen ?? 'the start'} (found by instance ${this.origin}); sessions and events may be gone; delivery resumes from ${this.resumedFrom}`;
+    }
     return `session events after ${this.lastSeen ?? 'the start'} were trimmed before instance ${this.origin} read them; delivery resumes from ${this.resumedFrom}`;
   }
 }
+
+/** Why a {@link SessionEventsMissed} notice was given. */
+export type SessionEventsMissedReason = 'trimmed' | 'lost';

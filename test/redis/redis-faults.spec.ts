@@ -397,7 +397,7 @@ for (const kind of REDIS_CLIENT_KINDS) for (const shards of [1, 12]) describeRed
       expectInOrder(peer.log.lines, expected, shards);
       // Session 1 vanished with the server's data, unannounced: each instance is told once that its state may be stale.
       expect(peer.log.missed).toHaveLength(1);
-      expect(peer.logger.warnings.filter((line) => /started over/.test(line))).toHaveLength(1);
+      expect(peer.logger.warnings.filter((line) => /went back to sequence/.test(line))).toHaveLength(1);
     }
   }, 30_000);
 

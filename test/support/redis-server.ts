@@ -5,7 +5,7 @@
  * nor each other's.
  */
 import { ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +40,16 @@ export interface RedisServer {
   restart(): Promise<void>;
   /** SIGKILL and await exit: a crash, with no graceful shutdown. No-op if not running. */
   kill(): Promise<void>;
+  /** SIGSTOP: the server stalls, its connections open but unanswered (a frozen host, a long GC pause). */
+  pause(): void;
+  /** SIGCONT after {@link pause}. */
+  resume(): void;
+  /** SAVE, then a copy of the snapshot kept aside; resolves its path, for {@link restartFrom}. */
+  snapshot(): Promise<string>;
+  /** Stops the server, puts `snapshot` in place of its data, and starts it again: a restore from a backup. */
+  restartFrom(snapshot: string): Promise<void>;
+  /** Runs a command through redis-cli against this server; resolves its output. */
+  cli(...args: string[]): Promise<string>;
 }
 
 export interface RedisServerOptions {
@@ -53,6 +63,10 @@ export interface RedisCluster {
   /** In the shape node-redis's `createCluster({ rootNodes })` takes. */
   rootNodes: { url: string }[];
   stop(): Promise<void>;
+  /** The running master serving `key`'s slot, and its replicas, as the cluster sees them now. */
+  ownersOf(key: string): Promise<{ master: RedisServer; replicas: RedisServer[] }>;
+  /** Resolves once every running node reports cluster_state:ok (bounded). */
+  untilOk(): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------
@@ -208,12 +222,41 @@ async function terminate(launched: LaunchedProcess, signal: 'SIGTERM' | 'SIGKILL
 
 class ManagedRedisServer implements RedisServer {
   readonly host = HOST;
+  private snapshots = 0;
 
   constructor(
     readonly port: number,
     private readonly args: string[],
     private launched: LaunchedProcess,
+    /** Its working directory, where SAVE writes dump.rdb and a restart reads it. */
+    private readonly directory: string,
   ) {}
+
+  pause(): void {
+    if (this.isRunning) this.launched.child.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    if (this.isRunning) this.launched.child.kill('SIGCONT');
+  }
+
+  async snapshot(): Promise<string> {
+    await this.cli('SAVE');
+    const copy = join(this.directory, `snapshot-${++this.snapshots}.rdb`);
+    copyFileSync(join(this.directory, 'dump.rdb'), copy);
+    return copy;
+  }
+
+  async restartFrom(snapshot: string): Promise<void> {
+    // With no save points (--save ""), a stopped server writes nothing over the restored file.
+    await this.stop();
+    copyFileSync(snapshot, join(this.directory, 'dump.rdb'));
+    await this.restart();
+  }
+
+  cli(...args: string[]): Promise<string> {
+    return redisCli(['-h', HOST, '-p', String(this.port), ...args]);
+  }
 
   get url(): string {
     return `redis://${HOST}:${this.port}`;
@@ -225,6 +268,8 @@ class ManagedRedisServer implements RedisServer {
   }
 
   async stop(): Promise<void> {
+    // A stopped (SIGSTOP) process would not act on SIGTERM until continued.
+    this.resume();
     if (this.isRunning) await terminate(this.launched, 'SIGTERM');
   }
 
@@ -270,7 +315,7 @@ async function startWithRetry(requestedPort: number | undefined, extraArgsFor: E
       ...(await extraArgsFor(directory)),
     ];
     try {
-      return new ManagedRedisServer(port, args, await launch(args));
+      return new ManagedRedisServer(port, args, await launch(args), directory);
     } catch (error) {
       // Only a port clash (the window between freePort() and bind) is worth
       // retrying; any other early exit would just fail the same way again.
@@ -311,15 +356,19 @@ async function clusterStateIsOk(node: RedisServer): Promise<boolean> {
  * `cluster_state:ok`. `extraArgs` go to every node, after the defaults
  * (e.g. `--appendonly yes` to keep data over a restart).
  */
-export async function startRedisCluster(options: { masters?: number; extraArgs?: string[] } = {}): Promise<RedisCluster> {
+export async function startRedisCluster(options: { masters?: number; replicasPerMaster?: number; extraArgs?: string[] } = {}): Promise<RedisCluster> {
   const masters = options.masters ?? 3;
+  const replicas = options.replicasPerMaster ?? 0;
   const extraArgs = options.extraArgs ?? [];
   if (!Number.isInteger(masters) || masters < 3) {
     throw new Error(`a Redis Cluster needs at least 3 masters, got ${masters}`);
   }
+  if (!Number.isInteger(replicas) || replicas < 0 || replicas > 2) {
+    throw new Error(`replicasPerMaster must be 0, 1 or 2, got ${replicas}`);
+  }
 
   const started = await Promise.allSettled(
-    Array.from({ length: masters }, () =>
+    Array.from({ length: masters * (1 + replicas) }, () =>
       startWithRetry(undefined, async (directory) => [
         '--cluster-enabled', 'yes',
         // In the server's own directory, so restart() finds its identity again.
@@ -346,22 +395,82 @@ export async function startRedisCluster(options: { masters?: number; extraArgs?:
     await redisCli([
       '--cluster', 'create',
       ...nodes.map((node) => `${node.host}:${node.port}`),
-      '--cluster-replicas', '0',
+      '--cluster-replicas', String(replicas),
       '--cluster-yes',
     ]);
-    // Nodes learn of each other's slots over the cluster bus and no event
-    // tells us when they agree, so poll CLUSTER INFO, bounded.
-    await pollUntil(
-      async () => (await Promise.all(nodes.map(clusterStateIsOk))).every(Boolean),
-      `Redis Cluster state ok on ports ${nodes.map((node) => node.port).join(', ')}`,
-      { timeoutMs: CLUSTER_OK_TIMEOUT_MS, intervalMs: CLUSTER_POLL_INTERVAL_MS },
-    );
+    await untilClusterOk(nodes);
+    // Replicas attach after the slots are assigned; wait until each master has its own.
+    if (replicas > 0) await untilReplicasAttached(nodes, masters, replicas);
   } catch (error) {
     await stop();
     throw error;
   }
 
-  return { nodes, rootNodes: nodes.map((node) => ({ url: node.url })), stop };
+  const ownersOf = async (key: string) => {
+    const topology = await clusterTopology(nodes);
+    const slot = Number((await redisCli(['-h', HOST, '-p', String(running(nodes)[0]!.port), 'cluster', 'keyslot', key])).trim());
+    const owner = topology.find((node) => node.master && node.slots.some(([from, to]) => slot >= from && slot <= to));
+    if (owner === undefined) throw new Error(`no running master serves slot ${slot}`);
+    return { master: owner.server, replicas: topology.filter((node) => node.masterId === owner.id).map((node) => node.server) };
+  };
+  return { nodes, rootNodes: nodes.map((node) => ({ url: node.url })), stop, ownersOf, untilOk: () => untilClusterOk(nodes) };
+}
+
+function running(nodes: RedisServer[]): RedisServer[] {
+  return nodes.filter((node) => node.isRunning);
+}
+
+interface ClusterNodeInfo {
+  id: string;
+  server: RedisServer;
+  master: boolean;
+  /** The master a replica follows. */
+  masterId: string | undefined;
+  slots: [number, number][];
+}
+
+/** CLUSTER NODES as each running node reports itself (its own line, flagged "myself"). */
+async function clusterTopology(nodes: RedisServer[]): Promise<ClusterNodeInfo[]> {
+  const infos = await Promise.all(running(nodes).map(async (server) => {
+    const lines = (await redisCli(['-h', HOST, '-p', String(server.port), 'cluster', 'nodes'])).split('\n');
+    const own = lines.find((line) => line.includes('myself'));
+    if (own === undefined) throw new Error(`node ${server.port} does not list itself in CLUSTER NODES`);
+    const [id = '', , flags = '', masterId = '-', , , , , ...slots] = own.trim().split(' ');
+    return {
+      id,
+      server,
+      master: flags.includes('master'),
+      masterId: masterId === '-' ? undefined : masterId,
+      slots: slots.filter((range) => !range.startsWith('[')).map((range) => {
+        const [from, to = from] = range.split('-');
+        return [Number(from), Number(to)] as [number, number];
+      }),
+    };
+  }));
+  return infos;
+}
+
+/** Polls (bounded): nodes learn of each other over the cluster bus, and no event says when they agree. */
+async function untilClusterOk(nodes: RedisServer[]): Promise<void> {
+  await pollUntil(
+    async () => (await Promise.all(running(nodes).map(clusterStateIsOk))).every(Boolean),
+    () => `Redis Cluster state ok on ports ${running(nodes).map((node) => node.port).join(', ')}`,
+    { timeoutMs: CLUSTER_OK_TIMEOUT_MS, intervalMs: CLUSTER_POLL_INTERVAL_MS },
+  );
+}
+
+async function untilReplicasAttached(nodes: RedisServer[], masters: number, replicas: number): Promise<void> {
+  await pollUntil(
+    async () => {
+      const topology = await clusterTopology(nodes);
+      const leaders = topology.filter((node) => node.master && node.slots.length > 0);
+      const linked = await Promise.all(topology.filter((node) => !node.master).map(async (node) =>
+        (await redisCli(['-h', HOST, '-p', String(node.server.port), 'info', 'replication'])).includes('master_link_status:up')));
+      return leaders.length === masters && leaders.every((leader) => topology.filter((node) => node.masterId === leader.id).length === replicas) && linked.every(Boolean);
+    },
+    'every Redis Cluster master with its replicas attached',
+    { timeoutMs: CLUSTER_OK_TIMEOUT_MS, intervalMs: CLUSTER_POLL_INTERVAL_MS },
+  );
 }
 
 // ---------------------------------------------------------------------------

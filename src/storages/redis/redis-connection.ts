@@ -4,7 +4,7 @@ import { IORedisAdapter } from './ioredis-adapter.js';
 import { isIORedisClient, type IORedisClient, type NodeRedisClient, type RedisCommands } from './redis-client.js';
 import type { ReaderConnection, StreamEntry } from './redis-event-reader.js';
 import type { RedisSessionKeys } from './redis-keys.js';
-import { readerAfterScript, readerStartScript, type AnyRedisScript, type RedisScript } from './redis-scripts.js';
+import { readerAfterScript, readerStartScript, recordLossScript, type AnyRedisScript, type RedisScript } from './redis-scripts.js';
 
 /** How the storage reaches Redis: a URL it connects to and owns, or a client the application owns. */
 export type RedisConnectionSource = { readonly url: string } | { readonly client: NodeRedisClient | IORedisClient };
@@ -139,8 +139,8 @@ export class RedisConnection {
     return this.client instanceof IORedisAdapter ? this.client.isCluster : 'masters' in this.client;
   }
 
-  /** Opens a dedicated connection for an event reader of the given key groups' streams. */
-  async openReader(groups: readonly RedisSessionKeys[]): Promise<ReaderConnection> {
+  /** Opens a dedicated connection for an event reader of the given key groups' streams; `loss` is for the loss entries it records. */
+  async openReader(groups: readonly RedisSessionKeys[], loss: { readonly origin: string; readonly maxLength: number }): Promise<ReaderConnection> {
     const client = await this.created;
     const connection = client.duplicate(readerOverrides(client));
     // Errors surface through the pending read; the reader reports them once per outage.
@@ -162,6 +162,7 @@ export class RedisConnection {
       },
       start: (stream) => script(readerStartScript, groups[stream]!, undefined),
       after: (stream, position) => script(readerAfterScript, groups[stream]!, { position }),
+      recordLoss: (stream, epoch) => script(recordLossScript, groups[stream]!, { epoch, origin: loss.origin, maxLength: loss.maxLength }),
       origins: async (stream, codes) => {
         const names = await connection.hmGet(groups[stream]!.origins, codes.map((code) => `c:${code}`));
         return names.map((name) => (typeof name === 'string' ? name : null));

@@ -1,19 +1,21 @@
 import type { SessionLogger } from '../../core/session-logger.js';
 import { describeError, toError } from '../../core/to-error.js';
-import { entryTime, RedisStreamCursor, type ReaderStream, type StreamEntry } from './redis-stream-cursor.js';
+import { entryTime, RedisStreamCursor, type Announced, type ReaderStream, type StreamEntry } from './redis-stream-cursor.js';
 
-export type { ReaderStream, StreamEntry } from './redis-stream-cursor.js';
+export type { Announced, ReaderStream, StreamEntry } from './redis-stream-cursor.js';
 
 /** What the reader needs of its own dedicated connection, for its streams (by index). */
 export interface ReaderConnection {
   /** Entries after each stream's position (one list per stream, in order; absent for none), or null when none came within `blockMs`. */
   read(positions: readonly string[], blockMs: number, count: number): Promise<(StreamEntry[] | undefined)[] | null>;
-  /** A stream's last entry id ('0-0' when empty) and its sequence number so far, read together. */
-  start(stream: number): Promise<{ position: string; sequence: bigint }>;
+  /** A stream's last entry id ('0-0' when empty), its sequence number so far and its loss epoch, read together. */
+  start(stream: number): Promise<{ position: string; sequence: bigint; epoch: bigint }>;
   /** Whether an entry follows `position` in a stream, the stream's last id, and its sequence number so far, read together. */
   after(stream: number, position: string): Promise<{ nextExists: boolean; lastId: string; sequence: bigint }>;
   /** The instance ids of a stream's origin codes (null where unknown), read together from its group's origins hash. */
   origins(stream: number, codes: string[]): Promise<(string | null)[]>;
+  /** Appends a loss entry to a stream unless Redis holds an epoch newer than `epoch` (RECORD_LOSS_SCRIPT); resolves the epoch it then holds. */
+  recordLoss(stream: number, epoch: bigint): Promise<{ recorded: boolean; epoch: bigint }>;
   /** Drops the connection at once (a read may be blocked on it). */
   destroy(): void;
 }
@@ -53,6 +55,8 @@ export class RedisEventReader {
   /** When a read last left the reader at the streams' ends; undefined before the first read. */
   private caughtUpAt: number | undefined;
   private reading = false;
+  /** Whether a read ever succeeded, so that the log tells "could not connect" from "lost its connection". */
+  private everRead = false;
 
   constructor(private readonly options: RedisEventReaderOptions) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
@@ -78,9 +82,9 @@ export class RedisEventReader {
     return lag;
   }
 
-  /** Settles once this instance's observers have settled the entry `id` of stream `stream`, which this instance wrote. */
-  delivered(stream: number, id: string): Promise<unknown> | undefined {
-    return this.cursors[stream]!.delivered(id);
+  /** Resolves once the entry `id` of stream `stream`, which this instance wrote, has been handed to the observers (see {@link RedisStreamCursor.announced}). */
+  announced(stream: number, id: string): Promise<Announced> {
+    return this.cursors[stream]!.announced(id);
   }
 
   /**
@@ -123,6 +127,7 @@ export class RedisEventReader {
             const start = await this.withWatchdog(connection.start(stream), 'reading the stream end');
             cursor.position = start.position;
             cursor.sequence = start.sequence;
+            cursor.epoch = start.epoch;
           }));
           this.caughtUpAt = Date.now();
           this.markReady();
@@ -132,6 +137,7 @@ export class RedisEventReader {
           }));
         }
         afterBreak = false;
+        await this.recordLosses(connection);
         this.reading = true;
         const read = await this.withWatchdog(
           connection.read(cursors.map((cursor) => cursor.position!), this.options.blockMs, this.options.batchSize),
@@ -139,7 +145,8 @@ export class RedisEventReader {
           this.options.blockMs,
         );
         if (this.closed) return;
-        if (failures > 0) this.options.logger.warn(`Session event reader reconnected; resuming after ${this.positions()}`);
+        if (failures > 0) this.options.logger.warn(`Session event reader ${this.everRead ? 'reconnected' : 'connected'}; resuming after ${this.positions()}`);
+        this.everRead = true;
         failures = 0;
         let backlog = false;
         for (let stream = 0; stream < cursors.length; stream++) {
@@ -162,7 +169,12 @@ export class RedisEventReader {
       } catch (error) {
         if (this.closed) return;
         if (failures === 0) {
-          this.options.logger.warn(`Session event reader lost its Redis connection (${describeError(error)}); will resume after ${this.positions()}`);
+          // Where it resumes is said once, when it has: a check after the break may move the positions.
+          this.options.logger.warn(
+            this.everRead
+              ? `Session event reader lost its Redis connection (${describeError(error)}); retrying`
+              : `Session event reader could not connect to Redis (${describeError(error)}); retrying`,
+          );
         }
         failures++;
         afterBreak = true;
@@ -171,6 +183,16 @@ export class RedisEventReader {
         this.connection = undefined;
         await delay(Math.min(MAX_BACKOFF_MS, 25 * 2 ** failures));
       }
+    }
+  }
+
+  /** Tells the other instances, through each stream, of history Redis lost that this instance had read; retried after a reconnect until done. */
+  private async recordLosses(connection: ReaderConnection): Promise<void> {
+    for (let stream = 0; stream < this.cursors.length; stream++) {
+      const cursor = this.cursors[stream]!;
+      if (!cursor.lossToRecord) continue;
+      const result = await this.withWatchdog(connection.recordLoss(stream, cursor.epoch), 'recording lost history');
+      cursor.recordedLoss(result.epoch);
     }
   }
 

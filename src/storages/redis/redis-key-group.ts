@@ -152,9 +152,11 @@ export class RedisKeyGroup {
   /**
    * Creates `member`, adding `grant` to the group's quota first; resolves
    * true if new, false if it existed, or 'quota' when the group's quota is
-   * used up, once this instance has announced what the call did.
+   * used up, once this instance has announced what the call did. With
+   * `observers`, what the observers still have to settle is put there
+   * instead of waited for (see {@link announced}).
    */
-  async create(member: string, grant = 0): Promise<boolean | 'quota'> {
+  async create(member: string, grant = 0, observers?: Promise<unknown>[]): Promise<boolean | 'quota'> {
     const announced = this.reading;
     const { lifetime, instanceId, streamMaxLength, limit } = this.settings;
     const now = lifetime.clock();
@@ -163,10 +165,10 @@ export class RedisKeyGroup {
       member, origin: instanceId, now, deadline, limit, maxLength: streamMaxLength, grant,
     });
     if (reply.status === -2) {
-      if (announced) await this.announced(reply.eventIds);
+      if (announced) await this.announced(reply.eventIds, observers);
       return 'quota';
     }
-    return this.settle(reply, announced);
+    return this.settle(reply, announced, observers);
   }
 
   /** Hands the group's unused quota back (after expiring up to one batch of lapsed sessions); resolves how much. */
@@ -180,13 +182,14 @@ export class RedisKeyGroup {
     return reply.released;
   }
 
-  async destroy(member: string): Promise<boolean> {
+  /** Destroys `member`; resolves true if it existed, once this instance has announced it (with `observers`, as in {@link create}). */
+  async destroy(member: string, observers?: Promise<unknown>[]): Promise<boolean> {
     const announced = this.reading;
     const { lifetime, instanceId, streamMaxLength } = this.settings;
     const reply = await this.settings.connection.run(destroyScript, this.keys, {
       member, origin: instanceId, now: lifetime.clock(), maxLength: streamMaxLength,
     });
-    return this.settle(reply, announced);
+    return this.settle(reply, announced, observers);
   }
 
   /** The session's score, null when absent (sessions that never expire: no deadline to check). */
@@ -319,15 +322,26 @@ export class RedisKeyGroup {
   }
 
   /** Maps a transition's reply to the call's result, after this instance has announced its events. */
-  private async settle(reply: TransitionReply, announced: boolean): Promise<boolean> {
-    if (announced) await this.announced(reply.eventIds);
+  private async settle(reply: TransitionReply, announced: boolean, observers: Promise<unknown>[] | undefined): Promise<boolean> {
+    if (announced) await this.announced(reply.eventIds, observers);
     if (reply.status === -1) throw new SessionLimitError(this.settings.lifetime.maxSessions!);
     return reply.status === 1;
   }
 
-  /** Waits until this instance's reader has read (and announced) the entries this instance just wrote. */
-  private async announced(eventIds: readonly string[]): Promise<void> {
-    for (const id of eventIds) await this.reader!.delivered(this.stream, id);
+  /**
+   * Waits until this instance's reader has read and announced the entries
+   * this instance just wrote, and, unless `observers` is given, until the
+   * observers have settled them. A caller bounded by commandTimeout passes
+   * `observers` and waits for them after its bound: the change is made by
+   * then, and the observers have a bound of their own (observerTimeout).
+   */
+  private async announced(eventIds: readonly string[], observers?: Promise<unknown>[]): Promise<void> {
+    const settling = observers ?? [];
+    for (const id of eventIds) {
+      const announced = await this.reader!.announced(this.stream, id);
+      if (announced.settling !== undefined) settling.push(announced.settling);
+    }
+    if (observers === undefined && settling.length > 0) await Promise.all(settling);
   }
 }
 

@@ -15,6 +15,12 @@ export interface RedisSessionKeys {
   readonly quota: string;
   /** Hash interning instance ids as small codes, so stream entries stay short. */
   readonly origins: string;
+  /**
+   * How many times an instance found that Redis lost acknowledged history (the
+   * sequence went back); each time it appends a loss entry, so that every
+   * instance learns of it (see `RECORD_LOSS_SCRIPT`).
+   */
+  readonly epoch: string;
 }
 
 /** The keys of a prefix that describe it as a whole, under the prefix's own hash tag. */
@@ -37,7 +43,7 @@ function checkPrefix(prefix: string): void {
 }
 
 function keysTagged(tag: string): RedisSessionKeys {
-  return { sessions: `{${tag}}:sessions`, events: `{${tag}}:events`, sequence: `{${tag}}:sequence`, quota: `{${tag}}:quota`, origins: `{${tag}}:origins` };
+  return { sessions: `{${tag}}:sessions`, events: `{${tag}}:events`, sequence: `{${tag}}:sequence`, quota: `{${tag}}:quota`, origins: `{${tag}}:origins`, epoch: `{${tag}}:epoch` };
 }
 
 /** The one group of `shards: 1`: `{prefix}:sessions`, `{prefix}:events`, `{prefix}:sequence`. */

@@ -21,20 +21,22 @@ export function startReaders(
     readonly connection: RedisConnection;
     readonly instanceId: string;
     readonly commandTimeout: number;
+    /** The streams' approximate MAXLEN, for the loss entries a reader records. */
+    readonly streamMaxLength: number;
     readonly logger: SessionLogger;
     /** Readers start once it resolves (the key layout matches); never if it rejects. */
     readonly layoutChecked: Promise<void>;
     readonly closed: () => boolean;
   },
 ): RedisEventReader[] {
-  const { connection, instanceId, commandTimeout, logger } = settings;
+  const { connection, instanceId, commandTimeout, logger, streamMaxLength } = settings;
   const plan = connection.isCluster ? groups.map((group) => [group]) : [groups];
   return plan.map((read) => {
     const reader = new RedisEventReader({
       instanceId,
       streams: read.map((group) => group.readerStream()),
       logger,
-      connect: () => connection.openReader(read.map((group) => group.keys)),
+      connect: () => connection.openReader(read.map((group) => group.keys), { origin: instanceId, maxLength: streamMaxLength }),
       blockMs: READ_BLOCK_MS,
       commandTimeout,
       batchSize: READ_BATCH,

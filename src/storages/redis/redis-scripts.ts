@@ -215,12 +215,48 @@ return deadlines
 `;
 
 /**
- * Where a reader starts: the last entry's id ('0-0' for an empty stream)
- * and the sequence number so far, read together. KEYS: [events, sequence].
+ * Where a reader starts: the last entry's id ('0-0' for an empty stream),
+ * the sequence number so far and the loss epoch, read together.
+ * KEYS: [events, sequence, epoch].
  */
 const READER_START_SCRIPT = `
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-return {last[1] and last[1][1] or '0-0', redis.call('GET', KEYS[2]) or '0'}
+return {last[1] and last[1][1] or '0-0', redis.call('GET', KEYS[2]) or '0', redis.call('GET', KEYS[3]) or '0'}
+`;
+
+/**
+ * Records, for every instance, that Redis lost acknowledged history.
+ *
+ * Only an instance that had read the lost entries can tell: after a restore
+ * from an older snapshot, or a Cluster failover to a replica that lagged,
+ * the sequence numbers go on seamlessly from the older state, so an instance
+ * that had not read past it sees nothing wrong. The instance that finds the
+ * sequence gone back (a reader whose last entry carried a higher number than
+ * Redis now has) appends a loss entry (t = l, g = the new epoch), read like
+ * any other entry, in order, by every instance, lagging ones included.
+ *
+ * The epoch key says how many losses were recorded, so that several
+ * instances that find the same loss record it once: an instance passes the
+ * epoch it knows, and the script records a new one unless Redis already holds
+ * a newer epoch (another instance got there first: its entry is in the
+ * stream). A restore or a failover takes the epoch key back too; then the
+ * known epoch is the newer one, and the new epoch is one past it, so an
+ * epoch never repeats for the instances that saw it.
+ *
+ * KEYS: [events, sequence, epoch]. ARGV: known epoch, origin, maxlen.
+ * Returns {1, epoch, entry id} when recorded, {0, epoch} when another
+ * instance had recorded it.
+ */
+const RECORD_LOSS_SCRIPT = `
+local current = tonumber(redis.call('GET', KEYS[3]) or '0')
+local known = tonumber(ARGV[1])
+if current > known then return {0, tostring(current)} end
+local epoch = math.max(current, known) + 1
+local n = (tonumber(redis.call('GET', KEYS[2])) or 0) + 1
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 't', 'l', 'g', epoch, 'o', ARGV[2], 'n', n)
+redis.call('SET', KEYS[2], n)
+redis.call('SET', KEYS[3], epoch)
+return {1, tostring(epoch), id}
 `;
 
 /**
@@ -267,7 +303,7 @@ function badReply(name: string, reply: unknown): SessionStorageUnavailableError 
 
 // Every script that appends events takes the same five keys, so the shared append code finds the origins hash at KEYS[5].
 const transitionKeys = (keys: RedisSessionKeys): string[] => [keys.sessions, keys.events, keys.sequence, keys.quota, keys.origins];
-const readerKeys = (keys: RedisSessionKeys): string[] => [keys.events, keys.sequence];
+const readerKeys = (keys: RedisSessionKeys): string[] => [keys.events, keys.sequence, keys.epoch];
 const quotaKeys = transitionKeys;
 
 /** A transition script's reply: its status and the ids of the events it appended. */
@@ -386,17 +422,40 @@ export const sweepScript = defineScript<SweepArgs, string[]>({
   },
 });
 
-/** Where a reader starts: the stream's last entry id and the sequence number so far. */
-export const readerStartScript = defineScript<void, { position: string; sequence: bigint }>({
+/** Where a reader starts: the stream's last entry id, the sequence number so far, and the loss epoch. */
+export const readerStartScript = defineScript<void, { position: string; sequence: bigint; epoch: bigint }>({
   name: 'the stream end',
   source: READER_START_SCRIPT,
   keys: readerKeys,
   args: () => [],
   parse: (reply) => {
-    if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'string') throw badReply('the stream end', reply);
-    return { position: reply[0], sequence: BigInt(reply[1]) };
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string' || !isCount(reply[1]) || !isCount(reply[2])) throw badReply('the stream end', reply);
+    return { position: reply[0], sequence: BigInt(reply[1]), epoch: BigInt(reply[2]) };
   },
 });
+
+export interface RecordLossArgs {
+  /** The loss epoch the reader knows. */
+  readonly epoch: bigint;
+  readonly origin: string;
+  readonly maxLength: number;
+}
+
+/** Whether this call recorded the loss (else another instance had), and the epoch Redis now holds. */
+export const recordLossScript = defineScript<RecordLossArgs, { recorded: boolean; epoch: bigint }>({
+  name: 'recording lost history',
+  source: RECORD_LOSS_SCRIPT,
+  keys: readerKeys,
+  args: (a) => [String(a.epoch), a.origin, String(a.maxLength)],
+  parse: (reply) => {
+    if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1) || !isCount(reply[1])) throw badReply('recording lost history', reply);
+    return { recorded: reply[0] === 1, epoch: BigInt(reply[1]) };
+  },
+});
+
+function isCount(value: unknown): value is string {
+  return typeof value === 'string' && /^\d{1,19}$/.test(value);
+}
 
 /** Whether an entry follows `position`, the stream's last id, and the sequence number so far. */
 export const readerAfterScript = defineScript<{ readonly position: string }, { nextExists: boolean; lastId: string; sequence: bigint }>({

@@ -41,9 +41,9 @@ export class RedisSessionQuota {
     this.most = Math.max(1, Math.floor(maxSessions / (groups.length * TAKE_SHARE)));
   }
 
-  /** Creates `member` in `group` within the limit; resolves true if new, false if it existed. */
-  async create(group: RedisKeyGroup, member: string): Promise<boolean> {
-    let outcome = await group.create(member);
+  /** Creates `member` in `group` within the limit; resolves true if new, false if it existed (`observers` as in RedisKeyGroup.create). */
+  async create(group: RedisKeyGroup, member: string, observers?: Promise<unknown>[]): Promise<boolean> {
+    let outcome = await group.create(member, 0, observers);
     for (let attempt = 0; outcome === 'quota' && attempt < TAKE_ATTEMPTS; attempt++) {
       let grant = await this.take();
       if (grant === 0) {
@@ -51,7 +51,7 @@ export class RedisSessionQuota {
         grant = await this.take();
       }
       if (grant === 0) break;
-      outcome = await group.create(member, grant);
+      outcome = await group.create(member, grant, observers);
     }
     if (outcome === 'quota') throw new SessionLimitError(this.maxSessions);
     return outcome;

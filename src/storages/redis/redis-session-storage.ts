@@ -39,6 +39,7 @@ export class RedisSessionStorage implements SessionStorage {
   }
 
   readonly instanceId: string;
+  private readonly streamMaxLength: number;
   private readonly connection: RedisConnection;
   private readonly groups: readonly RedisKeyGroup[];
   private readonly shards: number;
@@ -59,6 +60,7 @@ export class RedisSessionStorage implements SessionStorage {
   constructor(options: RedisSessionStorageOptions) {
     const resolved = resolveRedisOptions(options);
     this.instanceId = resolved.instanceId;
+    this.streamMaxLength = resolved.streamMaxLength;
     this.logger = resolved.logger ?? console;
     this.explicitLogger = resolved.logger !== undefined;
     this.expiring = resolved.lifetime.idleTimeout !== undefined;
@@ -116,8 +118,9 @@ export class RedisSessionStorage implements SessionStorage {
     const member = sessionMember(sessionId, authKeyId);
     const group = this.groupOf(sessionId, authKeyId);
     const quota = this.quota;
-    const create = quota === undefined ? () => group.create(member) as Promise<boolean> : () => quota.create(group, member);
-    return this.bounded(this.connection.afterReady(create), 'createSession');
+    const observers: Promise<unknown>[] = [];
+    const create = quota === undefined ? () => group.create(member, 0, observers) as Promise<boolean> : () => quota.create(group, member, observers);
+    return afterObservers(this.bounded(this.connection.afterReady(create), 'createSession'), observers);
   }
 
   hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
@@ -164,7 +167,8 @@ export class RedisSessionStorage implements SessionStorage {
     if (invalid) return Promise.reject(invalid);
     const member = sessionMember(sessionId, authKeyId);
     const group = this.groupOf(sessionId, authKeyId);
-    return this.bounded(this.connection.afterReady(() => group.destroy(member)), 'destroySession');
+    const observers: Promise<unknown>[] = [];
+    return afterObservers(this.bounded(this.connection.afterReady(() => group.destroy(member, observers)), 'destroySession'), observers);
   }
 
   /** Live sessions over all scopes (those whose deadline has not passed): one O(log n) count per key group, summed. */
@@ -259,6 +263,7 @@ export class RedisSessionStorage implements SessionStorage {
       connection: this.connection,
       instanceId: this.instanceId,
       commandTimeout: this.deadlines.timeout,
+      streamMaxLength: this.streamMaxLength,
       logger: { warn: (message) => this.logger.warn(message), error: (message, stack) => this.logger.error(message, stack) },
       layoutChecked: this.layoutChecked,
       closed: () => this.closing !== undefined,
@@ -305,6 +310,18 @@ export class RedisSessionStorage implements SessionStorage {
 
 // Settled promises shared by every lookup the replica answers: that path allocates nothing.
 const RESOLVED_TRUE = Promise.resolve(true);
+
+/**
+ * The call's result once this instance's observers have settled its events.
+ * Only the Redis part is bounded by commandTimeout: once Redis has made the
+ * change the call reports it, and the observers are bounded by the subject's
+ * observerTimeout, which may be longer.
+ */
+async function afterObservers<T>(done: Promise<T>, observers: readonly Promise<unknown>[]): Promise<T> {
+  const value = await done;
+  if (observers.length > 0) await Promise.all(observers);
+  return value;
+}
 
 function isPresent(score: number | null): boolean {
   return score !== null;

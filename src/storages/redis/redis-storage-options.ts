@@ -1,6 +1,6 @@
 import { resolveInstanceId } from '../../core/instance-id.js';
 import { assertPositiveInteger, resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../../core/session-lifetime.js';
-import type { SessionLogger } from '../../core/session-logger.js';
+import { assertLogger, type SessionLogger } from '../../core/session-logger.js';
 import { isIORedisClient, isNodeRedisClient, type IORedisClient, type NodeRedisClient } from './redis-client.js';
 import type { RedisConnectionSource } from './redis-connection.js';
 import { MAX_SHARDS } from './redis-key-routing.js';
@@ -79,7 +79,8 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
     throw new TypeError('RedisSessionStorage needs exactly one of url or client');
   }
   if (options.client !== undefined) assertClient(options.client);
-  if (options.url !== undefined && typeof options.url !== 'string') throw new TypeError(`RedisSessionStorage url must be a string; got ${typeof options.url}`);
+  if (options.url !== undefined) assertRedisUrl(options.url);
+  if (options.logger !== undefined) assertLogger(options.logger, 'RedisSessionStorage logger');
   const commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT;
   assertPositiveInteger(commandTimeout, 'RedisSessionStorage commandTimeout (ms)');
   const streamMaxLength = options.streamMaxLength ?? DEFAULT_STREAM_MAX_LENGTH;
@@ -122,5 +123,24 @@ function assertClient(client: unknown): void {
   }
   if (!isNodeRedisClient(client)) {
     throw new TypeError('RedisSessionStorage client must be a node-redis client or cluster (createClient, createCluster) or an ioredis Redis or Cluster');
+  }
+}
+
+/**
+ * An unset `REDIS_URL` gives `''`, which node-redis would take for
+ * localhost:6379: refused, as is anything that is not a redis:// or rediss:// URL.
+ */
+function assertRedisUrl(url: unknown): asserts url is string {
+  const expected = 'a redis:// or rediss:// URL such as redis://127.0.0.1:6379';
+  if (typeof url !== 'string') throw new TypeError(`RedisSessionStorage url must be ${expected}; got ${url === null ? 'null' : typeof url}`);
+  if (url.trim() === '') throw new TypeError(`RedisSessionStorage url must be ${expected}; got an empty string (is REDIS_URL set?)`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError(`RedisSessionStorage url must be ${expected}; got ${JSON.stringify(url)}, which is not a URL`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new TypeError(`RedisSessionStorage url must be ${expected}; got the scheme ${JSON.stringify(parsed.protocol)}`);
   }
 }

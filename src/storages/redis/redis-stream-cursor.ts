@@ -31,18 +31,34 @@ const TYPES: Record<string, [SessionEventType, SessionEndReason | undefined]> = 
 /** Own deliveries that nobody claimed (their call failed) are forgotten after this long. */
 const UNCLAIMED_TTL_MS = 5 * 60_000;
 
+/** An own entry handed to the observers: what settles once they all have (nothing when they were synchronous). */
+export interface Announced {
+  readonly settling: Promise<unknown> | undefined;
+}
+
+const NOTHING_TO_WAIT_FOR: Announced = Object.freeze({ settling: undefined });
+
 interface OwnDelivery {
   readonly since: number;
-  settling?: Promise<unknown> | undefined;
-  delivered: boolean;
-  resolve?: (settling: Promise<unknown> | undefined) => void;
+  announced?: Announced;
+  resolve?: (announced: Announced) => void;
 }
 
 /**
  * Where a reader is in one stream, and what it does with the stream's
- * entries: announces each, in stream order per session, tells the calls of
- * this instance when their own entries are announced, and reports entries
- * that were removed before they were read (the sequence numbers show it).
+ * entries: announces each, in stream order, tells the calls of this instance
+ * when their own entries are announced, and reports entries that were
+ * removed before they were read (the sequence numbers show it).
+ *
+ * An entry is announced as soon as it is read, without waiting for the
+ * observers of the one before to settle: a hung observer holds up no other
+ * observer and no later entry, and an observer that awaits a transition it
+ * caused never waits on its own handling (the subject bounds each observer by
+ * observerTimeout).
+ *
+ * History that Redis itself lost (the sequence went back) is recorded in the
+ * stream as a loss entry, so that every instance reports it, the ones that
+ * lagged behind and cannot see it themselves included (RECORD_LOSS_SCRIPT).
  */
 export class RedisStreamCursor {
   /** The id of the last entry handled; reading resumes after it. Unknown until the reader first connects. */
@@ -51,8 +67,10 @@ export class RedisStreamCursor {
   sequence = 0n;
   /** Whether the last read returned a full batch of this stream, so more entries may wait behind it. */
   backlog = false;
-  /** Last announcement per session still settling, so the next one for that session waits for it. */
-  private readonly chains = new Map<string, Promise<unknown>>();
+  /** The newest loss epoch this instance knows of (see RECORD_LOSS_SCRIPT). */
+  epoch = 0n;
+  /** This cursor found that Redis lost history, and has yet to record it for the other instances. */
+  lossToRecord = false;
   /** Entries written by this instance, by id, for the call that wrote each to wait on. */
   private readonly own = new Map<string, OwnDelivery>();
   /** Instance ids by origin code, as this group's origins hash gave them; forgotten with the connection (a restarted Redis gives new codes). */
@@ -68,22 +86,26 @@ export class RedisStreamCursor {
     return this.stream.streamKey;
   }
 
-  /** Settles once this instance's observers have settled the entry `id`, which this instance wrote. */
-  delivered(id: string): Promise<unknown> | undefined {
+  /**
+   * Resolves once the entry `id`, which this instance wrote, has been handed
+   * to this instance's observers, with what settles once they have; apart, so
+   * that the caller bounds reaching the entry by commandTimeout and leaves
+   * the observers to observerTimeout.
+   */
+  announced(id: string): Promise<Announced> {
     const known = this.own.get(id);
-    if (known?.delivered) {
+    if (known?.announced !== undefined) {
       this.own.delete(id);
-      return known.settling;
+      return Promise.resolve(known.announced);
     }
-    // Resolving with the announcement's promise adopts it: this settles when the observers have.
-    return new Promise<unknown>((resolve) => {
-      this.own.set(id, { since: Date.now(), delivered: false, resolve });
+    return new Promise<Announced>((resolve) => {
+      this.own.set(id, { since: Date.now(), resolve });
     });
   }
 
   /** Releases every call still waiting for an own entry. */
   close(): void {
-    for (const waiting of this.own.values()) waiting.resolve?.(undefined);
+    for (const waiting of this.own.values()) waiting.resolve?.(NOTHING_TO_WAIT_FOR);
     this.own.clear();
   }
 
@@ -97,7 +119,14 @@ export class RedisStreamCursor {
     if (after.nextExists || after.sequence === this.sequence) return;
     const missed = after.sequence > this.sequence ? after.sequence - this.sequence : 'restarted';
     this.reportMissed(position, after.lastId, missed, after.sequence);
-    if (compareIds(after.lastId, position) > 0) this.position = after.lastId;
+    // Past a trim the end is ahead; after lost history it may be behind the position, and new entries come after it.
+    if (missed === 'restarted' || compareIds(after.lastId, position) > 0) this.position = after.lastId;
+  }
+
+  /** What Redis answered to recording the loss: its epoch now, whoever recorded it, so it is not reported twice. */
+  recordedLoss(epoch: bigint): void {
+    this.lossToRecord = false;
+    if (epoch > this.epoch) this.epoch = epoch;
   }
 
   /**
@@ -133,6 +162,12 @@ export class RedisStreamCursor {
   handle(entry: StreamEntry): void {
     const previous = this.position!;
     this.position = entry.id;
+    if (entry.message.t === 'l') {
+      const loss = parseLoss(entry.message);
+      if (typeof loss === 'string') this.logger.warn(`Skipping malformed loss entry ${entry.id} on ${this.stream.streamKey}: ${loss}`);
+      else this.handleLoss(entry.id, previous, loss);
+      return;
+    }
     const parsed = parseEntry(entry.message, this.originNames);
     if (typeof parsed === 'string') {
       this.logger.warn(`Skipping malformed session event ${entry.id} on ${this.stream.streamKey}: ${parsed}`);
@@ -142,17 +177,8 @@ export class RedisStreamCursor {
     if (sequence === this.sequence + 1n) this.sequence = sequence;
     else this.reportMissed(previous, entry.id, sequence > this.sequence ? sequence - this.sequence - 1n : 'restarted', sequence);
     this.stream.apply?.(event, sessionKey, deadline);
-    const sink = this.stream.sink;
-    const before = this.chains.get(sessionKey);
-    const settling = before === undefined ? sink.announce(event) : before.then(() => sink.announce(event));
-    if (settling !== undefined) {
-      this.chains.set(sessionKey, settling);
-      const forget = () => {
-        if (this.chains.get(sessionKey) === settling) this.chains.delete(sessionKey);
-      };
-      settling.then(forget, forget);
-    }
-    if (event.origin === this.instanceId) this.handOver(entry.id, settling);
+    const settling = this.stream.sink.announce(event);
+    if (event.origin === this.instanceId) this.handOver(entry.id, settling === undefined ? NOTHING_TO_WAIT_FOR : { settling });
   }
 
   /** Forgets own deliveries nobody claimed for long (their call failed), once many have piled up. */
@@ -162,30 +188,65 @@ export class RedisStreamCursor {
     for (const [id, delivery] of this.own) {
       if (delivery.since >= horizon) continue;
       this.own.delete(id);
-      delivery.resolve?.(undefined);
+      delivery.resolve?.(NOTHING_TO_WAIT_FOR);
     }
   }
 
   /** `missed` entries after `lastSeen` are gone, or the sequence went back because Redis lost its data. */
   private reportMissed(lastSeen: string, resumedFrom: string, missed: bigint | 'restarted', sequence: bigint): void {
     if (missed === 'restarted') {
-      this.logger.warn(`Session event stream ${this.stream.streamKey} started over (did Redis lose its data?): sessions and events before ${resumedFrom} may be gone`);
+      this.logger.warn(
+        `Session event stream ${this.stream.streamKey} went back to sequence ${sequence} from ${this.sequence}: Redis lost acknowledged history (a restart without its data, a restore from an older snapshot, a failover to a replica that lagged); sessions and events may be gone. Telling the other instances`,
+      );
+      this.lossToRecord = true;
     } else {
       this.logger.warn(`${missed} session event(s) on ${this.stream.streamKey} after ${lastSeen} were removed before this instance read them`);
     }
     this.sequence = sequence;
-    this.stream.sink.eventsMissed(new SessionEventsMissed(lastSeen === '0-0' ? undefined : lastSeen, resumedFrom, this.instanceId));
+    this.stream.sink.eventsMissed(
+      new SessionEventsMissed(lastSeen === '0-0' ? undefined : lastSeen, resumedFrom, this.instanceId, missed === 'restarted' ? 'lost' : 'trimmed'),
+    );
   }
 
-  private handOver(id: string, settling: Promise<unknown> | undefined): void {
+  /** A loss entry: an instance found that Redis lost history; this one reports it unless it knew already. */
+  private handleLoss(id: string, previous: string, loss: LossEntry): void {
+    const wentBack = loss.sequence <= this.sequence;
+    if (loss.sequence === this.sequence + 1n) this.sequence = loss.sequence;
+    else this.reportMissed(previous, id, wentBack ? 'restarted' : loss.sequence - this.sequence - 1n, loss.sequence);
+    // Already reported: by this instance, which recorded it, or found it (or a newer loss) itself.
+    if (wentBack || loss.epoch <= this.epoch || loss.origin === this.instanceId) {
+      if (loss.epoch > this.epoch) this.epoch = loss.epoch;
+      return;
+    }
+    this.epoch = loss.epoch;
+    this.logger.warn(`Instance ${loss.origin} found that Redis lost acknowledged session history on ${this.stream.streamKey} (loss ${loss.epoch}): sessions and events before ${id} may be gone`);
+    this.stream.sink.eventsMissed(new SessionEventsMissed(previous === '0-0' ? undefined : previous, id, loss.origin, 'lost'));
+  }
+
+  private handOver(id: string, announced: Announced): void {
     const waiting = this.own.get(id);
-    if (waiting !== undefined && !waiting.delivered) {
+    if (waiting?.resolve !== undefined) {
       this.own.delete(id);
-      waiting.resolve?.(settling);
+      waiting.resolve(announced);
     } else {
-      this.own.set(id, { since: Date.now(), delivered: true, settling });
+      this.own.set(id, { since: Date.now(), announced });
     }
   }
+}
+
+interface LossEntry {
+  readonly epoch: bigint;
+  readonly origin: string;
+  readonly sequence: bigint;
+}
+
+/** A loss entry's fields (t = l, g = epoch, o = origin instance id, n = sequence), or why it is malformed. */
+function parseLoss(message: Record<string, string>): LossEntry | string {
+  const { g: epoch, o: origin, n: sequence } = message;
+  if (epoch === undefined || !SEQUENCE.test(epoch)) return `bad epoch ${JSON.stringify(epoch)}`;
+  if (typeof origin !== 'string' || origin === '') return 'no origin';
+  if (sequence === undefined || !SEQUENCE.test(sequence)) return `bad sequence number ${JSON.stringify(sequence)}`;
+  return { epoch: BigInt(epoch), origin, sequence: BigInt(sequence) };
 }
 
 /** The event an entry records, or why it is malformed. */

@@ -15,6 +15,7 @@ export class RedisSweeper {
   private timer: NodeJS.Timeout | undefined;
   private sweeping = false;
   private failing = false;
+  private stopped = false;
 
   constructor(
     /** Expires up to {@link SWEEP_BATCH} lapsed sessions and resolves how many, once announced here. */
@@ -37,7 +38,9 @@ export class RedisSweeper {
     }
   }
 
+  /** Stops the ticks; a sweep in flight that then fails because the storage closed is not a failure to report. */
   stop(): void {
+    this.stopped = true;
     if (this.timer !== undefined) clearInterval(this.timer);
   }
 
@@ -52,7 +55,7 @@ export class RedisSweeper {
       (error: unknown) => {
         this.sweeping = false;
         // Once per outage, not once per tick.
-        if (!this.failing) this.logger().warn(`Sweeping expired sessions failed, will retry every sweep: ${describeError(error)}`);
+        if (!this.failing && !this.stopped) this.logger().warn(`Sweeping expired sessions failed, will retry every sweep: ${describeError(error)}`);
         this.failing = true;
       },
     );

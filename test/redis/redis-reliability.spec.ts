@@ -1,0 +1,180 @@
+/**
+ * Reliability of RedisSessionStorage against real redis-server processes:
+ * hung, slow and re-entrant observers, misconfiguration, a Redis that never
+ * answered, and closing at awkward moments.
+ */
+import { createClient } from 'redis';
+import { SessionSubject, type SessionEvent, type SessionLogger, type SessionObserver } from 'nestjs-mtproto-sessions';
+import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
+import { EventLog, eventLine } from '../support/event-log';
+import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
+
+class RecordingLogger implements SessionLogger {
+  readonly warnings: string[] = [];
+  readonly errors: string[] = [];
+  warn(message: string): void {
+    this.warnings.push(message);
+  }
+  error(message: string): void {
+    this.errors.push(message);
+  }
+}
+
+/** Only where no event can be awaited (a timer's ticks); bounded. */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
+  let server: RedisServer;
+  let prefixes = 0;
+  const opened: { close(): Promise<void> }[] = [];
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+  });
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((closable) => closable.close()));
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  /** An instance: a storage under a subject, as SessionsModule builds it, ready. */
+  async function instance(keyPrefix: string, options: Partial<RedisSessionStorageOptions> & { observerTimeout?: number } = {}) {
+    const { observerTimeout, ...storageOptions } = options;
+    const logger = new RecordingLogger();
+    const storage = new RedisSessionStorage({ url: server.url, keyPrefix, logger, ...storageOptions });
+    const subject = new SessionSubject(storage, { logger, observerTimeout });
+    // The storage, not the subject: closing the subject would wait for observers a test leaves hanging on purpose.
+    opened.push(storage);
+    await subject.ready();
+    return { storage, subject, logger };
+  }
+
+  function freshPrefix(): string {
+    return `reliability-${process.pid}-${++prefixes}`;
+  }
+
+  describe('observers', () => {
+    it("a hung observer on an instance holds up none of its other observers, for that session or another", async () => {
+      const prefix = freshPrefix();
+      const a = await instance(prefix);
+      // A bound so long that waiting on the hung observer would time the test out.
+      const b = await instance(prefix, { observerTimeout: 600_000 });
+      const hung: SessionObserver = { update: (event) => (event.type === 'created' ? new Promise(() => undefined) : undefined) };
+      const healthy = new EventLog();
+      b.subject.subscribe(hung);
+      b.subject.subscribe(healthy);
+
+      expect(await a.subject.createSession(1n)).toBe(true);
+      expect(await a.subject.destroySession(1n)).toBe(true);
+      expect(await a.subject.createSession(2n)).toBe(true);
+      await healthy.untilCount(3);
+      expect(healthy.lines).toEqual(['created:1', 'destroyed:1', 'created:2']);
+    });
+
+    it('a call on the instance of a hung observer settles after observerTimeout, logging the observer by name', async () => {
+      const prefix = freshPrefix();
+      const a = await instance(prefix, { observerTimeout: 100, commandTimeout: 60_000 });
+      a.subject.subscribe(Object.assign({ update: () => new Promise<void>(() => undefined) }, { toString: () => 'HungObserver' }));
+      expect(await a.subject.createSession(5n)).toBe(true);
+      expect(a.logger.errors).toEqual([expect.stringMatching(/HungObserver did not settle 'created' of session 5 within 100 ms/)]);
+      await a.subject.close();
+    });
+
+    it('an observer slower than commandTimeout: the call still resolves true, the change being made', async () => {
+      const prefix = freshPrefix();
+      const a = await instance(prefix, { commandTimeout: 100, observerTimeout: 5000 });
+      const log = new EventLog();
+      a.subject.subscribe({ update: () => new Promise<void>((resolve) => setTimeout(resolve, 300)) });
+      a.subject.subscribe(log);
+      expect(await a.subject.createSession(6n)).toBe(true);
+      expect(await a.subject.destroySession(6n)).toBe(true);
+      expect(log.lines).toEqual(['created:6', 'destroyed:6']);
+    });
+
+    it("re-entrant: an observer destroys, from its 'created' handler, the session it was told about, and awaits it; every observer of every instance hears created, then destroyed", async () => {
+      const prefix = freshPrefix();
+      // Bounds so long that a call waiting on another that waits on it would time the test out.
+      const a = await instance(prefix, { commandTimeout: 600_000, observerTimeout: 600_000 });
+      const b = await instance(prefix);
+      const before = new EventLog();
+      const after = new EventLog();
+      const elsewhere = new EventLog();
+      const destroyed: boolean[] = [];
+      a.subject.subscribe(before);
+      a.subject.subscribe({
+        update: async (event: SessionEvent) => {
+          if (event.type === 'created' && event.sessionId === 7n) destroyed.push(await a.subject.destroySession(event.sessionId));
+        },
+      });
+      a.subject.subscribe(after);
+      b.subject.subscribe(elsewhere);
+
+      expect(await a.subject.createSession(7n)).toBe(true);
+      expect(destroyed).toEqual([true]);
+      await elsewhere.untilCount(2);
+      for (const log of [before, after, elsewhere]) expect(log.lines).toEqual(['created:7', 'destroyed:7']);
+      expect(await a.subject.hasSession(7n)).toBe(false);
+    });
+
+    it('re-entrant: an observer creates another session from inside update(); both are announced in order everywhere', async () => {
+      const prefix = freshPrefix();
+      const a = await instance(prefix, { commandTimeout: 600_000, observerTimeout: 600_000 });
+      const log = new EventLog();
+      a.subject.subscribe({
+        update: async (event: SessionEvent) => {
+          if (event.type === 'created' && event.sessionId === 8n) await a.subject.createSession(9n);
+        },
+      });
+      a.subject.subscribe(log);
+      expect(await a.subject.createSession(8n)).toBe(true);
+      expect(log.events.map(eventLine)).toEqual(['created:8', 'created:9']);
+    });
+  });
+
+  describe('misconfiguration is refused at once, naming the option', () => {
+    it.each([
+      ['an empty url (an unset REDIS_URL)', { url: '' }, /url must be a redis:\/\/ or rediss:\/\/ URL .*got an empty string/],
+      ['a url without a scheme', { url: 'localhost:6379' }, /url must be a redis:\/\/ or rediss:\/\/ URL/],
+      ['a url of another scheme', { url: 'http://127.0.0.1:6379' }, /got the scheme "http:"/],
+      ['a url that is not a string', { url: 6379 }, /url must be .*; got number/],
+      ['a logger of the wrong type', { url: 'redis://127.0.0.1:1', logger: 'console' }, /RedisSessionStorage logger must have error\(message\) and warn\(message\) methods/],
+      ['a logger without warn()', { url: 'redis://127.0.0.1:1', logger: { error: () => undefined } }, /RedisSessionStorage logger must have/],
+    ])('%s', (_, options, message) => {
+      expect(() => new RedisSessionStorage(options as unknown as RedisSessionStorageOptions)).toThrow(
+        expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(message) }),
+      );
+    });
+
+    it('a client that is still connecting is accepted, and the storage is ready once it is', async () => {
+      const client = createClient({ url: server.url });
+      const connecting = client.connect();
+      const storage = new RedisSessionStorage({ client, keyPrefix: freshPrefix() });
+      await storage.ready();
+      await connecting;
+      expect(await storage.createSession(1n)).toBe(true);
+      await storage.close();
+      await client.close();
+    });
+  });
+
+  describe('closing', () => {
+    it('a clean close() with idleTimeout does not log a failed sweep', async () => {
+      for (let round = 0; round < 10; round++) {
+        const logger = new RecordingLogger();
+        const storage = new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), logger, idleTimeout: 1000, sweepInterval: 1 });
+        const subject = new SessionSubject(storage, { logger });
+        await subject.ready();
+        await subject.createSession(1n);
+        // The sweeper ticks every millisecond: closing now lands amid sweeps in flight.
+        await pause(round);
+        await subject.close();
+        await pause(20);
+        expect(logger.warnings.filter((line) => /Sweeping expired sessions failed/.test(line))).toEqual([]);
+      }
+    });
+  });
+});
+
