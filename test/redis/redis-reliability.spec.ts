@@ -161,6 +161,21 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
   });
 
   describe('closing', () => {
+    it('closing right after it is ready, while its replica seeds and its reader reads, logs nothing', async () => {
+      for (let round = 0; round < 5; round++) {
+        const logger = new RecordingLogger();
+        const storage = new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), logger });
+        const subject = new SessionSubject(storage, { logger });
+        await subject.ready();
+        // A lookup starts the replica's seed; closing at once cuts it short.
+        const lookup = subject.hasSession(1n).catch(() => undefined);
+        await subject.close();
+        await lookup;
+        await pause(20);
+        expect([...logger.warnings, ...logger.errors]).toEqual([]);
+      }
+    });
+
     it('a clean close() with idleTimeout does not log a failed sweep', async () => {
       for (let round = 0; round < 10; round++) {
         const logger = new RecordingLogger();

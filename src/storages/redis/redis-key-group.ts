@@ -275,6 +275,8 @@ export class RedisKeyGroup {
         }
       } catch (error) {
         // Lookups go to Redis until the seed completes; it retries from the same cursor.
+        // A seed cut short by close() is no failure to report.
+        if (this.closed) return;
         if (failures === 0) this.logger.warn(`Seeding the session replica of ${this.keys.sessions} failed (${describeError(error)}); lookups ask Redis until it completes`);
         failures++;
         await delay(Math.min(MAX_SEED_BACKOFF_MS, 25 * 2 ** failures));
