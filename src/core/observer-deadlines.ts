@@ -17,10 +17,9 @@ const TICKS = 4;
 /**
  * Bounds waits for observers with one coarse timer instead of one per
  * observer call: items go into the bucket of the current tick, and a tick
- * expires the bucket that has waited a whole timeout. The timer keeps the
- * process alive only while something is watched (someone is waiting for it),
- * and stops at the first tick that finds nothing watched; it is not
- * restarted per item, which would cost a timer per call.
+ * expires the bucket that has waited a whole timeout. The timer stops at the
+ * first tick that finds nothing watched; it is not restarted per item, which
+ * would cost a timer per call.
  */
 export class ObserverDeadlines {
   /** Items watched in each of the last ticks, newest last. */
@@ -34,9 +33,11 @@ export class ObserverDeadlines {
     const bucket = this.buckets[this.buckets.length - 1]!;
     const entry: DeadlineEntry = { item, bucket, index: bucket.length };
     bucket.push(entry);
-    if (this.watched++ === 0) {
-      if (this.timer === undefined) this.timer = setInterval(() => this.tick(), Math.max(1, Math.floor(this.timeout / TICKS)));
-      else this.timer.ref();
+    this.watched++;
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.tick(), Math.max(1, Math.floor(this.timeout / TICKS)));
+      // It never keeps a process alive by itself: one whose only work left is a hung observer may exit.
+      this.timer.unref();
     }
     return entry;
   }
@@ -49,8 +50,7 @@ export class ObserverDeadlines {
       bucket[entry.index] = last;
       last.index = entry.index;
     }
-    // Nothing waited for: the timer may not keep the process alive, and stops at its next tick.
-    if (--this.watched === 0) this.timer?.unref();
+    this.watched--;
   }
 
   private tick(): void {
