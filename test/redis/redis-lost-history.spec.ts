@@ -171,8 +171,8 @@ describeRedis('lost history on a Redis Cluster failover (real redis-server clust
     await replica.cli('CLUSTER', 'FAILOVER', 'TAKEOVER');
     await cluster.untilOk();
 
-    await a.log.until(() => a.log.missed.length > 0, 'a told of the loss', 20_000);
-    await b.log.until(() => b.log.missed.length > 0, 'b told of the loss', 20_000);
+    await a.log.until(() => a.log.missed.length > 0, 'a told of the loss', 40_000);
+    await b.log.until(() => b.log.missed.length > 0, 'b told of the loss', 40_000);
     for (const peer of [a, b]) {
       expect(peer.log.missed).toHaveLength(1);
       expect(peer.log.missed[0]!.reason).toBe('lost');
@@ -181,6 +181,6 @@ describeRedis('lost history on a Redis Cluster failover (real redis-server clust
     // to learn the new topology; until then calls fail within their bound (polled, bounded).
     expect(await settled(() => a.subject.hasSession(3n))).toBe(false);
     expect(await settled(() => a.subject.createSession(5n))).toBe(true);
-    await b.log.until(() => b.log.lines.includes('created:5'), 'b hears 5', 20_000);
-  }, 90_000);
+    await b.log.until(() => b.log.lines.includes('created:5'), 'b hears 5', 40_000);
+  }, 150_000);
 });
