@@ -63,6 +63,8 @@ export class SessionMetrics {
   /** `hasSession` calls: a plain counter, read by an observable instrument. */
   lookups = 0;
   readonly transitions: Counts = new Map();
+  /** The entries of {@link transitions} by slot (see {@link transition}). */
+  private readonly transitionCells: ({ attributes: Attributes; count: number } | undefined)[] = new Array(12).fill(undefined);
   readonly observerFailures: Counts = new Map();
   readonly storageErrors: Counts = new Map();
   missed = 0;
@@ -86,14 +88,29 @@ export class SessionMetrics {
     merge(retired.storageErrors, this.storageErrors);
   }
 
+  /**
+   * Runs once per announced event: an array slot per (type, reason, origin),
+   * so counting builds no string and looks nothing up by name once the slot
+   * exists.
+   */
   transition(event: SessionEvent): void {
-    const origin = event.origin === undefined || event.origin === this.localOrigin ? 'local' : 'remote';
+    const remote = event.origin !== undefined && event.origin !== this.localOrigin;
+    const reason = event.reason === undefined ? 0 : event.reason === 'expired' ? 2 : 1;
+    const slot = (event.type === 'created' ? 0 : 6) + reason * 2 + (remote ? 1 : 0);
+    const cell = this.transitionCells[slot];
+    if (cell !== undefined) cell.count++;
+    else this.firstTransition(slot, event, remote ? 'remote' : 'local');
+  }
+
+  private firstTransition(slot: number, event: SessionEvent, origin: 'local' | 'remote'): void {
     const reason = event.reason ?? 'none';
-    count(this.transitions, `${event.type}|${reason}|${origin}`, () => ({
+    const key = `${event.type}|${reason}|${origin}`;
+    count(this.transitions, key, () => ({
       'mtproto.session.event.type': event.type,
       'mtproto.session.event.reason': reason,
       'mtproto.session.event.origin': origin,
     }));
+    this.transitionCells[slot] = this.transitions.get(key);
   }
 
   eventsMissed(): void {
