@@ -7,7 +7,7 @@ import { createClient } from 'redis';
 import { SessionSubject, type SessionEvent, type SessionLogger, type SessionObserver } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { EventLog, eventLine } from '../support/event-log';
-import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
+import { describeRedis, freePort, startRedisServer, type RedisServer } from '../support/redis-server';
 
 class RecordingLogger implements SessionLogger {
   readonly warnings: string[] = [];
@@ -158,6 +158,22 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
       await storage.close();
       await client.close();
     });
+  });
+
+  describe('a Redis that was never reachable', () => {
+    // commandTimeout is far above the test's own bound: a call that waited for its deadline would fail the test.
+    it('fails calls with the connection error as cause, at the failed attempt rather than at commandTimeout', async () => {
+      const logger = new RecordingLogger();
+      const storage = new RedisSessionStorage({ url: `redis://127.0.0.1:${await freePort()}`, commandTimeout: 60_000, logger });
+      opened.push(storage);
+      for (const call of [() => storage.hasSession(1n), () => storage.createSession(2n)]) {
+        const error: unknown = await call().then(() => undefined, (failure: unknown) => failure);
+        expect(error).toMatchObject({ name: 'SessionStorageUnavailableError', cause: { code: 'ECONNREFUSED' } });
+        expect((error as Error).message).toMatch(/could not connect: .*ECONNREFUSED/);
+      }
+      expect(logger.warnings.join('\n')).toMatch(/could not connect/);
+      expect(logger.warnings.join('\n')).not.toMatch(/lost its connection/);
+    }, 10_000);
   });
 
   describe('closing', () => {

@@ -1,4 +1,5 @@
 import type { SessionLogger } from '../../core/session-logger.js';
+import { SessionStorageUnavailableError } from '../../core/session-storage-errors.js';
 import { describeError } from '../../core/to-error.js';
 import { IORedisAdapter } from './ioredis-adapter.js';
 import { isIORedisClient, type IORedisClient, type NodeRedisClient, type RedisCommands } from './redis-client.js';
@@ -32,6 +33,12 @@ export class RedisConnection {
   private connectionEvents: RedisCommands | undefined;
   private closed = false;
   private unavailableSince: number | undefined;
+  /** Whether the command connection has ever been ready: until then a connection error fails waiting calls at once. */
+  private everReady = false;
+  /** Rejects, with the connection error as cause, the calls waiting for a first connection when an attempt fails; re-armed after each. */
+  private firstConnectFailure = rejectable();
+  /** Why the last attempt at a first connection failed; calls made meanwhile fail at once with it. */
+  private connectError: SessionStorageUnavailableError | undefined;
 
   constructor(source: RedisConnectionSource, commandTimeout: number, private readonly logger: () => SessionLogger) {
     if ('client' in source && isIORedisClient(source.client)) {
@@ -50,6 +57,7 @@ export class RedisConnection {
       this.client = given.withCommandOptions({ timeout: 0 });
       this.owned = false;
       if (!given.isReady) this.gate = new Promise((resolve) => given.once('ready', () => resolve()));
+      else this.everReady = true;
       this.listen(given);
       this.created = Promise.resolve(this.client);
     } else {
@@ -109,7 +117,11 @@ export class RedisConnection {
         return Promise.reject(error);
       }
     }
-    return gate.then(() => {
+    // Never connected: a failed attempt fails the call now, naming why, rather than at its deadline. The race is
+    // before `work`, so a call told it failed never runs later.
+    if (!this.everReady && this.connectError !== undefined) return Promise.reject(this.connectError);
+    const passed = this.everReady ? gate : Promise.race([gate, this.firstConnectFailure.promise]);
+    return passed.then(() => {
       if (this.gate === gate) this.gate = undefined;
       return work();
     });
@@ -218,14 +230,25 @@ export class RedisConnection {
   }
 
   private readonly reportError = (error: unknown): void => {
+    if (!this.everReady) {
+      const failure = this.firstConnectFailure;
+      this.firstConnectFailure = rejectable();
+      this.connectError = new SessionStorageUnavailableError(`Redis session storage could not connect: ${describeError(error)}`, { cause: error });
+      failure.reject(this.connectError);
+    }
     if (this.unavailableSince !== undefined) return;
     this.unavailableSince = Date.now();
-    this.logger().warn(`Redis session storage lost its connection (${describeError(error)}); calls fail with SessionStorageUnavailableError until it is back`);
+    this.logger().warn(this.everReady
+      ? `Redis session storage lost its connection (${describeError(error)}); calls fail with SessionStorageUnavailableError until it is back`
+      : `Redis session storage could not connect (${describeError(error)}); calls fail with SessionStorageUnavailableError until it does`);
   };
 
   private readonly reportReady = (): void => {
+    const first = !this.everReady;
+    this.everReady = true;
+    this.connectError = undefined;
     if (this.unavailableSince === undefined) return;
-    this.logger().warn(`Redis session storage reconnected after ${Date.now() - this.unavailableSince} ms`);
+    this.logger().warn(`Redis session storage ${first ? 'connected' : 'reconnected'} after ${Date.now() - this.unavailableSince} ms`);
     this.unavailableSince = undefined;
   };
 }
@@ -278,4 +301,14 @@ function streamEntries(reply: unknown, streamIndex: ReadonlyMap<string, number>,
 /** Quick first retries, then at most one attempt a second, with jitter so instances do not retry in step. */
 function reconnectDelay(retries: number): number {
   return Math.min(1000, 20 * 2 ** retries) + Math.floor(Math.random() * 50);
+}
+
+/** A promise that only ever rejects, when told to; unwaited, its rejection is no unhandled rejection. */
+function rejectable(): { promise: Promise<never>; reject: (error: Error) => void } {
+  let reject!: (error: Error) => void;
+  const promise = new Promise<never>((_resolve, fail) => {
+    reject = fail;
+  });
+  promise.catch(() => undefined);
+  return { promise, reject };
 }
