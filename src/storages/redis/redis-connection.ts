@@ -57,7 +57,8 @@ export class RedisConnection {
       this.client = given.withCommandOptions({ timeout: 0 });
       this.owned = false;
       if (!given.isReady) this.gate = new Promise((resolve) => given.once('ready', () => resolve()));
-      else this.everReady = true;
+      // The app connects its own client (a Cluster emits no 'ready' of its own), so its errors never fail waiting calls early.
+      this.everReady = true;
       this.listen(given);
       this.created = Promise.resolve(this.client);
     } else {
