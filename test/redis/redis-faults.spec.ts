@@ -395,11 +395,9 @@ for (const kind of REDIS_CLIENT_KINDS) for (const shards of [1, 12]) describeRed
     for (const peer of [a, b]) {
       await peer.log.until(() => peer.log.events.length >= expected.length, `${peer.id} to see ${expected.length} events`);
       expectInOrder(peer.log.lines, expected, shards);
-      // Session 1 vanished with the server's data, unannounced: each instance is told that its state may be stale.
-      // Known race (issue 12 stays open for it): when both instances find the loss at once, one may hear it twice
-      // (its own finding and the other's loss entry), seen under load with ioredis and 12 groups.
-      expect(peer.log.missed.length).toBeGreaterThanOrEqual(1);
-      expect(peer.log.missed.length).toBeLessThanOrEqual(2);
+      // Session 1 vanished with the server's data, unannounced: each instance is told, once, that its state may be
+      // stale, also when both find the loss at once (its own finding and the other's loss entry are one loss).
+      expect(peer.log.missed).toHaveLength(1);
       expect(peer.logger.warnings.filter((line) => /went back to sequence/.test(line))).toHaveLength(1);
     }
   }, 30_000);

@@ -126,6 +126,43 @@ describeRedis('lost history is reported by every instance (real redis-server)', 
     expect(a.log.missed).toHaveLength(1);
     expect(b.log.missed).toHaveLength(1);
   }, 60_000);
+  it('a restart without data while one instance lags: each is told once, and only one loss entry is written', async () => {
+    // b has read further than the restarted Redis's sequence: it finds the loss at a's loss entry itself, which
+    // must not make it record a second one (a would then be told twice).
+    server = await startRedisServer();
+    proxy = await startTcpProxy(server.port);
+    const keyPrefix = `restart-${process.pid}`;
+    const a = await instance({ url: server.url, keyPrefix, instanceId: 'a' });
+    const b = await instance({ url: proxy.url, keyPrefix, instanceId: 'b' });
+    instances.push(a, b);
+
+    expect(await a.subject.createSession(1n)).toBe(true);
+    expect(await a.subject.createSession(2n)).toBe(true);
+    await b.log.untilCount(2);
+    proxy.partition();
+    await server.restart();
+    await a.log.until(() => a.log.missed.length > 0, 'a told of the loss');
+    const raw = createClient({ url: server.url, socket: { reconnectStrategy: false } });
+    raw.on('error', () => undefined);
+    await raw.connect();
+    try {
+      await untilLossEntry(raw, a.storage.redisKeys.events);
+      proxy.heal();
+      await b.log.until(() => b.log.missed.length > 0, 'b told of the loss', 15_000);
+      expect(b.log.missed[0]).toMatchObject({ reason: 'lost' });
+
+      // A transition after b is back reaches both: by then b has recorded whatever it was going to.
+      expect(await b.subject.createSession(3n)).toBe(true);
+      await a.log.until(() => a.log.lines.includes('created:3'), 'a hears 3');
+      const entries = ((await raw.xRange(a.storage.redisKeys.events, '-', '+')) ?? []).flatMap((entry) => (entry === null ? [] : [entry.message]));
+      expect(entries.filter((message) => message.t === 'l')).toEqual([expect.objectContaining({ o: 'a', g: '1' })]);
+    } finally {
+      await raw.close();
+    }
+    expect(a.log.missed).toHaveLength(1);
+    expect(b.log.missed).toHaveLength(1);
+    expect(b.log.lines).toEqual(['created:1', 'created:2', 'created:3']);
+  }, 60_000);
 });
 
 describeRedis('lost history on a Redis Cluster failover (real redis-server cluster with replicas)', () => {

@@ -148,6 +148,20 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
       );
     });
 
+    it('a node-redis client that was never connected is refused, saying to connect it', () => {
+      const client = createClient({ url: server.url });
+      expect(() => new RedisSessionStorage({ client })).toThrow(
+        expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(/client: this node-redis client is not connected; call client.connect\(\) first/) }),
+      );
+    });
+
+    it('a node-redis client closed already is refused too', async () => {
+      const client = createClient({ url: server.url });
+      await client.connect();
+      await client.close();
+      expect(() => new RedisSessionStorage({ client })).toThrow(expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(/not connected/) }));
+    });
+
     it('a client that is still connecting is accepted, and the storage is ready once it is', async () => {
       const client = createClient({ url: server.url });
       const connecting = client.connect();

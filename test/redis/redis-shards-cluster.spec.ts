@@ -124,6 +124,27 @@ describeRedis('RedisSessionStorage key groups on a 3-master Redis Cluster', () =
     expect(after.map((count, i) => count - before[i]!)).toEqual([5, 5, 5]);
   }, 30_000);
 
+  it('takes a Cluster client that is still connecting, and is ready once it has connected', async () => {
+    // A node-redis Cluster emits 'connect' once it knows its slots, never 'ready': waiting for 'ready' never ends.
+    const client = createCluster({ rootNodes: cluster.rootNodes });
+    client.on('error', () => undefined);
+    const connecting = client.connect();
+    open.push({ close: async () => void (await client.close().catch(() => client.destroy())) });
+    const storage = new RedisSessionStorage({ client: client as unknown as NodeRedisClient, keyPrefix: freshPrefix(), logger: quiet, commandTimeout: 5000 });
+    open.push(storage);
+    await storage.ready();
+    await connecting;
+    await expect(storage.createSession(1n)).resolves.toBe(true);
+    await expect(storage.hasSession(1n)).resolves.toBe(true);
+  }, 30_000);
+
+  it('refuses a Cluster client that was never connected, saying so', () => {
+    const client = createCluster({ rootNodes: cluster.rootNodes });
+    expect(() => new RedisSessionStorage({ client: client as unknown as NodeRedisClient, keyPrefix: freshPrefix() })).toThrow(
+      expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(/client: this node-redis client is not connected; call client.connect\(\) first/) }),
+    );
+  });
+
   it('places 12 key groups 4 on each master, with slots as the Cluster computes them', async () => {
     const { storage } = await instance(freshPrefix(), 'a', { shards: 12 });
     const owners = await slotOwners(cluster.nodes[0]!);

@@ -56,7 +56,9 @@ export class RedisConnection {
       // The same connection, without node-redis's per-command timer (Deadlines bounds every call).
       this.client = given.withCommandOptions({ timeout: 0 });
       this.owned = false;
-      if (!given.isReady) this.gate = new Promise((resolve) => given.once('ready', () => resolve()));
+      // A client emits 'ready' once connected; a Cluster emits 'connect' once it knows its slots, and never 'ready'.
+      const connected = 'masters' in given ? 'connect' : 'ready';
+      if (!given.isReady) this.gate = new Promise((resolve) => given.once(connected, () => resolve()));
       // The app connects its own client (a Cluster emits no 'ready' of its own), so its errors never fail waiting calls early.
       this.everReady = true;
       this.listen(given);

@@ -10,9 +10,11 @@ export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
   /** A Redis URL (`redis://127.0.0.1:6379`); the storage opens and owns its connections. Give this or `client`. */
   url?: string;
   /**
-   * A client that the application owns, connected or connecting; the storage
-   * never closes it. A node-redis client or cluster (`createClient`,
-   * `createCluster`), or an ioredis `Redis` or `Cluster`. Give this or `url`.
+   * A client that the application owns; the storage never closes it. A
+   * node-redis client or cluster (`createClient`, `createCluster`), connected
+   * or connecting (`connect()` called: one that is not is refused), or an
+   * ioredis `Redis` or `Cluster` (the storage opens its own connections from
+   * it). Give this or `url`.
    */
   client?: NodeRedisClient | IORedisClient;
   /** Namespace for this application's keys, so several applications can share one Redis. Default `mtproto-sessions`. */
@@ -123,6 +125,11 @@ function assertClient(client: unknown): void {
   }
   if (!isNodeRedisClient(client)) {
     throw new TypeError('RedisSessionStorage client must be a node-redis client or cluster (createClient, createCluster) or an ioredis Redis or Cluster');
+  }
+  // The storage runs its commands on the app's own node-redis connection, which only the app opens: one never
+  // opened (or closed already) would leave every call to wait out commandTimeout.
+  if ((client as { isOpen?: unknown }).isOpen === false) {
+    throw new TypeError('RedisSessionStorage client: this node-redis client is not connected; call client.connect() first (it may still be connecting), or pass url and let the storage connect itself');
   }
 }
 

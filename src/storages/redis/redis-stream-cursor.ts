@@ -192,13 +192,17 @@ export class RedisStreamCursor {
     }
   }
 
-  /** `missed` entries after `lastSeen` are gone, or the sequence went back because Redis lost its data. */
-  private reportMissed(lastSeen: string, resumedFrom: string, missed: bigint | 'restarted', sequence: bigint): void {
+  /**
+   * `missed` entries after `lastSeen` are gone, or the sequence went back
+   * because Redis lost its data; a loss found at a loss entry needs no entry
+   * of its own (`recorded`): the others read that one.
+   */
+  private reportMissed(lastSeen: string, resumedFrom: string, missed: bigint | 'restarted', sequence: bigint, recorded = false): void {
     if (missed === 'restarted') {
       this.logger.warn(
-        `Session event stream ${this.stream.streamKey} went back to sequence ${sequence} from ${this.sequence}: Redis lost acknowledged history (a restart without its data, a restore from an older snapshot, a failover to a replica that lagged); sessions and events may be gone. Telling the other instances`,
+        `Session event stream ${this.stream.streamKey} went back to sequence ${sequence} from ${this.sequence}: Redis lost acknowledged history (a restart without its data, a restore from an older snapshot, a failover to a replica that lagged); sessions and events may be gone.${recorded ? '' : ' Telling the other instances'}`,
       );
-      this.lossToRecord = true;
+      if (!recorded) this.lossToRecord = true;
     } else {
       this.logger.warn(`${missed} session event(s) on ${this.stream.streamKey} after ${lastSeen} were removed before this instance read them`);
     }
@@ -212,7 +216,14 @@ export class RedisStreamCursor {
   private handleLoss(id: string, previous: string, loss: LossEntry): void {
     const wentBack = loss.sequence <= this.sequence;
     if (loss.sequence === this.sequence + 1n) this.sequence = loss.sequence;
-    else this.reportMissed(previous, id, wentBack ? 'restarted' : loss.sequence - this.sequence - 1n, loss.sequence);
+    else this.reportMissed(previous, id, wentBack ? 'restarted' : loss.sequence - this.sequence - 1n, loss.sequence, true);
+    // A loss this instance found and has yet to record, and now a newer loss entry after the finding: another
+    // instance found the same loss and recorded it first. The others read this entry; another would tell them twice.
+    if (this.lossToRecord && loss.epoch > this.epoch && loss.origin !== this.instanceId) {
+      this.lossToRecord = false;
+      this.epoch = loss.epoch;
+      return;
+    }
     // Already reported: by this instance, which recorded it, or found it (or a newer loss) itself.
     if (wentBack || loss.epoch <= this.epoch || loss.origin === this.instanceId) {
       if (loss.epoch > this.epoch) this.epoch = loss.epoch;
