@@ -1,4 +1,4 @@
-import { describeError } from './to-error.js';
+import { describeOptionValue } from './known-options.js';
 
 /**
  * Lifetime policy shared by every storage the project ships.
@@ -20,6 +20,9 @@ export interface SessionLifetimeOptions {
   /** The clock deadlines are kept by, in ms; `Date.now` by default. Tests pass a manual one. */
   clock?: () => number;
 }
+
+/** The names of {@link SessionLifetimeOptions}, for the storages' checks of unknown options. */
+export const LIFETIME_OPTIONS = ['idleTimeout', 'maxSessions', 'sweepInterval', 'clock'] as const;
 
 /** {@link SessionLifetimeOptions} checked and with defaults filled in. */
 export interface SessionLifetime {
@@ -52,6 +55,6 @@ export function resolveLifetime(options: SessionLifetimeOptions, owner: string):
 /** Throws a `TypeError` naming `what` unless `value` is a positive safe integer. */
 export function assertPositiveInteger(value: unknown, what: string): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`${what} must be a positive integer; got ${describeError(value)}`);
+    throw new TypeError(`${what} must be a positive integer; got ${describeOptionValue(value)}`);
   }
 }

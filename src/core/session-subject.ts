@@ -1,4 +1,5 @@
 import { ObserverDeadlines, type DeadlineEntry, type Expirable } from './observer-deadlines.js';
+import { assertKnownOptions, describeOptionValue } from './known-options.js';
 import { SessionMetrics } from './session-metrics.js';
 import { SessionEvent, type SessionEventsMissed, type SessionEventType } from './session-event.js';
 import { checkIds, type AuthKeyId, type SessionId } from './session-id.js';
@@ -393,6 +394,7 @@ function assertSubjectOptions(options: unknown): asserts options is SessionSubje
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`SessionSubject options must be an object; got ${options === null ? 'null' : typeof options}`);
   }
+  assertKnownOptions(options, ['logger', 'observerTimeout', 'prepareObservers'], 'SessionSubject');
   const { logger, prepareObservers, observerTimeout } = options as Record<string, unknown>;
   if (logger !== undefined) assertLogger(logger, 'SessionSubject logger');
   if (prepareObservers !== undefined && typeof prepareObservers !== 'function') {
@@ -404,7 +406,7 @@ function assertSubjectOptions(options: unknown): asserts options is SessionSubje
 /** Throws a `TypeError` naming `what` unless `value` is a timeout setInterval can keep: a positive integer up to 2^31 - 1. */
 export function assertObserverTimeout(value: unknown, what: string): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0 || value > MAX_OBSERVER_TIMEOUT) {
-    throw new TypeError(`${what} must be a positive integer of at most ${MAX_OBSERVER_TIMEOUT}; got ${typeof value === 'number' ? String(value) : typeof value}`);
+    throw new TypeError(`${what} must be a positive integer of at most ${MAX_OBSERVER_TIMEOUT}; got ${describeOptionValue(value)}`);
   }
 }
 

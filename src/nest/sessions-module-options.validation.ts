@@ -1,9 +1,10 @@
+import { assertKnownOptions } from '../core/known-options.js';
 import { resolveLifetime } from '../core/session-lifetime.js';
 import { assertSessionStorage, type SessionStorage } from '../core/session-storage.js';
 import { assertObserverTimeout } from '../core/session-subject.js';
 import type { SessionsModuleOptions } from './sessions-module-options.interface.js';
 
-const OPTION_KEYS: ReadonlySet<string> = new Set(['storage', 'idleTimeout', 'maxSessions', 'observerTimeout', 'isGlobal']);
+const OPTION_KEYS = ['storage', 'idleTimeout', 'maxSessions', 'observerTimeout', 'isGlobal'];
 
 /**
  * Checks the module's options, throwing a `TypeError` that names what is
@@ -18,10 +19,7 @@ export function assertModuleOptions(options: unknown, source: string): asserts o
   if (isStorage(options)) {
     throw new TypeError(`${source} must be an options object such as { storage }; got a storage itself: wrap it as { storage }`);
   }
-  const unknown = Object.keys(options).filter((key) => !OPTION_KEYS.has(key));
-  if (unknown.length > 0) {
-    throw new TypeError(`${source} has unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; expected storage, idleTimeout, maxSessions, observerTimeout or isGlobal`);
-  }
+  assertKnownOptions(options, OPTION_KEYS, source);
   const given = options as SessionsModuleOptions;
   if (given.storage !== undefined) assertSessionStorage(given.storage, `The storage in ${source}`);
   if (given.storage !== undefined) {

@@ -142,6 +142,8 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
       ['a url that is not a string', { url: 6379 }, /url must be .*; got number/],
       ['a logger of the wrong type', { url: 'redis://127.0.0.1:1', logger: 'console' }, /RedisSessionStorage logger must have error\(message\) and warn\(message\) methods/],
       ['a logger without warn()', { url: 'redis://127.0.0.1:1', logger: { error: () => undefined } }, /RedisSessionStorage logger must have/],
+      ['a misspelt option', { url: 'redis://127.0.0.1:1', comandTimeout: 500 }, /^RedisSessionStorage has unknown option comandTimeout; expected url, client, keyPrefix, instanceId, commandTimeout, .* or clock$/],
+      ['localReads as a string', { url: 'redis://127.0.0.1:1', localReads: 'false' }, /localReads must be a boolean; got the string "false"/],
     ])('%s', (_, options, message) => {
       expect(() => new RedisSessionStorage(options as unknown as RedisSessionStorageOptions)).toThrow(
         expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(message) }),

@@ -48,7 +48,7 @@ describe('InMemorySessionStorage options', () => {
   it.each([
     [{ idleTimeout: 0 }, /idleTimeout/],
     [{ idleTimeout: 1.5 }, /idleTimeout/],
-    [{ idleTimeout: '1000' as unknown as number }, /idleTimeout/],
+    [{ idleTimeout: '1000' as unknown as number }, /idleTimeout \(ms\) must be a positive integer; got the string "1000"/],
     [{ maxSessions: 0 }, /maxSessions/],
     [{ maxSessions: -1 }, /maxSessions/],
     [{ maxSessions: Object.assign(Object.create(null) as object, { n: 1 }) as unknown as number }, /maxSessions \(?.*must be a positive integer; got an object \(null prototype\)/],
@@ -59,6 +59,13 @@ describe('InMemorySessionStorage options', () => {
   ])('rejects %p with a TypeError naming it', (options, named) => {
     expect(() => new InMemorySessionStorage(options)).toThrow(TypeError);
     expect(() => new InMemorySessionStorage(options)).toThrow(named);
+  });
+
+  it('refuses an option it does not know (a misspelt one would run on its default), naming it and the known ones', () => {
+    const misspelt = { idleTimout: 1000 } as unknown as ConstructorParameters<typeof InMemorySessionStorage>[0];
+    expect(() => new InMemorySessionStorage(misspelt)).toThrow(
+      expect.objectContaining({ name: 'TypeError', message: 'InMemorySessionStorage has unknown option idleTimout; expected idleTimeout, maxSessions, sweepInterval, clock or instanceId' }),
+    );
   });
 
   it('names itself with a random UUID unless given an instanceId', () => {

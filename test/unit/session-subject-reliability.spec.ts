@@ -119,6 +119,12 @@ describe('SessionSubject reliability', () => {
         expect.objectContaining({ name: 'TypeError', message: expect.stringContaining('observerTimeout') }),
       );
     });
+
+    it('refuses an option it does not know, naming it and the known ones', () => {
+      expect(() => new SessionSubject(new InMemorySessionStorage(), { observerTimout: 100 } as never)).toThrow(
+        expect.objectContaining({ name: 'TypeError', message: 'SessionSubject has unknown option observerTimout; expected logger, observerTimeout or prepareObservers' }),
+      );
+    });
   });
 
   describe('re-entrant observers', () => {

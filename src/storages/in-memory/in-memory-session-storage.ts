@@ -2,12 +2,15 @@ import { randomFillSync } from 'node:crypto';
 import { resolveInstanceId } from '../../core/instance-id.js';
 import { SessionEvent } from '../../core/session-event.js';
 import { checkIds, type AuthKeyId, type SessionId } from '../../core/session-id.js';
-import { resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../../core/session-lifetime.js';
+import { assertKnownOptions } from '../../core/known-options.js';
+import { LIFETIME_OPTIONS, resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../../core/session-lifetime.js';
 import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../../core/session-storage.js';
 import { SessionLimitError } from '../../core/session-storage-errors.js';
 import { toError } from '../../core/to-error.js';
 import { tickLengthOf, Ticks } from './deadline-ticks.js';
 import { SessionTable } from './session-table.js';
+
+const IN_MEMORY_OPTIONS = [...LIFETIME_OPTIONS, 'instanceId'];
 
 /** Options of {@link InMemorySessionStorage}: the lifetime policy, and a name for this instance. */
 export interface InMemorySessionStorageOptions extends SessionLifetimeOptions {
@@ -80,6 +83,7 @@ export class InMemorySessionStorage implements SessionStorage {
     if (options === null || typeof options !== 'object') {
       throw new TypeError(`InMemorySessionStorage options must be an object; got ${options === null ? 'null' : typeof options}`);
     }
+    assertKnownOptions(options, IN_MEMORY_OPTIONS, 'InMemorySessionStorage');
     this.lifetime = resolveLifetime(options, 'InMemorySessionStorage');
     this.instanceId = resolveInstanceId(options.instanceId, 'InMemorySessionStorage');
     const { idleTimeout } = this.lifetime;

@@ -1,5 +1,6 @@
 import { resolveInstanceId } from '../../core/instance-id.js';
-import { assertPositiveInteger, resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../../core/session-lifetime.js';
+import { assertKnownOptions, describeOptionValue } from '../../core/known-options.js';
+import { assertPositiveInteger, LIFETIME_OPTIONS, resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../../core/session-lifetime.js';
 import { assertLogger, type SessionLogger } from '../../core/session-logger.js';
 import { isIORedisClient, isNodeRedisClient, type IORedisClient, type NodeRedisClient } from './redis-client.js';
 import type { RedisConnectionSource } from './redis-connection.js';
@@ -67,6 +68,7 @@ export interface ResolvedRedisOptions {
   readonly logger: SessionLogger | undefined;
 }
 
+const REDIS_OPTIONS = ['url', 'client', 'keyPrefix', 'instanceId', 'commandTimeout', 'streamMaxLength', 'localReads', 'shards', 'logger', ...LIFETIME_OPTIONS];
 const DEFAULT_COMMAND_TIMEOUT = 2000;
 const DEFAULT_STREAM_MAX_LENGTH = 100_000;
 const DEFAULT_LOCAL_READS = true;
@@ -77,6 +79,7 @@ export const DEFAULT_STANDALONE_SHARDS = 1;
 /** Checks the options, throwing a `TypeError` that names the bad one and changing nothing. */
 export function resolveRedisOptions(options: RedisSessionStorageOptions): ResolvedRedisOptions {
   if (options === null || typeof options !== 'object') throw new TypeError('RedisSessionStorage takes an options object with url or client');
+  assertKnownOptions(options, REDIS_OPTIONS, 'RedisSessionStorage');
   if ((options.url === undefined) === (options.client === undefined)) {
     throw new TypeError('RedisSessionStorage needs exactly one of url or client');
   }
@@ -89,7 +92,7 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
   assertPositiveInteger(streamMaxLength, 'RedisSessionStorage streamMaxLength');
   const instanceId = resolveInstanceId(options.instanceId, 'RedisSessionStorage');
   const localReads = options.localReads ?? DEFAULT_LOCAL_READS;
-  if (typeof localReads !== 'boolean') throw new TypeError(`RedisSessionStorage localReads must be a boolean; got ${typeof localReads}`);
+  if (typeof localReads !== 'boolean') throw new TypeError(`RedisSessionStorage localReads must be a boolean; got ${describeOptionValue(localReads)}`);
   const lifetime = resolveLifetime(options, 'RedisSessionStorage');
   // A Cluster client has masters (node-redis createCluster); a URL always opens a standalone client.
   const cluster = options.client !== undefined && typeof options.client === 'object' && 'masters' in options.client;
