@@ -7,6 +7,8 @@ import { createClient } from 'redis';
 import { SessionSubject, type SessionEvent, type SessionLogger, type SessionObserver } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { EventLog, eventLine } from '../support/event-log';
+import { REDIS_CLIENT_KINDS } from '../support/redis-client-kinds';
+import { within } from '../support/wait-until';
 import { describeRedis, freePort, startRedisServer, type RedisServer } from '../support/redis-server';
 
 class RecordingLogger implements SessionLogger {
@@ -205,6 +207,29 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
         await lookup;
         await pause(20);
         expect([...logger.warnings, ...logger.errors]).toEqual([]);
+      }
+    });
+
+    it.each(REDIS_CLIENT_KINDS.map((kind) => [kind.name, kind] as const))('close() while Redis is stalled (kill -STOP), a call in flight, settles within commandTimeout: %s', async (_, kind) => {
+      // A graceful close waits for the replies of the commands in flight, which a stalled Redis never sends.
+      const stalled = await startRedisServer();
+      const { options, release } = kind.connect(stalled.url);
+      try {
+        const commandTimeout = 500;
+        const logger = new RecordingLogger();
+        const storage = new RedisSessionStorage({ ...options, keyPrefix: freshPrefix(), commandTimeout, logger });
+        const subject = new SessionSubject(storage, { logger });
+        await subject.ready();
+        await subject.createSession(1n);
+        stalled.pause();
+        const inFlight = subject.createSession(2n).catch((error: unknown) => error);
+        await expect(inFlight).resolves.toMatchObject({ name: 'SessionStorageTimeoutError' });
+        // Bounded here, so that a close that hangs fails the test rather than the run.
+        await within(storage.close(), 'close() on a stalled Redis', commandTimeout + 1000);
+      } finally {
+        stalled.resume();
+        await release();
+        await stalled.stop();
       }
     });
 

@@ -40,7 +40,7 @@ export class RedisConnection {
   /** Why the last attempt at a first connection failed; calls made meanwhile fail at once with it. */
   private connectError: SessionStorageUnavailableError | undefined;
 
-  constructor(source: RedisConnectionSource, commandTimeout: number, private readonly logger: () => SessionLogger) {
+  constructor(source: RedisConnectionSource, private readonly commandTimeout: number, private readonly logger: () => SessionLogger) {
     if ('client' in source && isIORedisClient(source.client)) {
       // A connection of its own from the app's client: see IORedisAdapter for why not the app's connection itself.
       const client = IORedisAdapter.commandConnection(source.client);
@@ -212,15 +212,14 @@ export class RedisConnection {
     client.off('ready', this.forgetSentScripts);
     client.off('error', this.reportError);
     client.off('ready', this.reportReady);
+    // A graceful close waits for the replies of commands in flight, which a stalled Redis never sends:
+    // past commandTimeout the connection is dropped instead.
+    const closed = await settlesWithin(client.close(), this.commandTimeout);
+    if (closed) return;
     try {
-      await client.close();
+      client.destroy();
     } catch {
-      // Closing a client that never connected, or lost Redis, has nothing left to release.
-      try {
-        client.destroy();
-      } catch {
-        // Never opened.
-      }
+      // Never opened, or closed meanwhile.
     }
   }
 
@@ -304,6 +303,23 @@ function streamEntries(reply: unknown, streamIndex: ReadonlyMap<string, number>,
 /** Quick first retries, then at most one attempt a second, with jitter so instances do not retry in step. */
 function reconnectDelay(retries: number): number {
   return Math.min(1000, 20 * 2 ** retries) + Math.floor(Math.random() * 50);
+}
+
+/** Whether `work` fulfilled within `ms`; a rejection (closing a client that never connected, or lost Redis) counts as not. */
+function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    work.then(
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+    );
+  });
 }
 
 /** A promise that only ever rejects, when told to; unwaited, its rejection is no unhandled rejection. */
