@@ -6,22 +6,13 @@
  */
 import { setTimeout } from 'node:timers';
 import { createClient, createCluster } from 'redis';
-import { SessionSubject, type SessionLogger } from 'nestjs-mtproto-sessions';
+import { SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type NodeRedisClient, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
+import { RecordingLogger } from '../support/recording-logger';
 import { EventLog } from '../support/event-log';
 import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../support/redis-server';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 
-class RecordingLogger implements SessionLogger {
-  readonly warnings: string[] = [];
-  readonly errors: string[] = [];
-  warn(message: string): void {
-    this.warnings.push(message);
-  }
-  error(message: string): void {
-    this.errors.push(message);
-  }
-}
 
 interface Instance {
   readonly storage: RedisSessionStorage;
@@ -84,14 +75,21 @@ describeRedis('lost history is reported by every instance (real redis-server)', 
     server = undefined;
   });
 
-  it('a restore from an older snapshot while one instance lags: both are told, and the lagging one by the other', async () => {
-    server = await startRedisServer();
-    proxy = await startTcpProxy(server.port);
-    const keyPrefix = `restore-${process.pid}`;
-    const a = await instance({ url: server.url, keyPrefix, instanceId: 'a' });
-    // b reaches Redis through a proxy the test can cut off: it falls behind while a goes on.
-    const b = await instance({ url: proxy.url, keyPrefix, instanceId: 'b' });
+  /** A Redis of its own, instance a on it, and b reaching it through a proxy the test can cut off: b falls behind while a goes on. */
+  async function laggingPair(name: string): Promise<{ a: Instance; b: Instance; server: RedisServer; proxy: TcpProxy }> {
+    const started = await startRedisServer();
+    server = started;
+    const cut = await startTcpProxy(started.port);
+    proxy = cut;
+    const keyPrefix = `${name}-${process.pid}`;
+    const a = await instance({ url: started.url, keyPrefix, instanceId: 'a' });
+    const b = await instance({ url: cut.url, keyPrefix, instanceId: 'b' });
     instances.push(a, b);
+    return { a, b, server: started, proxy: cut };
+  }
+
+  it('a restore from an older snapshot while one instance lags: both are told, and the lagging one by the other', async () => {
+    const { a, b, server, proxy } = await laggingPair('restore');
 
     expect(await a.subject.createSession(1n)).toBe(true);
     await b.log.untilCount(1);
@@ -131,15 +129,11 @@ describeRedis('lost history is reported by every instance (real redis-server)', 
     expect(a.log.missed).toHaveLength(1);
     expect(b.log.missed).toHaveLength(1);
   }, 60_000);
+
   it('a restart without data while one instance lags: each is told once, and only one loss entry is written', async () => {
     // b has read further than the restarted Redis's sequence: it finds the loss at a's loss entry itself, which
     // must not make it record a second one (a would then be told twice).
-    server = await startRedisServer();
-    proxy = await startTcpProxy(server.port);
-    const keyPrefix = `restart-${process.pid}`;
-    const a = await instance({ url: server.url, keyPrefix, instanceId: 'a' });
-    const b = await instance({ url: proxy.url, keyPrefix, instanceId: 'b' });
-    instances.push(a, b);
+    const { a, b, server, proxy } = await laggingPair('restart');
 
     expect(await a.subject.createSession(1n)).toBe(true);
     expect(await a.subject.createSession(2n)).toBe(true);

@@ -4,23 +4,14 @@
  * answered, and closing at awkward moments.
  */
 import { createClient } from 'redis';
-import { SessionSubject, type SessionEvent, type SessionLogger, type SessionObserver } from 'nestjs-mtproto-sessions';
+import { SessionSubject, type SessionEvent, type SessionObserver } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
+import { RecordingLogger } from '../support/recording-logger';
 import { EventLog, eventLine } from '../support/event-log';
 import { REDIS_CLIENT_KINDS } from '../support/redis-client-kinds';
 import { within } from '../support/wait-until';
 import { describeRedis, freePort, startRedisServer, type RedisServer } from '../support/redis-server';
 
-class RecordingLogger implements SessionLogger {
-  readonly warnings: string[] = [];
-  readonly errors: string[] = [];
-  warn(message: string): void {
-    this.warnings.push(message);
-  }
-  error(message: string): void {
-    this.errors.push(message);
-  }
-}
 
 /** Only where no event can be awaited (a timer's ticks); bounded. */
 function pause(ms: number): Promise<void> {
