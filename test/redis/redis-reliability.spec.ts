@@ -201,27 +201,43 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
       }
     });
 
-    it.each(REDIS_CLIENT_KINDS.map((kind) => [kind.name, kind] as const))('close() while Redis is stalled (kill -STOP), a call in flight, settles within commandTimeout: %s', async (_, kind) => {
+    describe.each(REDIS_CLIENT_KINDS.map((kind) => [kind.name, kind] as const))('on a stalled Redis (kill -STOP), %s', (_, kind) => {
       // A graceful close waits for the replies of the commands in flight, which a stalled Redis never sends.
-      const stalled = await startRedisServer();
-      const { options, release } = kind.connect(stalled.url);
-      try {
-        const commandTimeout = 500;
+      const commandTimeout = 500;
+      let stalled: RedisServer;
+      let release: () => Promise<void>;
+      let subject: SessionSubject;
+      let storage: RedisSessionStorage;
+
+      beforeEach(async () => {
+        stalled = await startRedisServer();
+        const connected = kind.connect(stalled.url);
+        release = connected.release;
         const logger = new RecordingLogger();
-        const storage = new RedisSessionStorage({ ...options, keyPrefix: freshPrefix(), commandTimeout, logger });
-        const subject = new SessionSubject(storage, { logger });
+        storage = new RedisSessionStorage({ ...connected.options, keyPrefix: freshPrefix(), commandTimeout, logger });
+        subject = new SessionSubject(storage, { logger });
         await subject.ready();
         await subject.createSession(1n);
         stalled.pause();
-        const inFlight = subject.createSession(2n).catch((error: unknown) => error);
-        await expect(inFlight).resolves.toMatchObject({ name: 'SessionStorageTimeoutError' });
-        // Bounded here, so that a close that hangs fails the test rather than the run.
-        await within(storage.close(), 'close() on a stalled Redis', commandTimeout + 1000);
-      } finally {
+      });
+      afterEach(async () => {
         stalled.resume();
         await release();
         await stalled.stop();
-      }
+      });
+
+      it('storage.close() after a call timed out settles within commandTimeout', async () => {
+        await expect(subject.createSession(2n)).rejects.toMatchObject({ name: 'SessionStorageTimeoutError' });
+        // Bounded here, so that a close that hangs fails the test rather than the run.
+        await within(storage.close(), 'storage.close() on a stalled Redis', commandTimeout + 250);
+      });
+
+      it('subject.close() with a call in flight settles once that call has timed out, not a commandTimeout later', async () => {
+        const inFlight = subject.createSession(2n).catch((error: unknown) => error);
+        // The call's own bound (commandTimeout, a quarter more at most with the coarse timer), then no wait for Redis again.
+        await within(subject.close(), 'subject.close() on a stalled Redis', commandTimeout * 1.25 + 250);
+        await expect(inFlight).resolves.toMatchObject({ name: 'SessionStorageTimeoutError' });
+      });
     });
 
     it('a clean close() with idleTimeout does not log a failed sweep', async () => {

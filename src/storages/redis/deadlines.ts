@@ -32,6 +32,8 @@ export class Deadlines {
   private readonly buckets: Pending[][] = [[]];
   private readonly timer: NodeJS.Timeout;
   private closedWith: Error | undefined;
+  /** When a call last timed out (ms), if one has. */
+  private lastTimeoutAt: number | undefined;
 
   constructor(readonly timeout: number) {
     this.timer = setInterval(() => this.tick(), Math.max(1, Math.floor(timeout / TICKS_PER_TIMEOUT)));
@@ -74,18 +76,27 @@ export class Deadlines {
     this.buckets.push([]);
   }
 
+  /** Whether a call timed out within the last `timeout` ms: Redis is likely not answering now. */
+  get timedOutRecently(): boolean {
+    return this.lastTimeoutAt !== undefined && Date.now() - this.lastTimeoutAt < this.timeout;
+  }
+
   private tick(): void {
     this.buckets.push([]);
     if (this.buckets.length <= TICKS_PER_TIMEOUT) return;
     const expired = this.buckets.shift()!;
-    expire(expired, (pending) => new SessionStorageTimeoutError(pending.operation, this.timeout));
+    if (expire(expired, (pending) => new SessionStorageTimeoutError(pending.operation, this.timeout)) > 0) this.lastTimeoutAt = Date.now();
   }
 }
 
-function expire(bucket: Pending[], errorFor: (pending: Pending) => Error): void {
+/** Rejects the bucket's unsettled calls; returns how many. */
+function expire(bucket: Pending[], errorFor: (pending: Pending) => Error): number {
+  let expired = 0;
   for (const pending of bucket) {
     if (pending.settled) continue;
     pending.settled = true;
     pending.reject(errorFor(pending));
+    expired++;
   }
+  return expired;
 }

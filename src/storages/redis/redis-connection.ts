@@ -40,7 +40,7 @@ export class RedisConnection {
   /** Why the last attempt at a first connection failed; calls made meanwhile fail at once with it. */
   private connectError: SessionStorageUnavailableError | undefined;
 
-  constructor(source: RedisConnectionSource, private readonly commandTimeout: number, private readonly logger: () => SessionLogger) {
+  constructor(source: RedisConnectionSource, commandTimeout: number, private readonly logger: () => SessionLogger) {
     if ('client' in source && isIORedisClient(source.client)) {
       // A connection of its own from the app's client: see IORedisAdapter for why not the app's connection itself.
       const client = IORedisAdapter.commandConnection(source.client);
@@ -192,8 +192,8 @@ export class RedisConnection {
     };
   }
 
-  /** Closes the client if the storage opened it; a borrowed one stays open. */
-  async close(): Promise<void> {
+  /** Closes the client if the storage opened it, waiting up to `graceMs` for replies in flight; a borrowed one stays open. */
+  async close(graceMs: number): Promise<void> {
     this.closed = true;
     const events = this.connectionEvents;
     if (events !== undefined) {
@@ -213,9 +213,8 @@ export class RedisConnection {
     client.off('error', this.reportError);
     client.off('ready', this.reportReady);
     // A graceful close waits for the replies of commands in flight, which a stalled Redis never sends:
-    // past commandTimeout the connection is dropped instead.
-    const closed = await settlesWithin(client.close(), this.commandTimeout);
-    if (closed) return;
+    // past the grace the connection is dropped instead.
+    if (graceMs > 0 && (await settlesWithin(client.close(), graceMs))) return;
     try {
       client.destroy();
     } catch {

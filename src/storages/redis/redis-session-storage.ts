@@ -250,10 +250,12 @@ export class RedisSessionStorage implements SessionStorage {
   }
 
   private async shutDown(): Promise<void> {
+    // A call that just timed out says Redis is not answering: waiting for replies on closing would only add another commandTimeout.
+    const grace = this.deadlines.timedOutRecently ? 0 : this.deadlines.timeout;
     for (const group of this.groups) group.close();
     for (const reader of this.readers ?? []) reader.close();
     this.deadlines.close();
-    await this.connection.close();
+    await this.connection.close(grace);
   }
 
   /** Starts the readers of every group, once (see redis-readers). */
