@@ -39,7 +39,10 @@ export function resolveLifetime(options: SessionLifetimeOptions, owner: string):
   const { idleTimeout, maxSessions, sweepInterval, clock } = options;
   if (idleTimeout !== undefined) assertPositiveInteger(idleTimeout, `${owner} idleTimeout (ms)`);
   if (maxSessions !== undefined) assertPositiveInteger(maxSessions, `${owner} maxSessions`);
-  if (sweepInterval !== undefined) assertPositiveInteger(sweepInterval, `${owner} sweepInterval (ms)`);
+  if (sweepInterval !== undefined) {
+    assertPositiveInteger(sweepInterval, `${owner} sweepInterval (ms)`, MAX_TIMER_MS);
+    if (idleTimeout === undefined) throw new TypeError(`${owner} sweepInterval has no effect without idleTimeout (nothing expires); give idleTimeout too, or leave sweepInterval out`);
+  }
   if (clock !== undefined && typeof clock !== 'function') {
     throw new TypeError(`${owner} clock must be a function returning milliseconds; got ${typeof clock}`);
   }
@@ -52,9 +55,12 @@ export function resolveLifetime(options: SessionLifetimeOptions, owner: string):
   };
 }
 
-/** Throws a `TypeError` naming `what` unless `value` is a positive safe integer. */
-export function assertPositiveInteger(value: unknown, what: string): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`${what} must be a positive integer; got ${describeOptionValue(value)}`);
+/** The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Throws a `TypeError` naming `what` unless `value` is a positive safe integer (of at most `max`, when given). */
+export function assertPositiveInteger(value: unknown, what: string, max?: number): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0 || (max !== undefined && value > max)) {
+    throw new TypeError(`${what} must be a positive integer${max === undefined ? '' : ` of at most ${max}`}; got ${describeOptionValue(value)}`);
   }
 }

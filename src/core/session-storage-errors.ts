@@ -30,10 +30,12 @@ export class SessionStorageUnavailableError extends Error {
 export class SessionStorageTimeoutError extends SessionStorageUnavailableError {
   override readonly name: string = 'SessionStorageTimeoutError';
 
+  /** `detail` says what the storage was waiting for, when it knows. */
   constructor(
     readonly operation: string,
     readonly timeout: number,
+    detail?: string,
   ) {
-    super(`Session storage ${operation} did not settle within ${timeout} ms`);
+    super(`Session storage ${operation} did not settle within ${timeout} ms${detail === undefined ? '' : ` (${detail})`}`);
   }
 }

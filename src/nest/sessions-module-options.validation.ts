@@ -5,6 +5,8 @@ import { assertObserverTimeout } from '../core/session-subject.js';
 import type { SessionsModuleOptions } from './sessions-module-options.interface.js';
 
 const OPTION_KEYS = ['storage', 'idleTimeout', 'maxSessions', 'observerTimeout', 'isGlobal'];
+/** A forRootAsync() factory's result: isGlobal is forRootAsync's own option, read before any factory runs. */
+const RESOLVED_OPTION_KEYS = OPTION_KEYS.filter((key) => key !== 'isGlobal');
 
 /**
  * Checks the module's options, throwing a `TypeError` that names what is
@@ -12,15 +14,29 @@ const OPTION_KEYS = ['storage', 'idleTimeout', 'maxSessions', 'observerTimeout',
  * one (a storage, a URL string, a number) would otherwise boot on a fresh
  * in-memory storage and quietly stop sharing sessions.
  */
-export function assertModuleOptions(options: unknown, source: string): asserts options is SessionsModuleOptions {
+export function assertModuleOptions(options: unknown, source: string, resolved = false): asserts options is SessionsModuleOptions {
+  try {
+    if (typeof options === 'object' && options !== null) Object.keys(options);
+  } catch {
+    throw new TypeError(`${source} must be an options object such as { storage }; got an object that cannot be inspected (a revoked Proxy?)`);
+  }
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new TypeError(`${source} must be an options object such as { storage }; got ${describe(options)}`);
   }
   if (isStorage(options)) {
     throw new TypeError(`${source} must be an options object such as { storage }; got a storage itself: wrap it as { storage }`);
   }
-  assertKnownOptions(options, OPTION_KEYS, source);
-  const given = options as SessionsModuleOptions;
+  if (resolved && 'isGlobal' in options) {
+    throw new TypeError(`${source} has isGlobal, which a factory cannot set (the module is defined before it runs); give it to forRootAsync({ isGlobal, useFactory }) itself`);
+  }
+  assertKnownOptions(options, resolved ? RESOLVED_OPTION_KEYS : OPTION_KEYS, source);
+  const given = options as SessionsModuleOptions & { isGlobal?: unknown };
+  if ('storage' in options && given.storage === undefined) {
+    throw new TypeError(`${source} has storage: undefined (an unset configuration value?); give a storage, or leave storage out for the in-memory default`);
+  }
+  if (given.isGlobal !== undefined && typeof given.isGlobal !== 'boolean') {
+    throw new TypeError(`${source} isGlobal must be a boolean; got ${describe(given.isGlobal)}`);
+  }
   if (given.storage !== undefined) assertSessionStorage(given.storage, `The storage in ${source}`);
   if (given.storage !== undefined) {
     const misplaced = (['idleTimeout', 'maxSessions'] as const).filter((key) => given[key] !== undefined);
@@ -56,8 +72,8 @@ export function assertAsyncModuleOptions(options: unknown): void {
   if (given.useFactory !== undefined && typeof given.useFactory !== 'function') {
     throw new TypeError(`${source} useFactory must be a function that returns the options ({ storage, ... }) or a promise of them; got ${describe(given.useFactory)}`);
   }
-  if (given.useClass !== undefined && typeof given.useClass !== 'function') {
-    throw new TypeError(`${source} useClass must be a class with a createSessionsOptions() method; got ${describe(given.useClass)}`);
+  if (given.useClass !== undefined && (typeof given.useClass !== 'function' || typeof (given.useClass.prototype as { createSessionsOptions?: unknown } | undefined)?.createSessionsOptions !== 'function')) {
+    throw new TypeError(`${source} useClass must be a class with a createSessionsOptions() method; got ${typeof given.useClass === 'function' ? `${given.useClass.name || 'a class'}, which has none` : describe(given.useClass)}`);
   }
   if (given.useExisting !== undefined && !['function', 'string', 'symbol'].includes(typeof given.useExisting)) {
     throw new TypeError(`${source} useExisting must be an injection token (a class, string or symbol) of a provider with createSessionsOptions(); got ${describe(given.useExisting)}`);
@@ -73,14 +89,20 @@ export function assertAsyncModuleOptions(options: unknown): void {
   }
 }
 
+/** Whether `value` looks like a storage; false for one that cannot be inspected (a revoked Proxy). */
 export function isStorage(value: unknown): value is SessionStorage {
-  return typeof (value as Partial<SessionStorage> | null)?.createSession === 'function';
+  try {
+    return typeof (value as Partial<SessionStorage> | null)?.createSession === 'function';
+  } catch {
+    return false;
+  }
 }
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
   if (Array.isArray(value)) return 'an array';
   if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'function') return 'a function';
   return `${typeof value} ${String(value)}`;

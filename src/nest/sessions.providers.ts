@@ -3,7 +3,7 @@ import { SessionStorage } from '../core/session-storage.js';
 import { SessionSubject } from '../core/session-subject.js';
 import { InMemorySessionStorage } from '../storages/in-memory/in-memory-session-storage.js';
 import type { SessionsModuleOptions } from './sessions-module-options.interface.js';
-import { assertModuleOptions } from './sessions-module-options.validation.js';
+import { assertModuleOptions, isStorage } from './sessions-module-options.validation.js';
 import { SESSIONS_MODULE_OPTIONS } from './sessions.module-definition.js';
 import { SessionObserversRegistrar } from './session-observers.registrar.js';
 
@@ -13,7 +13,13 @@ export const sessionStorageProvider: FactoryProvider<SessionStorage> = {
   inject: [SESSIONS_MODULE_OPTIONS],
   useFactory: (options: unknown): SessionStorage => {
     // forRoot() checked its options already; a forRootAsync() factory's result is first seen here.
-    assertModuleOptions(options, 'the options that SessionsModule.forRootAsync() resolved');
+    try {
+      assertModuleOptions(options, 'the options that SessionsModule.forRootAsync() resolved', true);
+    } catch (error) {
+      // Nest closes nothing of a bootstrap that failed: a storage the factory opened would keep the process alive.
+      closeRefusedStorage(options);
+      throw error;
+    }
     return options.storage ?? new InMemorySessionStorage({ idleTimeout: options.idleTimeout, maxSessions: options.maxSessions });
   },
 };
@@ -32,3 +38,13 @@ export const sessionSubjectProvider: FactoryProvider<SessionSubject> = {
     return subject;
   },
 };
+
+/** Closes the storage of refused options, if they hold one; never throws. */
+function closeRefusedStorage(options: unknown): void {
+  try {
+    const storage = (options as { storage?: unknown } | null)?.storage;
+    if (isStorage(storage)) storage.close?.()?.catch(() => undefined);
+  } catch {
+    // Options that cannot be inspected hold nothing to close.
+  }
+}

@@ -94,6 +94,20 @@ describe('SessionsModule.forRoot', () => {
     );
   });
 
+  it.each([
+    ['isGlobal as a string', { isGlobal: 'false' }, /SessionsModule.forRoot\(\) isGlobal must be a boolean; got the string "false"/],
+    ['isGlobal as a number', { isGlobal: 1 }, /isGlobal must be a boolean; got number 1/],
+    ['storage: undefined (an unset configuration value)', { storage: undefined }, /SessionsModule.forRoot\(\) has storage: undefined/],
+  ])('refuses %s at once, naming it', (_name, options, message) => {
+    expect(() => SessionsModule.forRoot(options as never)).toThrow(expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(message) }));
+  });
+
+  it('refuses options it cannot inspect (a revoked Proxy) with a TypeError naming forRoot', () => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    expect(() => SessionsModule.forRoot(proxy as never)).toThrow(expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(/SessionsModule.forRoot\(\) must be an options object .*cannot be inspected/) }));
+  });
+
   it('rejects a storage that lacks the storage methods, naming what is missing', () => {
     const notAStorage = { createSession: async () => true } as unknown as SessionStorage;
     expect(() => SessionsModule.forRoot(notAStorage)).toThrow(/lacks hasSession, destroySession\(\)/);
@@ -148,6 +162,22 @@ describe('SessionsModule.forRootAsync', () => {
     expect(await sessions.hasSession(1n)).toBe(true);
   });
 
+  it('refuses at once a useClass without createSessionsOptions(), naming it', () => {
+    class NoFactoryMethod {}
+    expect(() => SessionsModule.forRootAsync({ useClass: NoFactoryMethod as never })).toThrow(
+      expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(/useClass must be a class with a createSessionsOptions\(\) method; got NoFactoryMethod, which has none/) }),
+    );
+  });
+
+  it('closes a storage its factory opened when the factory\'s result is refused (a failed bootstrap closes nothing)', async () => {
+    const storage = new InMemorySessionStorage();
+    const close = jest.spyOn(storage, 'close');
+    @Module({ imports: [SessionsModule.forRootAsync({ useFactory: () => ({ storage, observerTimeout: 'x' as unknown as number }) })] })
+    class AppModule {}
+    await expect(bootstrap(AppModule)).rejects.toThrow(/observerTimeout/);
+    expect(close).toHaveBeenCalledTimes(1);
+  });
+
   it('needs exactly one of useFactory, useClass and useExisting', () => {
     expect(() => SessionsModule.forRootAsync({})).toThrow(/exactly one of useFactory, useClass or useExisting; got none/);
     expect(() => SessionsModule.forRootAsync({ useClass: OptionsFactory, useExisting: OptionsFactory })).toThrow(/got useClass and useExisting/);
@@ -165,7 +195,10 @@ describe('forRootAsync results that are not an options object', () => {
     ['the storage itself', () => new InMemorySessionStorage(), /got a storage itself: wrap it as \{ storage \}/],
     ['a URL string', () => 'redis://127.0.0.1:6379', /must be an options object such as \{ storage \}; got the string "redis:\/\/127.0.0.1:6379"/],
     ['a number', () => 42, /must be an options object such as \{ storage \}; got number 42/],
-    ['an object with a misspelt key', () => ({ storgae: new InMemorySessionStorage() }), /unknown option storgae/],
+    ['an object with a misspelt key', () => ({ storgae: new InMemorySessionStorage() }), /unknown option storgae; expected storage, idleTimeout, maxSessions or observerTimeout$/],
+    ['undefined', () => undefined, /must be an options object such as \{ storage \}; got undefined$/],
+    ['storage: undefined (an unset configuration value)', () => ({ storage: undefined }), /has storage: undefined .*leave storage out for the in-memory default/],
+    ['isGlobal, which only forRootAsync itself can take', () => ({ isGlobal: true }), /has isGlobal, which a factory cannot set .*forRootAsync\(\{ isGlobal, useFactory \}\)/],
   ])('refuses %s at bootstrap instead of booting on a fresh in-memory storage', async (_name, factory, message) => {
     @Module({ imports: [SessionsModule.forRootAsync({ useFactory: factory as () => SessionsModuleOptions })] })
     class AppModule {}

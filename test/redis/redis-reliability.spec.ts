@@ -132,6 +132,8 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
       ['an empty url (an unset REDIS_URL)', { url: '' }, /url must be a redis:\/\/ or rediss:\/\/ URL .*got an empty string/],
       ['a url without a scheme', { url: 'localhost:6379' }, /url must be a redis:\/\/ or rediss:\/\/ URL/],
       ['a url of another scheme', { url: 'http://127.0.0.1:6379' }, /got the scheme "http:"/],
+      ['a url without a host (node-redis would take localhost:6379)', { url: 'redis://' }, /got "redis:\/\/", which names no host/],
+      ['a commandTimeout past what a timer keeps', { url: 'redis://127.0.0.1:1', commandTimeout: 2 ** 31 }, /commandTimeout \(ms\) must be a positive integer of at most 86400000; got 2147483648/],
       ['a url that is not a string', { url: 6379 }, /url must be .*; got number/],
       ['a logger of the wrong type', { url: 'redis://127.0.0.1:1', logger: 'console' }, /RedisSessionStorage logger must have error\(message\) and warn\(message\) methods/],
       ['a logger without warn()', { url: 'redis://127.0.0.1:1', logger: { error: () => undefined } }, /RedisSessionStorage logger must have/],

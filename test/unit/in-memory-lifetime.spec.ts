@@ -53,6 +53,8 @@ describe('InMemorySessionStorage options', () => {
     [{ maxSessions: -1 }, /maxSessions/],
     [{ maxSessions: Object.assign(Object.create(null) as object, { n: 1 }) as unknown as number }, /maxSessions \(?.*must be a positive integer; got an object \(null prototype\)/],
     [{ sweepInterval: 0 }, /sweepInterval/],
+    [{ idleTimeout: 1000, sweepInterval: 2 ** 31 }, /sweepInterval \(ms\) must be a positive integer of at most 2147483647; got 2147483648/],
+    [{ sweepInterval: 100 }, /sweepInterval has no effect without idleTimeout/],
     [{ clock: 'now' as unknown as () => number }, /clock/],
     [{ instanceId: '' }, /instanceId/],
     [{ instanceId: 7 as unknown as string }, /instanceId/],

@@ -19,6 +19,9 @@ function leave(pending: Pending): void {
   }
 }
 
+/** What a Redis call that timed out was waiting for: no underlying error exists to give as cause. */
+const TIMEOUT_DETAIL = 'Redis did not answer in time: stalled, overloaded or unreachable';
+
 /** How many ticks make up one timeout; an operation times out after between (TICKS - 1) and TICKS ticks. */
 const TICKS_PER_TIMEOUT = 4;
 
@@ -85,7 +88,7 @@ export class Deadlines {
     this.buckets.push([]);
     if (this.buckets.length <= TICKS_PER_TIMEOUT) return;
     const expired = this.buckets.shift()!;
-    if (expire(expired, (pending) => new SessionStorageTimeoutError(pending.operation, this.timeout)) > 0) this.lastTimeoutAt = Date.now();
+    if (expire(expired, (pending) => new SessionStorageTimeoutError(pending.operation, this.timeout, TIMEOUT_DETAIL)) > 0) this.lastTimeoutAt = Date.now();
   }
 }
 

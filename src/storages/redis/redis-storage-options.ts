@@ -70,6 +70,8 @@ export interface ResolvedRedisOptions {
 
 const REDIS_OPTIONS = ['url', 'client', 'keyPrefix', 'instanceId', 'commandTimeout', 'streamMaxLength', 'localReads', 'shards', 'logger', ...LIFETIME_OPTIONS];
 const DEFAULT_COMMAND_TIMEOUT = 2000;
+/** A day: a longer bound is no bound, and this one leaves a Node timer room for the reader's block on top. */
+const MAX_COMMAND_TIMEOUT = 86_400_000;
 const DEFAULT_STREAM_MAX_LENGTH = 100_000;
 const DEFAULT_LOCAL_READS = true;
 /** `shards` when not given: with a Cluster client, and otherwise. */
@@ -87,7 +89,8 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
   if (options.url !== undefined) assertRedisUrl(options.url);
   if (options.logger !== undefined) assertLogger(options.logger, 'RedisSessionStorage logger');
   const commandTimeout = options.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT;
-  assertPositiveInteger(commandTimeout, 'RedisSessionStorage commandTimeout (ms)');
+  // Timers run for commandTimeout plus the reader's block: both must fit in a Node timer.
+  assertPositiveInteger(commandTimeout, 'RedisSessionStorage commandTimeout (ms)', MAX_COMMAND_TIMEOUT);
   const streamMaxLength = options.streamMaxLength ?? DEFAULT_STREAM_MAX_LENGTH;
   assertPositiveInteger(streamMaxLength, 'RedisSessionStorage streamMaxLength');
   const instanceId = resolveInstanceId(options.instanceId, 'RedisSessionStorage');
@@ -153,4 +156,6 @@ function assertRedisUrl(url: unknown): asserts url is string {
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw new TypeError(`RedisSessionStorage url must be ${expected}; got the scheme ${JSON.stringify(parsed.protocol)}`);
   }
+  // node-redis would take a URL without a host for localhost:6379, as it would an empty one.
+  if (parsed.hostname === '') throw new TypeError(`RedisSessionStorage url must be ${expected}; got ${JSON.stringify(url)}, which names no host`);
 }
