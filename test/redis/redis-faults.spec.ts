@@ -5,7 +5,6 @@
  * under calls in flight. No Redis mocks; every server is a throwaway
  * process on a free loopback port (test/support/redis-server.ts).
  */
-import { createClient } from 'redis';
 import {
   SessionStorageTimeoutError,
   SessionStorageUnavailableError,
@@ -15,6 +14,7 @@ import {
 } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { EventLog, eventLine } from '../support/event-log';
+import { connectRaw, type RawClient } from '../support/raw-redis';
 import { stateOf } from '../support/promise-state';
 import { REDIS_CLIENT_KINDS } from '../support/redis-client-kinds';
 import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
@@ -23,14 +23,6 @@ import { Conditions, pollUntil } from '../support/wait-until';
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-/** The test's own tool: it does not retry against a server a test stopped on purpose (connect anew after a restart). */
-async function connectRaw(url: string) {
-  const client = createClient({ url, socket: { reconnectStrategy: false } });
-  client.on('error', () => undefined);
-  await client.connect();
-  return client;
-}
-type RawClient = Awaited<ReturnType<typeof connectRaw>>;
 
 /** A logger that records, and lets a test await a message instead of sleeping. */
 class WatchedLogger implements SessionLogger {

@@ -5,11 +5,12 @@
  * sequence numbers go on seamlessly from the older state.
  */
 import { setTimeout } from 'node:timers';
-import { createClient, createCluster } from 'redis';
+import { createCluster } from 'redis';
 import { SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type NodeRedisClient, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { RecordingLogger } from '../support/recording-logger';
 import { EventLog } from '../support/event-log';
+import { connectRaw } from '../support/raw-redis';
 import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../support/redis-server';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 
@@ -104,9 +105,7 @@ describeRedis('lost history is reported by every instance (real redis-server)', 
     await server.restartFrom(snapshot);
     // a read sequence 3 and now finds 1: Redis lost history, and a records it in the stream.
     await a.log.until(() => a.log.missed.length > 0, 'a told of the loss');
-    const raw = createClient({ url: server.url, socket: { reconnectStrategy: false } });
-    raw.on('error', () => undefined);
-    await raw.connect();
+    const raw = await connectRaw(server.url);
     try {
       await untilLossEntry(raw, a.storage.redisKeys.events);
     } finally {
@@ -141,9 +140,7 @@ describeRedis('lost history is reported by every instance (real redis-server)', 
     proxy.partition();
     await server.restart();
     await a.log.until(() => a.log.missed.length > 0, 'a told of the loss');
-    const raw = createClient({ url: server.url, socket: { reconnectStrategy: false } });
-    raw.on('error', () => undefined);
-    await raw.connect();
+    const raw = await connectRaw(server.url);
     try {
       await untilLossEntry(raw, a.storage.redisKeys.events);
       proxy.heal();
@@ -239,9 +236,7 @@ describeRedis('lost history on a Redis Cluster failover (real redis-server clust
     // a read sequence 3 and now finds 1: Redis lost history, and a records it in the group's stream.
     await a.log.until(() => a.log.missed.length > 0, 'a told of the loss', 40_000);
     // The new master, read directly (it serves the group's slot now).
-    const raw = createClient({ url: replica.url, socket: { reconnectStrategy: false } });
-    raw.on('error', () => undefined);
-    await raw.connect();
+    const raw = await connectRaw(replica.url);
     closers.push(() => raw.close());
     await untilLossEntry(raw, group.events);
 

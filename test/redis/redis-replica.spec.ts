@@ -5,22 +5,15 @@
  * after trimmed entries and after a restart without data, and how many Redis
  * commands lookups cost (counted with INFO commandstats, never timed).
  */
-import { createClient } from 'redis';
 import { SessionSubject, type SessionLogger } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { ManualClock } from 'nestjs-mtproto-sessions/testing';
 import { EventLog } from '../support/event-log';
+import { connectRaw, type RawClient } from '../support/raw-redis';
 import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
 
 const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
 
-async function connectRaw(url: string) {
-  const client = createClient({ url, socket: { reconnectStrategy: false } });
-  client.on('error', () => undefined);
-  await client.connect();
-  return client;
-}
-type RawClient = Awaited<ReturnType<typeof connectRaw>>;
 
 /** Calls per command since the last CONFIG RESETSTAT (a script's inner commands count too). */
 async function commandCalls(raw: RawClient): Promise<Record<string, number>> {

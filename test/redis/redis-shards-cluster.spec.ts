@@ -5,11 +5,12 @@
  * the other groups and their events keep flowing; no event is lost or
  * repeated; service is back once the master returns.
  */
-import { createClient, createCluster } from 'redis';
+import { createCluster } from 'redis';
 import { SessionStorageUnavailableError, SessionSubject, type SessionEvent, type SessionLogger } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type NodeRedisClient, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { keySlot } from '../../src/storages/redis/redis-key-routing';
 import { EventLog, eventLine } from '../support/event-log';
+import { connectRaw } from '../support/raw-redis';
 import { describeRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../support/redis-server';
 import { pollUntil } from '../support/wait-until';
 
@@ -29,9 +30,7 @@ async function pool(count: number, limit: number, task: (index: number) => Promi
 }
 
 async function nodeCommand(node: RedisServer, args: string[]): Promise<unknown> {
-  const client = createClient({ url: node.url, socket: { reconnectStrategy: false } });
-  client.on('error', () => undefined);
-  await client.connect();
+  const client = await connectRaw(node.url);
   try {
     return await client.sendCommand(args);
   } finally {
