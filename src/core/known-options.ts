@@ -14,12 +14,16 @@ export function assertKnownOptions(options: object, known: readonly string[], ow
 export function describeOptionValue(value: unknown): string {
   if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
   if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
   try {
+    if (Array.isArray(value)) return 'an array';
     if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) return 'an object';
   } catch {
     // A revoked proxy: described below, which never throws.
   }
-  return describeError(value);
+  const text = describeError(value);
+  // A class instance without a text of its own says no more than this.
+  return text === '[object Object]' ? 'an object' : text;
 }
 
 function listOf(names: readonly string[]): string {

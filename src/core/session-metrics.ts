@@ -31,6 +31,13 @@ const METER_NAME = 'nestjs-mtproto-sessions';
 
 type Counts = Map<string, { attributes: Attributes; count: number }>;
 
+/** The storage calls whose durations are recorded. */
+export type StorageOperation = 'createSession' | 'destroySession';
+const OPERATION_ATTRIBUTES: Readonly<Record<StorageOperation, Attributes>> = {
+  createSession: Object.freeze({ 'mtproto.session.storage.operation': 'createSession' }),
+  destroySession: Object.freeze({ 'mtproto.session.storage.operation': 'destroySession' }),
+};
+
 /** Every subject's metrics; the instruments, registered once per process, report their sum. */
 const live = new Set<SessionMetrics>();
 /** What closed subjects counted, so that counters never go down. */
@@ -122,13 +129,15 @@ export class SessionMetrics {
   }
 
   /** A storage call's duration (s) and, when it failed, its error type. */
-  storageCall(operation: string, seconds: number, error?: unknown): void {
-    const attributes: Attributes = { 'mtproto.session.storage.operation': operation };
-    if (error !== undefined) {
-      const type = error instanceof Error ? error.name : typeof error;
-      attributes['error.type'] = type;
-      count(this.storageErrors, `${operation}|${type}`, () => ({ ...attributes }));
+  storageCall(operation: StorageOperation, seconds: number, error?: unknown): void {
+    if (error === undefined) {
+      // Shared attributes: a call that succeeded allocates nothing here.
+      durations?.record(seconds, OPERATION_ATTRIBUTES[operation]);
+      return;
     }
+    const type = error instanceof Error ? error.name : typeof error;
+    const attributes: Attributes = { 'mtproto.session.storage.operation': operation, 'error.type': type };
+    count(this.storageErrors, `${operation}|${type}`, () => attributes);
     durations?.record(seconds, attributes);
   }
 
@@ -142,53 +151,53 @@ export class SessionMetrics {
 }
 
 function register(meter: Meter): void {
-    durations = meter.createHistogram('mtproto.session.storage.operation.duration', {
-      description: 'Duration of session storage calls (createSession, destroySession), with error.type when they failed',
-      unit: 's',
+  durations = meter.createHistogram('mtproto.session.storage.operation.duration', {
+    description: 'Duration of session storage calls (createSession, destroySession), with error.type when they failed',
+    unit: 's',
+  });
+  meter.createObservableGauge('mtproto.session.count', { description: 'Live sessions, as the storage counts them', unit: '{session}' })
+    .addCallback(async (result) => {
+      let total = 0;
+      let counted = false;
+      for (const metrics of live) {
+        if (typeof metrics.storage.count !== 'function') continue;
+        try {
+          total += await metrics.storage.count();
+          counted = true;
+        } catch {
+          // A storage that cannot count now adds nothing this time.
+        }
+      }
+      if (counted) result.observe(total);
     });
-    meter.createObservableGauge('mtproto.session.count', { description: 'Live sessions, as the storage counts them', unit: '{session}' })
-      .addCallback(async (result) => {
-        let total = 0;
-        let counted = false;
-        for (const metrics of live) {
-          if (typeof metrics.storage.count !== 'function') continue;
-          try {
-            total += await metrics.storage.count();
-            counted = true;
-          } catch {
-            // A storage that cannot count now adds nothing this time.
-          }
-        }
-        if (counted) result.observe(total);
-      });
-    meter.createObservableCounter('mtproto.session.transitions', { description: 'Sessions created and destroyed, by type, reason and origin', unit: '{transition}' })
-      .addCallback((result) => report(result, 'transitions'));
-    meter.createObservableCounter('mtproto.session.lookups', { description: 'hasSession calls', unit: '{lookup}' })
-      .addCallback((result) => result.observe(sum((metrics) => metrics.lookups) + retired.lookups));
-    meter.createObservableCounter('mtproto.session.missed_events', { description: 'Notices that session events were missed (SessionEventsMissed)', unit: '{notice}' })
-      .addCallback((result) => result.observe(sum((metrics) => metrics.missed) + retired.missed));
-    meter.createObservableCounter('mtproto.session.observer.failures', { description: 'Observers that failed (error.type error) or timed out (error.type timeout), by observer', unit: '{failure}' })
-      .addCallback((result) => report(result, 'observerFailures'));
-    meter.createObservableCounter('mtproto.session.storage.errors', { description: 'Failed storage calls, by operation and error type', unit: '{error}' })
-      .addCallback((result) => report(result, 'storageErrors'));
-    meter.createObservableGauge('mtproto.session.reader.lag', { description: "How far behind its event stream's end the storage's reader is (shared storages)", unit: 's' })
-      .addCallback((result) => {
-        let lag: number | undefined;
-        for (const metrics of live) {
-          const value = metrics.details()?.readerLagSeconds;
-          if (typeof value === 'number') lag = Math.max(lag ?? 0, value);
-        }
-        if (lag !== undefined) result.observe(lag);
-      });
-    meter.createObservableGauge('mtproto.session.storage.connected', { description: 'Whether the storage is connected (1) or not (0) (shared storages)', unit: '1' })
-      .addCallback((result) => {
-        let connected: number | undefined;
-        for (const metrics of live) {
-          const value = metrics.details()?.connected;
-          if (typeof value === 'boolean') connected = Math.min(connected ?? 1, value ? 1 : 0);
-        }
-        if (connected !== undefined) result.observe(connected);
-      });
+  meter.createObservableCounter('mtproto.session.transitions', { description: 'Sessions created and destroyed, by type, reason and origin', unit: '{transition}' })
+    .addCallback((result) => report(result, 'transitions'));
+  meter.createObservableCounter('mtproto.session.lookups', { description: 'hasSession calls', unit: '{lookup}' })
+    .addCallback((result) => result.observe(sum((metrics) => metrics.lookups) + retired.lookups));
+  meter.createObservableCounter('mtproto.session.missed_events', { description: 'Notices that session events were missed (SessionEventsMissed)', unit: '{notice}' })
+    .addCallback((result) => result.observe(sum((metrics) => metrics.missed) + retired.missed));
+  meter.createObservableCounter('mtproto.session.observer.failures', { description: 'Observers that failed (error.type error) or timed out (error.type timeout), by observer', unit: '{failure}' })
+    .addCallback((result) => report(result, 'observerFailures'));
+  meter.createObservableCounter('mtproto.session.storage.errors', { description: 'Failed storage calls, by operation and error type', unit: '{error}' })
+    .addCallback((result) => report(result, 'storageErrors'));
+  meter.createObservableGauge('mtproto.session.reader.lag', { description: "How far behind its event stream's end the storage's reader is (shared storages)", unit: 's' })
+    .addCallback((result) => {
+      let lag: number | undefined;
+      for (const metrics of live) {
+        const value = metrics.details()?.readerLagSeconds;
+        if (typeof value === 'number') lag = Math.max(lag ?? 0, value);
+      }
+      if (lag !== undefined) result.observe(lag);
+    });
+  meter.createObservableGauge('mtproto.session.storage.connected', { description: 'Whether the storage is connected (1) or not (0) (shared storages)', unit: '1' })
+    .addCallback((result) => {
+      let connected: number | undefined;
+      for (const metrics of live) {
+        const value = metrics.details()?.connected;
+        if (typeof value === 'boolean') connected = Math.min(connected ?? 1, value ? 1 : 0);
+      }
+      if (connected !== undefined) result.observe(connected);
+    });
 }
 
 function sum(of: (metrics: SessionMetrics) => number): number {

@@ -208,7 +208,7 @@ export class SessionSubject {
     }
     this.metrics.storageCall(operation, (performance.now() - started) / 1000);
     if (typeof changed !== 'boolean') {
-      throw new TypeError(`${nameOf(this.storage)}.${type === 'created' ? 'createSession' : 'destroySession'}() resolved ${describeError(changed)}; a SessionStorage must resolve a boolean`);
+      throw new TypeError(`${nameOf(this.storage)}.${operation}() resolved ${describeError(changed)}; a SessionStorage must resolve a boolean`);
     }
     if (changed && !this.storageAnnounces) await this.notify(new SessionEvent(type, sessionId, authKeyId));
     return changed;

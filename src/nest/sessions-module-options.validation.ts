@@ -1,4 +1,4 @@
-import { assertKnownOptions } from '../core/known-options.js';
+import { assertKnownOptions, describeOptionValue } from '../core/known-options.js';
 import { resolveLifetime } from '../core/session-lifetime.js';
 import { assertSessionStorage, type SessionStorage } from '../core/session-storage.js';
 import { assertObserverTimeout } from '../core/session-subject.js';
@@ -37,8 +37,8 @@ export function assertModuleOptions(options: unknown, source: string, resolved =
   if (given.isGlobal !== undefined && typeof given.isGlobal !== 'boolean') {
     throw new TypeError(`${source} isGlobal must be a boolean; got ${describe(given.isGlobal)}`);
   }
-  if (given.storage !== undefined) assertSessionStorage(given.storage, `The storage in ${source}`);
   if (given.storage !== undefined) {
+    assertSessionStorage(given.storage, `The storage in ${source}`);
     const misplaced = (['idleTimeout', 'maxSessions'] as const).filter((key) => given[key] !== undefined);
     if (misplaced.length > 0) {
       throw new TypeError(`${source}: ${misplaced.join(' and ')} configure the default in-memory storage; pass them to the storage you give instead`);
@@ -98,12 +98,7 @@ export function isStorage(value: unknown): value is SessionStorage {
   }
 }
 
+/** As {@link describeOptionValue}, with the kind of a number or boolean said too (`number 42`), where a whole options object was expected. */
 function describe(value: unknown): string {
-  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'function') return 'a function';
-  return `${typeof value} ${String(value)}`;
+  return typeof value === 'number' || typeof value === 'boolean' ? `${typeof value} ${String(value)}` : describeOptionValue(value);
 }
