@@ -125,6 +125,18 @@ describeRedis('RedisSessionStorage on an ioredis Cluster of 3 masters, two insta
     return { subject, log };
   }
 
+  it('spreads sessions over 12 key groups by default, as on a node-redis Cluster', async () => {
+    const client = new Cluster(cluster.nodes.map(({ host, port }) => ({ host, port })));
+    client.on('error', () => undefined);
+    clients.push(client);
+    const storage = new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: quiet });
+    try {
+      expect(storage.keyGroups).toHaveLength(12);
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('delivers every transition to both instances, in order, and lets one of many concurrent creates win', async () => {
     const prefix = freshPrefix();
     const a = instance(prefix, 'a');

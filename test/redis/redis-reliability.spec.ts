@@ -6,10 +6,11 @@
 import { createClient } from 'redis';
 import { SessionSubject, type SessionEvent, type SessionObserver } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
+import { ManualClock } from 'nestjs-mtproto-sessions/testing';
 import { RecordingLogger } from '../support/recording-logger';
 import { EventLog, eventLine } from '../support/event-log';
 import { REDIS_CLIENT_KINDS } from '../support/redis-client-kinds';
-import { within } from '../support/wait-until';
+import { pollUntil, within } from '../support/wait-until';
 import { describeRedis, freePort, startRedisServer, type RedisServer } from '../support/redis-server';
 
 
@@ -85,6 +86,18 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
       expect(await a.subject.createSession(6n)).toBe(true);
       expect(await a.subject.destroySession(6n)).toBe(true);
       expect(log.lines).toEqual(['created:6', 'destroyed:6']);
+    });
+
+    it('an expiry observer slower than commandTimeout: the sweep still reports what it expired', async () => {
+      const clock = new ManualClock();
+      const { storage, subject } = await instance(freshPrefix(), { commandTimeout: 300, idleTimeout: 1000, sweepInterval: 3_600_000, clock: clock.now });
+      let settled = false;
+      subject.subscribe({ update: (event) => (event.reason === 'expired' ? pause(700).then(() => (settled = true)) : undefined) });
+      await subject.createSession(1n);
+      clock.advance(2000);
+      await expect(storage.expireIdleSessions()).resolves.toBe(1);
+      // It resolved once the observer had settled, past commandTimeout, as a call does.
+      expect(settled).toBe(true);
     });
 
     it("re-entrant: an observer destroys, from its 'created' handler, the session it was told about, and awaits it; every observer of every instance hears created, then destroyed", async () => {
@@ -185,6 +198,34 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
       expect(logger.warnings.join('\n')).toMatch(/could not connect/);
       expect(logger.warnings.join('\n')).not.toMatch(/lost its connection/);
     }, 10_000);
+  });
+
+  describe('a Redis that comes up after the storage', () => {
+    it.each(REDIS_CLIENT_KINDS.map((kind) => [kind.name, kind] as const))('works once it is up, after calls failed while it was not: %s', async (_, kind) => {
+      const port = await freePort();
+      const { options, release } = kind.connect(`redis://127.0.0.1:${port}`);
+      const logger = new RecordingLogger();
+      const storage = new RedisSessionStorage({ ...options, keyPrefix: freshPrefix(), commandTimeout: 1000, logger });
+      const subject = new SessionSubject(storage, { logger });
+      let late: RedisServer | undefined;
+      try {
+        await expect(subject.createSession(1n)).rejects.toMatchObject({ name: expect.stringMatching(/^SessionStorage(Unavailable|Timeout)Error$/) });
+        late = await startRedisServer({ port });
+        // Nothing announces that the storage reconnected: retried, bounded.
+        let last: unknown;
+        await pollUntil(
+          () => subject.createSession(2n).then(() => true, (error: unknown) => ((last = error), false)),
+          () => `createSession to succeed once Redis is up; last failure: ${String(last)}`,
+          { intervalMs: 50, timeoutMs: 10_000 },
+        );
+        await expect(subject.hasSession(2n)).resolves.toBe(true);
+        await expect(storage.ready()).resolves.toBeUndefined();
+      } finally {
+        await storage.close();
+        await release();
+        await late?.stop();
+      }
+    }, 20_000);
   });
 
   describe('closing', () => {

@@ -26,9 +26,6 @@ const READER_OPTIONS = { lazyConnect: true, retryStrategy: (): null => null, ena
  * `commandTimeout` as on node-redis.
  */
 export class IORedisAdapter implements RedisCommands {
-  /** Set once the storage let go of the connection (ioredis finishes closing it asynchronously). */
-  private released = false;
-
   private constructor(private readonly redis: IORedisClient) {}
 
   /** The storage's own command connection, from the application's client; `connect()` opens it. */
@@ -43,11 +40,6 @@ export class IORedisAdapter implements RedisCommands {
 
   get isReady(): boolean {
     return this.redis.status === 'ready';
-  }
-
-  /** Whether the connection is still held: not closed by the storage, nor ended. */
-  get isOpen(): boolean {
-    return !this.released && this.redis.status !== 'end' && this.redis.status !== 'wait';
   }
 
   evalSha(sha1: string, options: ScriptOptions): Promise<unknown> {
@@ -108,12 +100,10 @@ export class IORedisAdapter implements RedisCommands {
   }
 
   async close(): Promise<unknown> {
-    this.released = true;
     return this.redis.quit();
   }
 
   destroy(): void {
-    this.released = true;
     this.redis.disconnect();
   }
 

@@ -32,6 +32,8 @@ export class RedisConnection {
   /** The client whose 'ready' events clear {@link scriptsSent}. */
   private connectionEvents: RedisCommands | undefined;
   private closed = false;
+  /** What {@link connectionEvents} emits once connected (see readyEventOf). */
+  private readyEvent = 'ready';
   private unavailableSince: number | undefined;
   /** Whether the command connection has ever been ready: until then a connection error fails waiting calls at once. */
   private everReady = false;
@@ -56,9 +58,7 @@ export class RedisConnection {
       // The same connection, without node-redis's per-command timer (Deadlines bounds every call).
       this.client = given.withCommandOptions({ timeout: 0 });
       this.owned = false;
-      // A client emits 'ready' once connected; a Cluster emits 'connect' once it knows its slots, and never 'ready'.
-      const connected = 'masters' in given ? 'connect' : 'ready';
-      if (!given.isReady) this.gate = new Promise((resolve) => given.once(connected, () => resolve()));
+      if (!given.isReady) this.gate = new Promise((resolve) => given.once(readyEventOf(given), () => resolve()));
       // The app connects its own client (a Cluster emits no 'ready' of its own), so its errors never fail waiting calls early.
       this.everReady = true;
       this.listen(given);
@@ -108,6 +108,16 @@ export class RedisConnection {
     this.gate = this.gate === undefined ? ready : Promise.all([this.gate, ready]).then(() => undefined);
     // A gate that fails for good (a refused key layout) fails every call that waits on it; unwaited, it is no unhandled rejection.
     this.gate.catch(() => undefined);
+  }
+
+  /**
+   * Runs `work` once the gates so far have passed, however many first
+   * connection attempts fail meanwhile: for work that calls wait for (the
+   * layout check), which must not fail for good because Redis was not up yet.
+   */
+  afterConnected<T>(work: () => Promise<T>): Promise<T> {
+    const gate = this.gate;
+    return gate === undefined ? work() : gate.then(work);
   }
 
   /** Runs `work` once every gate has passed; a synchronous throw (node-redis on a closed client) becomes a rejection. */
@@ -197,9 +207,9 @@ export class RedisConnection {
     this.closed = true;
     const events = this.connectionEvents;
     if (events !== undefined) {
-      events.off('ready', this.forgetSentScripts);
+      events.off(this.readyEvent, this.forgetSentScripts);
       events.off('error', this.reportError);
-      events.off('ready', this.reportReady);
+      events.off(this.readyEvent, this.reportReady);
     }
     if (!this.owned) return;
     let client: RedisCommands;
@@ -209,9 +219,9 @@ export class RedisConnection {
       // node-redis never loaded: nothing was opened.
       return;
     }
-    client.off('ready', this.forgetSentScripts);
+    client.off(this.readyEvent, this.forgetSentScripts);
     client.off('error', this.reportError);
-    client.off('ready', this.reportReady);
+    client.off(this.readyEvent, this.reportReady);
     // A graceful close waits for the replies of commands in flight, which a stalled Redis never sends:
     // past the grace the connection is dropped instead.
     if (graceMs > 0 && (await settlesWithin(client.close(), graceMs))) return;
@@ -225,9 +235,10 @@ export class RedisConnection {
   /** Follows the client's connection: a reconnect forgets the scripts sent; an outage is reported once when it starts and once when it ends. */
   private listen(client: RedisCommands): void {
     this.connectionEvents = client;
-    client.on('ready', this.forgetSentScripts);
+    this.readyEvent = readyEventOf(client);
+    client.on(this.readyEvent, this.forgetSentScripts);
     client.on('error', this.reportError);
-    client.on('ready', this.reportReady);
+    client.on(this.readyEvent, this.reportReady);
   }
 
   private readonly reportError = (error: unknown): void => {
@@ -252,6 +263,11 @@ export class RedisConnection {
     this.logger().warn(`Redis session storage ${first ? 'connected' : 'reconnected'} after ${Date.now() - this.unavailableSince} ms`);
     this.unavailableSince = undefined;
   };
+}
+
+/** A client emits 'ready' once connected; a node-redis Cluster emits 'connect' once it knows its slots, and never 'ready'. */
+function readyEventOf(client: RedisCommands): 'ready' | 'connect' {
+  return 'masters' in client ? 'connect' : 'ready';
 }
 
 /** Runs a script by its hash, loading it once if Redis does not know it (a new or restarted server). */

@@ -23,7 +23,6 @@ export interface KeyGroupSettings {
   readonly instanceId: string;
   readonly lifetime: SessionLifetime;
   readonly streamMaxLength: number;
-  readonly commandTimeout: number;
   /** Whether the group keeps a replica of its sessions for lookups. */
   readonly localReads: boolean;
   /** The most sessions one group may hold: maxSessions with one group, -1 (its quota key) with several, 0 for none. */
@@ -178,7 +177,9 @@ export class RedisKeyGroup {
     const reply = await this.settings.connection.run(releaseScript, this.keys, {
       now: lifetime.clock(), batch: SWEEP_BATCH, origin: instanceId, maxLength: streamMaxLength,
     });
-    if (announced) await this.announced(reply.eventIds);
+    // The expiries it made are read here before the create that needed the quota goes on; their observers,
+    // bounded by observerTimeout, are not that create's to wait for inside its commandTimeout.
+    if (announced) await this.announced(reply.eventIds, []);
     return reply.released;
   }
 
@@ -244,7 +245,6 @@ export class RedisKeyGroup {
   close(): void {
     this.closed = true;
     this.sweeper.stop();
-    this.reader?.close();
     this.replica?.clear();
     for (const touch of this.pendingTouches) this.touching.delete(touch.member);
     this.pendingTouches = [];
@@ -313,13 +313,16 @@ export class RedisKeyGroup {
   /** Expires up to one batch of lapsed sessions; resolves how many, once announced here. */
   private async sweepBatch(): Promise<number> {
     const { lifetime, instanceId, streamMaxLength, connection } = this.settings;
+    // The observers' settling is waited for after the bound, as for a call (observerTimeout bounds them).
+    const observers: Promise<unknown>[] = [];
     const ids = await this.settings.bound(connection.afterReady(async () => {
       const announced = this.reading;
       const expired = await connection.run(sweepScript, this.keys, {
         now: lifetime.clock(), batch: SWEEP_BATCH, origin: instanceId, maxLength: streamMaxLength,
       });
-      return announced ? this.announced(expired).then(() => expired) : expired;
+      return announced ? this.announced(expired, observers).then(() => expired) : expired;
     }), 'expireIdleSessions');
+    if (observers.length > 0) await Promise.all(observers);
     return ids.length;
   }
 

@@ -46,12 +46,6 @@ function keysTagged(tag: string): RedisSessionKeys {
   return { sessions: `{${tag}}:sessions`, events: `{${tag}}:events`, sequence: `{${tag}}:sequence`, quota: `{${tag}}:quota`, origins: `{${tag}}:origins`, epoch: `{${tag}}:epoch` };
 }
 
-/** The one group of `shards: 1`: `{prefix}:sessions`, `{prefix}:events`, `{prefix}:sequence`. */
-export function sessionKeys(prefix: string): RedisSessionKeys {
-  checkPrefix(prefix);
-  return keysTagged(prefix);
-}
-
 /** Every key group's keys: with one group, the prefix's own tag; with more, `{prefix:g<i>:<k>}` (see redis-key-routing). */
 export function groupKeys(prefix: string, shards: number): RedisSessionKeys[] {
   checkPrefix(prefix);

@@ -8,7 +8,9 @@ import { NO_DEADLINE, type RedisLayoutKeys, type RedisSessionKeys } from './redi
  * not roll back a script that fails midway, so each script first reads the
  * sorted set (failing before any write if the key is of the wrong type), then
  * appends the event (failing before the change if the stream key is), and
- * changes the set last.
+ * changes the set last. Two writes come earlier, neither a change a failure
+ * could leave half done: a create's quota grant (INCRBY), and the interning
+ * of the instance's origin code in the origins hash.
  *
  * KEYS: [sessions, events, sequence, quota, origins]. Stream fields: t = c (created) |
  * d (destroyed) | x (expired), s = session id, a = auth key id (scoped
@@ -304,7 +306,8 @@ function badReply(name: string, reply: unknown): SessionStorageUnavailableError 
 // Every script that appends events takes the same five keys, so the shared append code finds the origins hash at KEYS[5].
 const transitionKeys = (keys: RedisSessionKeys): string[] => [keys.sessions, keys.events, keys.sequence, keys.quota, keys.origins];
 const readerKeys = (keys: RedisSessionKeys): string[] => [keys.events, keys.sequence, keys.epoch];
-const quotaKeys = transitionKeys;
+// A touch reads and writes the sorted set alone: the lookup path sends no other key.
+const touchKeys = (keys: RedisSessionKeys): string[] => [keys.sessions];
 
 /** A transition script's reply: its status and the ids of the events it appended. */
 export interface TransitionReply {
@@ -347,7 +350,7 @@ export interface CreateArgs extends AppendArgs {
 export const createScript = defineScript<CreateArgs, TransitionReply>({
   name: 'createSession',
   source: CREATE_SCRIPT,
-  keys: quotaKeys,
+  keys: transitionKeys,
   args: (a) => [
     a.member, a.origin, String(a.now), String(a.deadline), String(a.limit), String(a.maxLength),
     a.deadline === NO_DEADLINE ? '' : String(a.deadline), String(a.grant),
@@ -375,7 +378,7 @@ export interface TouchArgs {
 export const touchScript = defineScript<TouchArgs, number>({
   name: 'hasSession',
   source: TOUCH_SCRIPT,
-  keys: transitionKeys,
+  keys: touchKeys,
   args: (a) => [a.member, String(a.now), String(a.idleTimeout), String(a.deadline)],
   parse: (reply) => {
     if (typeof reply !== 'number') throw badReply('hasSession', reply);
@@ -394,7 +397,7 @@ export interface TouchManyArgs {
 export const touchManyScript = defineScript<TouchManyArgs, number[]>({
   name: 'touching sessions',
   source: TOUCH_MANY_SCRIPT,
-  keys: transitionKeys,
+  keys: touchKeys,
   args: (a) => [String(a.now), String(a.idleTimeout), String(a.deadline), ...a.members],
   parse: (reply) => {
     if (!Array.isArray(reply) || !reply.every((deadline) => typeof deadline === 'number')) throw badReply('touching sessions', reply);
@@ -473,7 +476,7 @@ export const readerAfterScript = defineScript<{ readonly position: string }, { n
 export const releaseScript = defineScript<SweepArgs, { released: number; eventIds: string[] }>({
   name: 'releasing unused session quota',
   source: RELEASE_SCRIPT,
-  keys: quotaKeys,
+  keys: transitionKeys,
   args: (a) => [String(a.batch), String(a.now), a.origin, String(a.maxLength)],
   parse: (reply) => {
     if (!Array.isArray(reply) || typeof reply[0] !== 'number' || !reply.slice(1).every((id) => typeof id === 'string')) {

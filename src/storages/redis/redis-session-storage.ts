@@ -29,8 +29,10 @@ const MAX_LAYOUT_BACKOFF_MS = 1000;
  *
  * Sessions are spread over `shards` key groups (see redis-key-routing), each
  * with its own sorted set, stream and sequence under its own hash tag: every
- * transition is one script inside its group, and each group's stream is read
- * by a reader of its own, which resumes and detects gaps for that group alone.
+ * transition is one script inside its group, and each group's stream has a
+ * cursor of its own, which resumes and detects gaps for that group alone (one
+ * reader reads every group's stream on standalone, one per group on a
+ * Cluster: see redis-readers).
  */
 export class RedisSessionStorage implements SessionStorage {
   static {
@@ -71,14 +73,14 @@ export class RedisSessionStorage implements SessionStorage {
     const maxSessions = resolved.lifetime.maxSessions;
     // With one group the limit is each caller's own, as before layouts were recorded; with several it is the prefix's.
     this.wanted = { layout: LAYOUT, shards: this.shards, maxSessions: this.shards === 1 ? 0 : maxSessions ?? 0 };
-    this.layoutChecked = this.connection.afterReady(() => this.checkLayout());
+    // Not afterReady: a first connection that fails would fail the check, and so every later call, for good.
+    this.layoutChecked = this.connection.afterConnected(() => this.checkLayout());
     this.connection.waitAlsoFor(this.layoutChecked);
     const settings = {
       connection: this.connection,
       instanceId: resolved.instanceId,
       lifetime: resolved.lifetime,
       streamMaxLength: resolved.streamMaxLength,
-      commandTimeout: resolved.commandTimeout,
       localReads: resolved.localReads,
       // One group checks maxSessions itself; several share it through quotas.
       limit: maxSessions === undefined ? 0 : this.shards === 1 ? maxSessions : -1,
@@ -289,6 +291,8 @@ export class RedisSessionStorage implements SessionStorage {
         break;
       } catch (error) {
         if (this.closing !== undefined) throw error;
+        // Calls wait for the check, within their own deadlines: say once why they do.
+        if (failures === 0) this.logger.warn(`Checking the key layout in Redis failed (${describeError(error)}); calls wait until it succeeds, retrying`);
         await delay(Math.min(MAX_LAYOUT_BACKOFF_MS, 25 * 2 ** failures));
       }
     }

@@ -97,8 +97,9 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
   const localReads = options.localReads ?? DEFAULT_LOCAL_READS;
   if (typeof localReads !== 'boolean') throw new TypeError(`RedisSessionStorage localReads must be a boolean; got ${describeOptionValue(localReads)}`);
   const lifetime = resolveLifetime(options, 'RedisSessionStorage');
-  // A Cluster client has masters (node-redis createCluster); a URL always opens a standalone client.
-  const cluster = options.client !== undefined && typeof options.client === 'object' && 'masters' in options.client;
+  // A node-redis Cluster has masters, an ioredis one says isCluster; a URL always opens a standalone client.
+  const client = options.client;
+  const cluster = client !== undefined && (isIORedisClient(client) ? client.isCluster : 'masters' in client);
   const shards = options.shards === undefined ? (cluster ? DEFAULT_CLUSTER_SHARDS : DEFAULT_STANDALONE_SHARDS) : options.shards;
   if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
     throw new TypeError(`RedisSessionStorage shards must be an integer from 1 to ${MAX_SHARDS}; got ${String(shards)}`);
