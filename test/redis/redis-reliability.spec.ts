@@ -92,7 +92,7 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
       const clock = new ManualClock();
       const { storage, subject } = await instance(freshPrefix(), { commandTimeout: 300, idleTimeout: 1000, sweepInterval: 3_600_000, clock: clock.now });
       let settled = false;
-      subject.subscribe({ update: (event) => (event.reason === 'expired' ? pause(700).then(() => (settled = true)) : undefined) });
+      subject.subscribe({ update: (event) => (event.reason === 'expired' ? pause(700).then(() => { settled = true; }) : undefined) });
       await subject.createSession(1n);
       clock.advance(2000);
       await expect(storage.expireIdleSessions()).resolves.toBe(1);
