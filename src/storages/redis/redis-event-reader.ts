@@ -1,32 +1,23 @@
 import type { SessionLogger } from '../../core/session-logger.js';
-import { describeError, toError } from '../../core/to-error.js';
-import { entryTime, RedisStreamCursor, type Announced, type ReaderStream, type StreamEntry } from './redis-stream-cursor.js';
-
-export type { Announced, ReaderStream, StreamEntry } from './redis-stream-cursor.js';
-
-/** What the reader needs of its own dedicated connection, for its streams (by index). */
-export interface ReaderConnection {
-  /** Entries after each stream's position (one list per stream, in order; absent for none), or null when none came within `blockMs`. */
-  read(positions: readonly string[], blockMs: number, count: number): Promise<(StreamEntry[] | undefined)[] | null>;
-  /** A stream's last entry id ('0-0' when empty), its sequence number so far and its loss epoch, read together. */
-  start(stream: number): Promise<{ position: string; sequence: bigint; epoch: bigint }>;
-  /** Whether an entry follows `position` in a stream, the stream's last id, and its sequence number so far, read together. */
-  after(stream: number, position: string): Promise<{ nextExists: boolean; lastId: string; sequence: bigint }>;
-  /** The instance ids of a stream's origin codes (null where unknown), read together from its group's origins hash. */
-  origins(stream: number, codes: string[]): Promise<(string | null)[]>;
-  /** Appends a loss entry to a stream unless Redis holds an epoch newer than `epoch` (RECORD_LOSS_SCRIPT); resolves the epoch it then holds. */
-  recordLoss(stream: number, epoch: bigint): Promise<{ recorded: boolean; epoch: bigint }>;
-  /** Drops the connection at once (a read may be blocked on it). */
-  destroy(): void;
-}
+import { toError } from '../../core/to-error.js';
+import { backoffDelay, sleep } from './backoff.js';
+import type { RedisConnection } from './redis-connection.js';
+import type { RedisSessionKeys } from './redis-keys.js';
+import { openReaderConnection, type ReaderConnection } from './redis-reader-connection.js';
+import type { RedisStreamCursor } from './redis-stream-cursor.js';
+import { entryTime } from './redis-stream-entry.js';
+import { readerMessages } from './redis-storage.messages.js';
 
 export interface RedisEventReaderOptions {
-  readonly instanceId: string;
   /** The streams read together, in one blocking read (on a Cluster, one stream per reader: their keys are in different slots). */
-  readonly streams: readonly ReaderStream[];
+  readonly cursors: readonly RedisStreamCursor[];
+  /** The key groups of those streams, in the same order. */
+  readonly groups: readonly RedisSessionKeys[];
+  /** Whose client the reader's own connections are duplicated from. */
+  readonly connection: RedisConnection;
+  /** Who records loss entries, and the streams' approximate MAXLEN. */
+  readonly loss: { readonly origin: string; readonly maxLength: number };
   readonly logger: SessionLogger;
-  /** Opens a fresh dedicated connection; called at start and after a connection is given up on. */
-  readonly connect: () => Promise<ReaderConnection>;
   /** How long one blocking read waits for new entries. */
   readonly blockMs: number;
   /** How long past `blockMs` a read may take before its connection is declared dead. */
@@ -35,20 +26,14 @@ export interface RedisEventReaderOptions {
   readonly batchSize: number;
 }
 
-const MAX_BACKOFF_MS = 1000;
-
 /**
  * Reads transition streams from where it last was, on one dedicated
- * connection, and hands each stream's entries to its cursor, which announces
- * them in stream order per session. A connection that breaks is replaced and
- * reading resumes after the last entry seen in each stream; entries trimmed
- * meanwhile are reported, per stream, never skipped silently.
+ * connection of its own, and hands each stream's entries to its cursor. A
+ * connection that breaks is replaced and reading resumes after the last entry
+ * seen in each stream; entries trimmed meanwhile are reported, per stream,
+ * never skipped silently.
  */
 export class RedisEventReader {
-  /** Resolves once the reader knows where every stream ends, so no entry written after that can be missed. */
-  readonly ready: Promise<void>;
-  private markReady!: () => void;
-  private readonly cursors: RedisStreamCursor[];
   private connection: ReaderConnection | undefined;
   private closed = false;
   private running: Promise<void> | undefined;
@@ -58,10 +43,7 @@ export class RedisEventReader {
   /** Whether a read ever succeeded, so that the log tells "could not connect" from "lost its connection". */
   private everRead = false;
 
-  constructor(private readonly options: RedisEventReaderOptions) {
-    this.ready = new Promise((resolve) => (this.markReady = resolve));
-    this.cursors = options.streams.map((stream) => new RedisStreamCursor(stream, options.instanceId, options.logger));
-  }
+  constructor(private readonly options: RedisEventReaderOptions) {}
 
   start(): void {
     this.running ??= this.run();
@@ -78,13 +60,8 @@ export class RedisEventReader {
     if (this.caughtUpAt === undefined) return undefined;
     if (!this.reading) return Math.max(0, now - this.caughtUpAt);
     let lag = 0;
-    for (const cursor of this.cursors) if (cursor.backlog) lag = Math.max(lag, now - entryTime(cursor.position));
+    for (const cursor of this.options.cursors) if (cursor.backlog) lag = Math.max(lag, now - entryTime(cursor.position));
     return lag;
-  }
-
-  /** Resolves once the entry `id` of stream `stream`, which this instance wrote, has been handed to the observers (see {@link RedisStreamCursor.announced}). */
-  announced(stream: number, id: string): Promise<Announced> {
-    return this.cursors[stream]!.announced(id);
   }
 
   /**
@@ -96,100 +73,105 @@ export class RedisEventReader {
     this.closed = true;
     this.connection?.destroy();
     this.connection = undefined;
-    for (const cursor of this.cursors) cursor.close();
+    for (const cursor of this.options.cursors) cursor.close();
   }
 
   private async run(): Promise<void> {
     let failures = 0;
     let afterBreak = false;
-    const cursors = this.cursors;
     while (!this.closed) {
       try {
-        if (this.connection === undefined) {
-          const connecting = this.options.connect();
-          const connection = await this.withWatchdog(connecting, 'connect').catch((error: unknown) => {
-            // A connection that arrives after the watchdog gave up on it is nobody's: close it.
-            connecting.then((late) => late.destroy(), () => undefined);
-            throw error;
-          });
-          if (this.closed) {
-            connection.destroy();
-            return;
-          }
-          this.connection = connection;
-          for (const cursor of cursors) cursor.originNames.clear();
-        }
-        const connection = this.connection;
-        if (cursors.some((cursor) => cursor.position === undefined)) {
-          // Start at each stream's end as it is now: earlier transitions happened before this instance was there.
-          await Promise.all(cursors.map(async (cursor, stream) => {
-            if (cursor.position !== undefined) return;
-            const start = await this.withWatchdog(connection.start(stream), 'reading the stream end');
-            cursor.position = start.position;
-            cursor.sequence = start.sequence;
-            cursor.epoch = start.epoch;
-          }));
-          this.caughtUpAt = Date.now();
-          this.markReady();
-        } else if (afterBreak) {
-          await Promise.all(cursors.map(async (cursor, stream) => {
-            cursor.checkTail(await this.withWatchdog(connection.after(stream, cursor.position!), 'checking the stream after a break'));
-          }));
-        }
+        const connection = this.connection ?? (await this.reconnect());
+        if (connection === undefined) return;
+        await this.position(connection, afterBreak);
         afterBreak = false;
         await this.recordLosses(connection);
         this.reading = true;
         const read = await this.withWatchdog(
-          connection.read(cursors.map((cursor) => cursor.position!), this.options.blockMs, this.options.batchSize),
+          connection.read(this.options.cursors.map((cursor) => cursor.position!), this.options.blockMs, this.options.batchSize),
           'read',
           this.options.blockMs,
         );
         if (this.closed) return;
-        if (failures > 0) this.options.logger.warn(`Session event reader ${this.everRead ? 'reconnected' : 'connected'}; resuming after ${this.positions()}`);
+        if (failures > 0) this.options.logger.warn(readerMessages.resumed(this.everRead, this.positions()));
         this.everRead = true;
         failures = 0;
-        let backlog = false;
-        for (let stream = 0; stream < cursors.length; stream++) {
-          const cursor = cursors[stream]!;
-          const entries = read?.[stream];
-          cursor.backlog = entries !== undefined && entries.length >= this.options.batchSize;
-          backlog ||= cursor.backlog;
-          if (entries === undefined) continue;
-          for (let i = 0; i < entries.length; i++) {
-            const entry = entries[i]!;
-            if (cursor.needsOrigins(entry)) {
-              const codes = cursor.unknownOrigins(entries, i);
-              cursor.learnOrigins(codes, await this.withWatchdog(connection.origins(stream, codes), 'reading origin codes'));
-            }
-            cursor.handle(entry);
-          }
-          cursor.tidy();
-        }
-        if (!backlog) this.caughtUpAt = Date.now();
+        await this.handle(connection, read);
       } catch (error) {
         if (this.closed) return;
-        if (failures === 0) {
-          // Where it resumes is said once, when it has: a check after the break may move the positions.
-          this.options.logger.warn(
-            this.everRead
-              ? `Session event reader lost its Redis connection (${describeError(error)}); retrying`
-              : `Session event reader could not connect to Redis (${describeError(error)}); retrying`,
-          );
-        }
+        // Where it resumes is said once, when it has: a check after the break may move the positions.
+        if (failures === 0) this.options.logger.warn(readerMessages.broken(this.everRead, error));
         failures++;
         afterBreak = true;
         this.reading = false;
         this.connection?.destroy();
         this.connection = undefined;
-        await delay(Math.min(MAX_BACKOFF_MS, 25 * 2 ** failures));
+        await sleep(backoffDelay(failures));
       }
     }
   }
 
+  /** A fresh connection (the origin codes known are forgotten with the old one: a restarted Redis gives new codes); undefined once closed. */
+  private async reconnect(): Promise<ReaderConnection | undefined> {
+    const { connection: commands, groups, loss } = this.options;
+    const connecting = commands.created.then((client) => openReaderConnection(client, groups, loss));
+    const connection = await this.withWatchdog(connecting, 'connect').catch((error: unknown) => {
+      // A connection that arrives after the watchdog gave up on it is nobody's: close it.
+      connecting.then((late) => late.destroy(), () => undefined);
+      throw error;
+    });
+    if (this.closed) {
+      connection.destroy();
+      return undefined;
+    }
+    this.connection = connection;
+    for (const cursor of this.options.cursors) cursor.originNames.clear();
+    return connection;
+  }
+
+  /** Starts each stream at its end as it is now (earlier transitions happened before this instance was there), or checks it after a break. */
+  private async position(connection: ReaderConnection, afterBreak: boolean): Promise<void> {
+    const cursors = this.options.cursors;
+    if (cursors.some((cursor) => cursor.position === undefined)) {
+      await Promise.all(cursors.map(async (cursor, stream) => {
+        if (cursor.position === undefined) cursor.start(await this.withWatchdog(connection.start(stream), 'reading the stream end'));
+      }));
+      this.caughtUpAt = Date.now();
+    } else if (afterBreak) {
+      await Promise.all(cursors.map(async (cursor, stream) => {
+        cursor.checkTail(await this.withWatchdog(connection.after(stream, cursor.position!), 'checking the stream after a break'));
+      }));
+    }
+  }
+
+  /** Hands each stream's entries to its cursor, learning unknown origin codes first. */
+  private async handle(connection: ReaderConnection, read: Awaited<ReturnType<ReaderConnection['read']>>): Promise<void> {
+    const cursors = this.options.cursors;
+    let backlog = false;
+    for (let stream = 0; stream < cursors.length; stream++) {
+      const cursor = cursors[stream]!;
+      const entries = read?.[stream];
+      cursor.backlog = entries !== undefined && entries.length >= this.options.batchSize;
+      backlog ||= cursor.backlog;
+      if (entries === undefined) continue;
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i]!;
+        if (cursor.needsOrigins(entry)) {
+          const codes = cursor.unknownOrigins(entries, i);
+          cursor.learnOrigins(codes, await this.withWatchdog(connection.origins(stream, codes), 'reading origin codes'));
+        }
+        cursor.handle(entry);
+      }
+      cursor.tidy();
+    }
+    if (!backlog) this.caughtUpAt = Date.now();
+  }
+
   /** Tells the other instances, through each stream, of history Redis lost that this instance had read; retried after a reconnect until done. */
   private async recordLosses(connection: ReaderConnection): Promise<void> {
-    for (let stream = 0; stream < this.cursors.length; stream++) {
-      const cursor = this.cursors[stream]!;
+    const cursors = this.options.cursors;
+    for (let stream = 0; stream < cursors.length; stream++) {
+      const cursor = cursors[stream]!;
       if (!cursor.lossToRecord) continue;
       const result = await this.withWatchdog(connection.recordLoss(stream, cursor.epoch), 'recording lost history');
       cursor.recordedLoss(result.epoch);
@@ -198,14 +180,16 @@ export class RedisEventReader {
 
   /** Where reading resumes, for messages: `entry <id>` with one stream, `entry <id> of <stream>, ...` with several. */
   private positions(): string {
-    if (this.cursors.length === 1) return `entry ${this.cursors[0]!.position ?? 'the stream end'}`;
-    return this.cursors.map((cursor) => `entry ${cursor.position ?? 'the stream end'} of ${cursor.streamKey}`).join(', ');
+    const cursors = this.options.cursors;
+    if (cursors.length === 1) return `entry ${cursors[0]!.position ?? 'the stream end'}`;
+    return cursors.map((cursor) => `entry ${cursor.position ?? 'the stream end'} of ${cursor.streamKey}`).join(', ');
   }
 
   /** Gives up on a connection that neither answers nor fails, which a silently dead socket would do. */
   private withWatchdog<T>(work: Promise<T>, what: string, extraMs = 0): Promise<T> {
+    const bound = extraMs + this.options.commandTimeout;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${what} did not answer within ${extraMs + this.options.commandTimeout} ms`)), extraMs + this.options.commandTimeout);
+      const timer = setTimeout(() => reject(new Error(`${what} did not answer within ${bound} ms`)), bound);
       work.then(
         (value) => {
           clearTimeout(timer);
@@ -218,8 +202,4 @@ export class RedisEventReader {
       );
     });
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

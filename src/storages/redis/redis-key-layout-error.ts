@@ -5,7 +5,7 @@
  * `ready()`, and every call rejects with it: nothing is read or written in the
  * wrong layout, so nothing is lost or hidden.
  */
-export class RedisKeyLayoutError extends TypeError {
+export class RedisKeyLayoutError extends Error {
   override readonly name = 'RedisKeyLayoutError';
 
   constructor(

@@ -1,8 +1,8 @@
 import { SessionLimitError } from '../../core/session-storage-errors.js';
 import type { RedisConnection } from './redis-connection.js';
-import type { RedisKeyGroup } from './redis-key-group.js';
 import type { RedisLayoutKeys } from './redis-keys.js';
-import { poolGiveScript, poolTakeScript } from './redis-scripts.js';
+import type { RedisWritePath, Transition } from './redis-write-path.js';
+import { poolGiveScript, poolTakeScript } from './scripts/pool.script.js';
 
 /** Most quota a group takes at once, as a share of maxSessions per group. */
 const TAKE_SHARE = 8;
@@ -35,26 +35,29 @@ export class RedisSessionQuota {
   constructor(
     private readonly connection: RedisConnection,
     private readonly keys: RedisLayoutKeys,
-    private readonly groups: readonly RedisKeyGroup[],
+    private readonly groups: readonly RedisWritePath[],
     private readonly maxSessions: number,
   ) {
     this.most = Math.max(1, Math.floor(maxSessions / (groups.length * TAKE_SHARE)));
   }
 
-  /** Creates `member` in `group` within the limit; resolves true if new, false if it existed (`observers` as in RedisKeyGroup.create). */
-  async create(group: RedisKeyGroup, member: string, observers?: Promise<unknown>[]): Promise<boolean> {
-    let outcome = await group.create(member, 0, observers);
-    for (let attempt = 0; outcome === 'quota' && attempt < TAKE_ATTEMPTS; attempt++) {
+  /** Creates `member` in `group` within the limit: changed is true if new, false if it existed. */
+  async create(group: RedisWritePath, member: string): Promise<Transition<boolean>> {
+    let { changed, settled } = await group.createWithinQuota(member, 0);
+    // Every attempt may have expired lapsed sessions; the call waits for their observers too.
+    const settling = [settled];
+    for (let attempt = 0; changed === 'quota' && attempt < TAKE_ATTEMPTS; attempt++) {
       let grant = await this.take();
       if (grant === 0) {
         await this.reclaim();
         grant = await this.take();
       }
       if (grant === 0) break;
-      outcome = await group.create(member, grant, observers);
+      ({ changed, settled } = await group.createWithinQuota(member, grant));
+      settling.push(settled);
     }
-    if (outcome === 'quota') throw new SessionLimitError(this.maxSessions);
-    return outcome;
+    if (changed === 'quota') throw new SessionLimitError(this.maxSessions);
+    return { changed, settled: settling.length === 1 ? settled : Promise.all(settling).then(() => undefined) };
   }
 
   private take(): Promise<number> {

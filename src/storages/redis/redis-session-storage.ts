@@ -1,24 +1,17 @@
 import { checkIds, type AuthKeyId, type SessionId } from '../../core/session-id.js';
-import type { SessionLogger } from '../../core/session-logger.js';
 import { markChecksIds, type SessionStorage, type SessionStorageHealthDetails, type SessionTransitionSink } from '../../core/session-storage.js';
-import { SessionLimitError, SessionStorageUnavailableError } from '../../core/session-storage-errors.js';
 import { Deadlines } from './deadlines.js';
-import { describeError } from '../../core/to-error.js';
+import { ForwardingLogger } from './forwarding-logger.js';
 import { RedisConnection } from './redis-connection.js';
-import type { RedisEventReader } from './redis-event-reader.js';
+import { RedisEventReaders } from './redis-event-readers.js';
+import { bounded } from './redis-failures.js';
 import { RedisKeyGroup } from './redis-key-group.js';
-import { RedisKeyLayoutError } from './redis-key-layout-error.js';
 import { groupIndex } from './redis-key-routing.js';
-import { REPLICA_LIVE, REPLICA_TOUCH_DUE } from './redis-replica.js';
-import { sessionMember, type RedisLayoutKeys, type RedisSessionKeys } from './redis-keys.js';
-import { layoutScript, type RecordedLayout } from './redis-scripts.js';
-import { startReaders } from './redis-readers.js';
+import { sessionMember, type RedisSessionKeys } from './redis-keys.js';
+import { checkKeyLayout, LAYOUT } from './redis-layout-check.js';
 import { RedisSessionQuota } from './redis-session-quota.js';
 import { resolveRedisOptions, type RedisSessionStorageOptions } from './redis-storage-options.js';
-
-/** The name of the key layout this version writes; a record naming another is refused. */
-const LAYOUT = 'groups-v1';
-const MAX_LAYOUT_BACKOFF_MS = 1000;
+import type { Transition } from './redis-write-path.js';
 
 /**
  * Sessions in Redis (standalone or Cluster), shared by every application
@@ -28,11 +21,9 @@ const MAX_LAYOUT_BACKOFF_MS = 1000;
  * session, whichever instance made it.
  *
  * Sessions are spread over `shards` key groups (see redis-key-routing), each
- * with its own sorted set, stream and sequence under its own hash tag: every
- * transition is one script inside its group, and each group's stream has a
- * cursor of its own, which resumes and detects gaps for that group alone (one
- * reader reads every group's stream on standalone, one per group on a
- * Cluster: see redis-readers).
+ * with its own sorted set, stream and sequence under its own hash tag: a call
+ * checks the ids, picks the session's group, and goes to its read path or
+ * write path (see docs/architecture.md for the walk of each).
  */
 export class RedisSessionStorage implements SessionStorage {
   static {
@@ -41,55 +32,56 @@ export class RedisSessionStorage implements SessionStorage {
   }
 
   readonly instanceId: string;
-  private readonly streamMaxLength: number;
   private readonly connection: RedisConnection;
+  private readonly readers: RedisEventReaders;
   private readonly groups: readonly RedisKeyGroup[];
   private readonly shards: number;
   private readonly quota: RedisSessionQuota | undefined;
-  private readonly layoutKeys: RedisLayoutKeys;
-  private readonly wanted: RecordedLayout;
-  /** Settles once the layout in Redis is known to match; rejects for good on a mismatch. */
-  private readonly layoutChecked: Promise<void>;
-  /** Started on attach, or with localReads on the first lookup. */
-  private readers: RedisEventReader[] | undefined;
-  private readonly expiring: boolean;
   private readonly deadlines: Deadlines;
-  private logger: SessionLogger;
+  private readonly logger: ForwardingLogger;
   private readonly explicitLogger: boolean;
+  private readonly clock: () => number;
+  /** Shared with the layout check, which stops retrying once closed. */
+  private readonly state = { closed: false };
   private attached = false;
   private closing: Promise<void> | undefined;
 
   constructor(options: RedisSessionStorageOptions) {
     const resolved = resolveRedisOptions(options);
+    const { lifetime, shards } = resolved;
     this.instanceId = resolved.instanceId;
-    this.streamMaxLength = resolved.streamMaxLength;
-    this.logger = resolved.logger ?? console;
+    this.logger = new ForwardingLogger(resolved.logger ?? console);
     this.explicitLogger = resolved.logger !== undefined;
-    this.expiring = resolved.lifetime.idleTimeout !== undefined;
+    this.clock = lifetime.clock;
+    this.shards = shards;
     this.deadlines = new Deadlines(resolved.commandTimeout);
-    this.connection = new RedisConnection(resolved.source, resolved.commandTimeout, () => this.logger);
-    this.shards = resolved.shards;
-    this.layoutKeys = resolved.layout;
-    const maxSessions = resolved.lifetime.maxSessions;
+    this.connection = new RedisConnection(resolved.source, resolved.commandTimeout, this.logger);
+    const maxSessions = lifetime.maxSessions;
     // With one group the limit is each caller's own, as before layouts were recorded; with several it is the prefix's.
-    this.wanted = { layout: LAYOUT, shards: this.shards, maxSessions: this.shards === 1 ? 0 : maxSessions ?? 0 };
+    const wanted = { layout: LAYOUT, shards, maxSessions: shards === 1 ? 0 : maxSessions ?? 0 };
     // Not afterReady: a first connection that fails would fail the check, and so every later call, for good.
-    this.layoutChecked = this.connection.afterConnected(() => this.checkLayout());
-    this.connection.waitAlsoFor(this.layoutChecked);
-    const settings = {
-      connection: this.connection,
+    const layoutChecked = this.connection.afterConnected(() => checkKeyLayout(this.connection, this.deadlines, resolved.layout, wanted, this.logger, this.state));
+    this.connection.waitAlsoFor(layoutChecked);
+    this.readers = new RedisEventReaders(this.connection, {
       instanceId: resolved.instanceId,
-      lifetime: resolved.lifetime,
+      commandTimeout: resolved.commandTimeout,
+      streamMaxLength: resolved.streamMaxLength,
+      logger: this.logger,
+      layoutChecked,
+    });
+    const parts = { connection: this.connection, readers: this.readers, deadlines: this.deadlines, logger: this.logger };
+    const settings = {
+      instanceId: resolved.instanceId,
+      lifetime,
       streamMaxLength: resolved.streamMaxLength,
       localReads: resolved.localReads,
-      // One group checks maxSessions itself; several share it through quotas.
-      limit: maxSessions === undefined ? 0 : this.shards === 1 ? maxSessions : -1,
-      startReading: () => this.startReading(),
-      logger: () => this.logger,
-      bound: <T>(work: Promise<T>, operation: string) => this.bounded(work, operation),
+      // One group checks maxSessions in its script; several share it through quotas.
+      maxSessions: shards === 1 ? maxSessions : undefined,
     };
-    this.groups = resolved.groups.map((keys) => new RedisKeyGroup(keys, settings));
-    this.quota = maxSessions !== undefined && this.shards > 1 ? new RedisSessionQuota(this.connection, this.layoutKeys, this.groups, maxSessions) : undefined;
+    this.groups = resolved.groups.map((keys) => new RedisKeyGroup(keys, parts, settings));
+    this.quota = maxSessions !== undefined && shards > 1
+      ? new RedisSessionQuota(this.connection, resolved.layout, this.groups.map((group) => group.write), maxSessions)
+      : undefined;
   }
 
   /** The keys of the first key group (with `shards: 1`, of the only one), for tools and tests. */
@@ -110,72 +102,44 @@ export class RedisSessionStorage implements SessionStorage {
   attach(sink: SessionTransitionSink): void {
     if (this.attached) throw new TypeError('This RedisSessionStorage already announces to a SessionSubject; give each subject its own storage');
     this.attached = true;
-    if (!this.explicitLogger) this.logger = sink.logger;
+    if (!this.explicitLogger) this.logger.target = sink.logger;
     for (const group of this.groups) group.attach(sink);
+    this.readers.start();
+    // Observers must hear every transition from now on: every call waits until the readers know where the streams end.
+    this.connection.waitAlsoFor(Promise.all(this.groups.map((group) => group.cursor.ready)));
   }
 
   createSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid) return Promise.reject(invalid);
     const member = sessionMember(sessionId, authKeyId);
-    const group = this.groupOf(sessionId, authKeyId);
+    const write = this.groupOf(sessionId, authKeyId).write;
     const quota = this.quota;
-    const observers: Promise<unknown>[] = [];
-    const create = quota === undefined ? () => group.create(member, 0, observers) as Promise<boolean> : () => quota.create(group, member, observers);
-    return afterObservers(this.bounded(this.connection.afterReady(create), 'createSession'), observers);
+    const create = quota === undefined ? () => write.create(member) : () => quota.create(write, member);
+    return afterObservers(bounded(this.deadlines, this.connection.afterReady(create), 'createSession'));
   }
 
   hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid) return Promise.reject(invalid);
-    const group = this.groupOf(sessionId, authKeyId);
-    const replica = group.replica;
-    if (replica !== undefined) {
-      if (replica.live) {
-        // The hot path: a session the replica holds as live costs no Redis command.
-        const answer = replica.lookup(sessionId, authKeyId);
-        if (answer === REPLICA_LIVE) return RESOLVED_TRUE;
-        if (answer === REPLICA_TOUCH_DUE) {
-          group.touchLater(sessionId, authKeyId);
-          return RESOLVED_TRUE;
-        }
-        // Not held, or its known deadline has passed: Redis decides.
-      } else {
-        // A storage that only writes needs no reader; one that is asked about sessions starts its replica.
-        group.startReading();
-      }
-    }
-    if (this.expiring) {
-      return this.deadlines.bound(this.connection.afterReady(() => group.touch(sessionId, authKeyId)), 'hasSession', this.describeHasFailure);
-    }
-    const member = sessionMember(sessionId, authKeyId);
-    // Once ready, no closure and no promise beyond the command's and the bound's.
-    let score: Promise<number | null>;
-    if (!this.connection.waiting) {
-      try {
-        score = group.score(member);
-      } catch (error) {
-        // node-redis throws synchronously on a closed client.
-        score = Promise.reject(error);
-      }
-    } else {
-      score = this.connection.afterReady(() => group.score(member));
-    }
-    return this.deadlines.bound(score, 'hasSession', this.describeHasFailure, isPresent);
+    return this.groupOf(sessionId, authKeyId).read.has(sessionId, authKeyId);
   }
 
   destroySession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid) return Promise.reject(invalid);
     const member = sessionMember(sessionId, authKeyId);
-    const group = this.groupOf(sessionId, authKeyId);
-    const observers: Promise<unknown>[] = [];
-    return afterObservers(this.bounded(this.connection.afterReady(() => group.destroy(member, observers)), 'destroySession'), observers);
+    const write = this.groupOf(sessionId, authKeyId).write;
+    return afterObservers(bounded(this.deadlines, this.connection.afterReady(() => write.destroy(member)), 'destroySession'));
   }
 
   /** Live sessions over all scopes (those whose deadline has not passed): one O(log n) count per key group, summed. */
   count(): Promise<number> {
-    return this.bounded(this.connection.afterReady(async () => sum(await Promise.all(this.groups.map((group) => group.count())))), 'count');
+    const client = () => this.connection.client;
+    return bounded(this.deadlines, this.connection.afterReady(async () => {
+      const now = this.clock();
+      return sum(await Promise.all(this.groups.map((group) => client().zCount(group.keys.sessions, `(${now}`, '+inf'))));
+    }), 'count');
   }
 
   /**
@@ -196,8 +160,8 @@ export class RedisSessionStorage implements SessionStorage {
    * differently (another `shards`; see the README on changing it).
    */
   ready(): Promise<void> {
-    return this.bounded(this.connection.afterReady(async () => {
-      await Promise.all(this.groups.map((group) => group.whenReading()));
+    return bounded(this.deadlines, this.connection.afterReady(async () => {
+      if (this.readers.started) await Promise.all(this.groups.map((group) => group.cursor.ready));
     }), 'ready');
   }
 
@@ -209,34 +173,28 @@ export class RedisSessionStorage implements SessionStorage {
    * right before, they just ask Redis.
    */
   localReadsReady(): Promise<void> {
-    if (this.groups[0]!.replica === undefined) return Promise.resolve();
-    return this.bounded(Promise.all(this.groups.map((group) => {
-      group.startReading();
-      const replica = group.replica!;
-      return replica.live ? undefined : replica.seeded;
-    })).then(() => undefined), 'localReadsReady');
+    return bounded(this.deadlines, Promise.all(this.groups.map((group) => group.read.whenLocal())).then(() => undefined), 'localReadsReady');
   }
 
   /** Resolves once Redis answers a command on this storage's keys, for readiness checks; rejects with `SessionStorageUnavailableError` otherwise. */
   async ping(): Promise<void> {
-    await this.bounded(this.connection.afterReady(() => Promise.all(this.groups.map((group) => group.ping()))), 'ping');
+    // A count of nothing: a command on each group's keys that changes nothing.
+    await bounded(this.deadlines, this.connection.afterReady(() => Promise.all(this.groups.map((group) => this.connection.client.zCount(group.keys.sessions, '-inf', '-inf')))), 'ping');
   }
 
   /**
    * For health checks: whether the connection is up, how far behind its
-   * stream's end the furthest behind group's reader is (seconds; null before
-   * any first read), and the missed-events notices the readers raised since start.
+   * stream's end the furthest behind reader is (seconds; null before any
+   * first read), and the missed-events notices the readers raised since start.
    */
   healthDetails(): SessionStorageHealthDetails {
-    let lag: number | undefined;
     let last: number | undefined;
     let eventsMissed = 0;
     for (const group of this.groups) {
-      const groupLag = group.readerLag();
-      if (groupLag !== undefined) lag = Math.max(lag ?? 0, groupLag);
       if (group.lastEventsMissedAt !== undefined) last = Math.max(last ?? 0, group.lastEventsMissedAt);
-      eventsMissed += group.eventsMissed;
+      eventsMissed += group.eventsMissedCount;
     }
+    const lag = this.readers.lag();
     return {
       connected: this.connection.isReady,
       readerLagSeconds: lag === undefined ? null : lag / 1000,
@@ -252,70 +210,19 @@ export class RedisSessionStorage implements SessionStorage {
   }
 
   private async shutDown(): Promise<void> {
+    this.state.closed = true;
     // A call that just timed out says Redis is not answering: waiting for replies on closing would only add another commandTimeout.
     const grace = this.deadlines.timedOutRecently ? 0 : this.deadlines.timeout;
     for (const group of this.groups) group.close();
-    for (const reader of this.readers ?? []) reader.close();
+    this.readers.close();
     this.deadlines.close();
     await this.connection.close(grace);
-  }
-
-  /** Starts the readers of every group, once (see redis-readers). */
-  private startReading(): void {
-    if (this.readers !== undefined || this.closing !== undefined) return;
-    this.readers = startReaders(this.groups, {
-      connection: this.connection,
-      instanceId: this.instanceId,
-      commandTimeout: this.deadlines.timeout,
-      streamMaxLength: this.streamMaxLength,
-      logger: { warn: (message) => this.logger.warn(message), error: (message, stack) => this.logger.error(message, stack) },
-      layoutChecked: this.layoutChecked,
-      closed: () => this.closing !== undefined,
-    });
   }
 
   private groupOf(sessionId: SessionId, authKeyId: AuthKeyId | undefined): RedisKeyGroup {
     return this.shards === 1 ? this.groups[0]! : this.groups[groupIndex(sessionId, authKeyId, this.shards)]!;
   }
-
-  /**
-   * Records the layout if none is, else checks it against this storage's,
-   * retrying (each try bounded, backing off) while Redis cannot be reached:
-   * calls wait for it within their own deadlines.
-   */
-  private async checkLayout(): Promise<void> {
-    let recorded: RecordedLayout | 'single-unrecorded';
-    for (let failures = 0; ; failures++) {
-      try {
-        recorded = await this.bounded(this.connection.run(layoutScript, this.layoutKeys, this.wanted), 'ready');
-        break;
-      } catch (error) {
-        if (this.closing !== undefined) throw error;
-        // Calls wait for the check, within their own deadlines: say once why they do.
-        if (failures === 0) this.logger.warn(`Checking the key layout in Redis failed (${describeError(error)}); calls wait until it succeeds, retrying`);
-        await delay(Math.min(MAX_LAYOUT_BACKOFF_MS, 25 * 2 ** failures));
-      }
-    }
-    const wanted = this.wanted;
-    if (recorded !== 'single-unrecorded' && recorded.layout === wanted.layout && recorded.shards === wanted.shards && recorded.maxSessions === wanted.maxSessions) return;
-    const prefix = this.layoutKeys.layout.slice(1, this.layoutKeys.layout.lastIndexOf('}'));
-    throw new RedisKeyLayoutError(layoutMismatch(this.layoutKeys, wanted, recorded), prefix, wanted, recorded);
-  }
-
-  private readonly describeHasFailure = (error: unknown): Error => this.describeFailure(error, 'hasSession');
-
-  private bounded<T>(work: Promise<T>, operation: string): Promise<T> {
-    return this.deadlines.bound(work, operation, (error) => this.describeFailure(error, operation));
-  }
-
-  private describeFailure(error: unknown, operation: string): Error {
-    if (error instanceof SessionLimitError || error instanceof SessionStorageUnavailableError || error instanceof RedisKeyLayoutError) return error;
-    return new SessionStorageUnavailableError(`Redis could not complete ${operation}: ${describeError(error)}`, { cause: error });
-  }
 }
-
-// Settled promises shared by every lookup the replica answers: that path allocates nothing.
-const RESOLVED_TRUE = Promise.resolve(true);
 
 /**
  * The call's result once this instance's observers have settled its events.
@@ -323,36 +230,12 @@ const RESOLVED_TRUE = Promise.resolve(true);
  * change the call reports it, and the observers are bounded by the subject's
  * observerTimeout, which may be longer.
  */
-async function afterObservers<T>(done: Promise<T>, observers: readonly Promise<unknown>[]): Promise<T> {
-  const value = await done;
-  if (observers.length > 0) await Promise.all(observers);
-  return value;
-}
-
-function isPresent(score: number | null): boolean {
-  return score !== null;
+async function afterObservers<T>(transition: Promise<Transition<T>>): Promise<T> {
+  const { changed, settled } = await transition;
+  await settled;
+  return changed;
 }
 
 function sum(counts: readonly number[]): number {
   return counts.reduce((total, count) => total + count, 0);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-function layoutMismatch(keys: RedisLayoutKeys, wanted: RecordedLayout, recorded: RecordedLayout | 'single-unrecorded'): string {
-  const start = 'RedisSessionStorage refuses to use data laid out differently from its options';
-  if (recorded === 'single-unrecorded') {
-    return `${start}: ${keys.single.sessions} and ${keys.single.events} hold data in the one-group layout (shards: 1, written by a version `
-      + `that did not record its layout), but this storage has shards: ${wanted.shards}. Start it with shards: 1, or migrate (README, "Changing shards").`;
-  }
-  if (recorded.layout !== wanted.layout) return `${start}: ${keys.layout} records layout ${JSON.stringify(recorded.layout)}, this version writes ${JSON.stringify(wanted.layout)}.`;
-  if (recorded.shards !== wanted.shards) {
-    return `${start}: ${keys.layout} records shards: ${recorded.shards}, this storage has shards: ${wanted.shards}. `
-      + 'Every instance of a key prefix must use the same shards; to change it, migrate (README, "Changing shards").';
-  }
-  const limit = (value: number) => (value === 0 ? 'no maxSessions' : `maxSessions: ${value}`);
-  return `${start}: ${keys.layout} records ${limit(recorded.maxSessions)} for its ${recorded.shards} key groups, this storage has ${limit(wanted.maxSessions)}. `
-    + 'With shards > 1 the limit is the prefix\'s, shared by every instance; to change it, see the README ("Changing maxSessions").';
 }

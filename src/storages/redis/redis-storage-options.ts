@@ -3,7 +3,7 @@ import { assertKnownOptions, describeOptionValue } from '../../core/known-option
 import { assertPositiveInteger, LIFETIME_OPTIONS, resolveLifetime, type SessionLifetime, type SessionLifetimeOptions } from '../../core/session-lifetime.js';
 import { assertLogger, type SessionLogger } from '../../core/session-logger.js';
 import { isIORedisClient, isNodeRedisClient, type IORedisClient, type NodeRedisClient } from './redis-client.js';
-import type { RedisConnectionSource } from './redis-connection.js';
+import type { RedisConnectionSource } from './redis-command-client.js';
 import { MAX_SHARDS } from './redis-key-routing.js';
 import { DEFAULT_KEY_PREFIX, groupKeys, layoutKeys, type RedisLayoutKeys, type RedisSessionKeys } from './redis-keys.js';
 

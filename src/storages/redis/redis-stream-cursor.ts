@@ -1,35 +1,21 @@
-import { SessionEvent, SessionEventsMissed, type SessionEndReason, type SessionEventType } from '../../core/session-event.js';
-import type { AuthKeyId } from '../../core/session-id.js';
+import { SessionEventsMissed } from '../../core/session-event.js';
 import type { SessionLogger } from '../../core/session-logger.js';
-import type { SessionTransitionSink } from '../../core/session-storage.js';
-import { parseLong } from './redis-keys.js';
+import { compareEntryIds, isLossEntry, originCodeOf, parseLossEntry, parseTransitionEntry, sequenceOf, type LossEntry, type StreamEntry, type TransitionEntry } from './redis-stream-entry.js';
+import { streamMessages } from './redis-storage.messages.js';
+import type { StreamAfter, StreamStart } from './scripts/reader.script.js';
 
-/** One stream entry as node-redis returns it. */
-export interface StreamEntry {
-  id: string;
-  message: Record<string, string>;
+/** Hears what one stream's entries say, in stream order: its key group. */
+export interface StreamListener {
+  /** A valid transition entry, to apply and announce; returns what settles once its observers have (undefined: nothing to wait for). */
+  transition(entry: TransitionEntry): Promise<unknown> | undefined;
+  /** Entries were removed before they were read, or Redis lost history. */
+  eventsMissed(notice: SessionEventsMissed): void;
 }
 
-/** One stream a reader reads: one key group's. */
-export interface ReaderStream {
-  readonly streamKey: string;
-  /** Hears this stream's events and gaps. */
-  readonly sink: SessionTransitionSink;
-  /**
-   * Called with each valid entry, in stream order, before it is announced (the
-   * replica). `member` as in the sorted set; `deadline`, in ms, on created
-   * entries of sessions that expire.
-   */
-  readonly apply?: (event: SessionEvent, member: string, deadline: number | undefined) => void;
-}
-
-const TYPES: Record<string, [SessionEventType, SessionEndReason | undefined]> = {
-  c: ['created', undefined],
-  d: ['destroyed', 'destroyed'],
-  x: ['destroyed', 'expired'],
-};
 /** Own deliveries that nobody claimed (their call failed) are forgotten after this long. */
 const UNCLAIMED_TTL_MS = 5 * 60_000;
+/** Unclaimed own deliveries tolerated before the old ones are forgotten. */
+const UNCLAIMED_TIDY_AT = 1000;
 
 /** An own entry handed to the observers: what settles once they all have (nothing when they were synchronous). */
 export interface Announced {
@@ -45,10 +31,11 @@ interface OwnDelivery {
 }
 
 /**
- * Where a reader is in one stream, and what it does with the stream's
- * entries: announces each, in stream order, tells the calls of this instance
- * when their own entries are announced, and reports entries that were
- * removed before they were read (the sequence numbers show it).
+ * Where this instance is in one key group's stream, and what it does with
+ * the stream's entries: hands each to the group in stream order, tells the
+ * calls of this instance when their own entries are announced, and reports
+ * entries that were removed before they were read (the sequence numbers show
+ * it).
  *
  * An entry is announced as soon as it is read, without waiting for the
  * observers of the one before to settle: a hung observer holds up no other
@@ -58,7 +45,7 @@ interface OwnDelivery {
  *
  * History that Redis itself lost (the sequence went back) is recorded in the
  * stream as a loss entry, so that every instance reports it, the ones that
- * lagged behind and cannot see it themselves included (RECORD_LOSS_SCRIPT).
+ * lagged behind and cannot see it themselves included (record-loss.script).
  */
 export class RedisStreamCursor {
   /** The id of the last entry handled; reading resumes after it. Unknown until the reader first connects. */
@@ -67,23 +54,40 @@ export class RedisStreamCursor {
   sequence = 0n;
   /** Whether the last read returned a full batch of this stream, so more entries may wait behind it. */
   backlog = false;
-  /** The newest loss epoch this instance knows of (see RECORD_LOSS_SCRIPT). */
+  /** The newest loss epoch this instance knows of (see record-loss.script). */
   epoch = 0n;
   /** This cursor found that Redis lost history, and has yet to record it for the other instances. */
   lossToRecord = false;
+  /**
+   * Resolves once the position is known: the entry of a write sent after
+   * that is read here, so its call waits for it; one written before may fall
+   * before the position.
+   */
+  readonly ready: Promise<void>;
+  /** Whether {@link ready} has resolved. */
+  isReading = false;
+  private markReady!: () => void;
   /** Entries written by this instance, by id, for the call that wrote each to wait on. */
   private readonly own = new Map<string, OwnDelivery>();
   /** Instance ids by origin code, as this group's origins hash gave them; forgotten with the connection (a restarted Redis gives new codes). */
   readonly originNames = new Map<string, string>();
 
   constructor(
-    private readonly stream: ReaderStream,
+    readonly streamKey: string,
     private readonly instanceId: string,
     private readonly logger: SessionLogger,
-  ) {}
+    private readonly listener: StreamListener,
+  ) {
+    this.ready = new Promise((resolve) => (this.markReady = resolve));
+  }
 
-  get streamKey(): string {
-    return this.stream.streamKey;
+  /** Where reading starts: the stream's end when the reader first connected. */
+  start(start: StreamStart): void {
+    this.position = start.position;
+    this.sequence = start.sequence;
+    this.epoch = start.epoch;
+    this.isReading = true;
+    this.markReady();
   }
 
   /**
@@ -114,13 +118,13 @@ export class RedisStreamCursor {
    * entry follows it but the sequence moved, every entry added meanwhile was
    * trimmed (or Redis restarted empty).
    */
-  checkTail(after: { nextExists: boolean; lastId: string; sequence: bigint }): void {
+  checkTail(after: StreamAfter): void {
     const position = this.position!;
     if (after.nextExists || after.sequence === this.sequence) return;
     const missed = after.sequence > this.sequence ? after.sequence - this.sequence : 'restarted';
     this.reportMissed(position, after.lastId, missed, after.sequence);
     // Past a trim the end is ahead; after lost history it may be behind the position, and new entries come after it.
-    if (missed === 'restarted' || compareIds(after.lastId, position) > 0) this.position = after.lastId;
+    if (missed === 'restarted' || compareEntryIds(after.lastId, position) > 0) this.position = after.lastId;
   }
 
   /** What Redis answered to recording the loss: its epoch now, whoever recorded it, so it is not reported twice. */
@@ -130,15 +134,15 @@ export class RedisStreamCursor {
   }
 
   /**
-   * Whether `entries[at]` needs origin codes this cursor does not know; a
+   * Whether `entry` needs an origin code this cursor does not know; a
    * sequence number that went back means Redis lost its data (a flush, a
    * restore), so the codes known are forgotten first.
    */
   needsOrigins(entry: StreamEntry): boolean {
-    const code = entry.message.i;
+    const code = originCodeOf(entry.message);
     if (code === undefined) return false;
-    const n = entry.message.n;
-    if (n !== undefined && SEQUENCE.test(n) && BigInt(n) <= this.sequence) this.originNames.clear();
+    const sequence = sequenceOf(entry.message);
+    if (sequence !== undefined && sequence <= this.sequence) this.originNames.clear();
     return !this.originNames.has(code);
   }
 
@@ -146,7 +150,7 @@ export class RedisStreamCursor {
   unknownOrigins(entries: readonly StreamEntry[], from: number): string[] {
     const unknown = new Set<string>();
     for (let i = from; i < entries.length; i++) {
-      const code = entries[i]!.message.i;
+      const code = originCodeOf(entries[i]!.message);
       if (code !== undefined && !this.originNames.has(code)) unknown.add(code);
     }
     return [...unknown];
@@ -162,28 +166,27 @@ export class RedisStreamCursor {
   handle(entry: StreamEntry): void {
     const previous = this.position!;
     this.position = entry.id;
-    if (entry.message.t === 'l') {
-      const loss = parseLoss(entry.message);
-      if (typeof loss === 'string') this.logger.warn(`Skipping malformed loss entry ${entry.id} on ${this.stream.streamKey}: ${loss}`);
+    if (isLossEntry(entry.message)) {
+      const loss = parseLossEntry(entry.message);
+      if (typeof loss === 'string') this.logger.warn(streamMessages.malformedLoss(entry.id, this.streamKey, loss));
       else this.handleLoss(entry.id, previous, loss);
       return;
     }
-    const parsed = parseEntry(entry.message, this.originNames);
+    const parsed = parseTransitionEntry(entry.message, this.originNames);
     if (typeof parsed === 'string') {
-      this.logger.warn(`Skipping malformed session event ${entry.id} on ${this.stream.streamKey}: ${parsed}`);
+      this.logger.warn(streamMessages.malformedEvent(entry.id, this.streamKey, parsed));
       return;
     }
-    const { event, sessionKey, sequence, deadline } = parsed;
+    const sequence = parsed.sequence;
     if (sequence === this.sequence + 1n) this.sequence = sequence;
     else this.reportMissed(previous, entry.id, sequence > this.sequence ? sequence - this.sequence - 1n : 'restarted', sequence);
-    this.stream.apply?.(event, sessionKey, deadline);
-    const settling = this.stream.sink.announce(event);
-    if (event.origin === this.instanceId) this.handOver(entry.id, settling === undefined ? NOTHING_TO_WAIT_FOR : { settling });
+    const settling = this.listener.transition(parsed);
+    if (parsed.event.origin === this.instanceId) this.handOver(entry.id, settling === undefined ? NOTHING_TO_WAIT_FOR : { settling });
   }
 
   /** Forgets own deliveries nobody claimed for long (their call failed), once many have piled up. */
   tidy(): void {
-    if (this.own.size <= 1000) return;
+    if (this.own.size <= UNCLAIMED_TIDY_AT) return;
     const horizon = Date.now() - UNCLAIMED_TTL_MS;
     for (const [id, delivery] of this.own) {
       if (delivery.since >= horizon) continue;
@@ -199,15 +202,13 @@ export class RedisStreamCursor {
    */
   private reportMissed(lastSeen: string, resumedFrom: string, missed: bigint | 'restarted', sequence: bigint, recorded = false): void {
     if (missed === 'restarted') {
-      this.logger.warn(
-        `Session event stream ${this.stream.streamKey} went back to sequence ${sequence} from ${this.sequence}: Redis lost acknowledged history (a restart without its data, a restore from an older snapshot, a failover to a replica that lagged); sessions and events may be gone.${recorded ? '' : ' Telling the other instances'}`,
-      );
+      this.logger.warn(streamMessages.historyLost(this.streamKey, sequence, this.sequence, !recorded));
       if (!recorded) this.lossToRecord = true;
     } else {
-      this.logger.warn(`${missed} session event(s) on ${this.stream.streamKey} after ${lastSeen} were removed before this instance read them`);
+      this.logger.warn(streamMessages.entriesTrimmed(missed, this.streamKey, lastSeen));
     }
     this.sequence = sequence;
-    this.stream.sink.eventsMissed(
+    this.listener.eventsMissed(
       new SessionEventsMissed(lastSeen === '0-0' ? undefined : lastSeen, resumedFrom, this.instanceId, missed === 'restarted' ? 'lost' : 'trimmed'),
     );
   }
@@ -230,8 +231,8 @@ export class RedisStreamCursor {
       return;
     }
     this.epoch = loss.epoch;
-    this.logger.warn(`Instance ${loss.origin} found that Redis lost acknowledged session history on ${this.stream.streamKey} (loss ${loss.epoch}): sessions and events before ${id} may be gone`);
-    this.stream.sink.eventsMissed(new SessionEventsMissed(previous === '0-0' ? undefined : previous, id, loss.origin, 'lost'));
+    this.logger.warn(streamMessages.lossFoundElsewhere(loss.origin, this.streamKey, loss.epoch, id));
+    this.listener.eventsMissed(new SessionEventsMissed(previous === '0-0' ? undefined : previous, id, loss.origin, 'lost'));
   }
 
   private handOver(id: string, announced: Announced): void {
@@ -243,65 +244,4 @@ export class RedisStreamCursor {
       this.own.set(id, { since: Date.now(), announced });
     }
   }
-}
-
-interface LossEntry {
-  readonly epoch: bigint;
-  readonly origin: string;
-  readonly sequence: bigint;
-}
-
-/** A loss entry's fields (t = l, g = epoch, o = origin instance id, n = sequence), or why it is malformed. */
-function parseLoss(message: Record<string, string>): LossEntry | string {
-  const { g: epoch, o: origin, n: sequence } = message;
-  if (epoch === undefined || !SEQUENCE.test(epoch)) return `bad epoch ${JSON.stringify(epoch)}`;
-  if (typeof origin !== 'string' || origin === '') return 'no origin';
-  if (sequence === undefined || !SEQUENCE.test(sequence)) return `bad sequence number ${JSON.stringify(sequence)}`;
-  return { epoch: BigInt(epoch), origin, sequence: BigInt(sequence) };
-}
-
-/** The event an entry records, or why it is malformed. */
-function parseEntry(message: Record<string, string>, originNames: ReadonlyMap<string, string>): { event: SessionEvent; sessionKey: string; sequence: bigint; deadline: number | undefined } | string {
-  const kind = TYPES[message.t ?? ''];
-  if (kind === undefined) return `unknown type ${JSON.stringify(message.t)}`;
-  const sessionId = parseLong(message.s);
-  if (sessionId === undefined) return `bad session id ${JSON.stringify(message.s)}`;
-  let authKeyId: AuthKeyId | undefined;
-  if (message.a !== undefined) {
-    authKeyId = parseLong(message.a);
-    if (authKeyId === undefined) return `bad auth key id ${JSON.stringify(message.a)}`;
-  }
-  let origin: string | undefined = message.o;
-  if (message.i !== undefined) {
-    origin = originNames.get(message.i);
-    if (origin === undefined) return `unknown origin code ${JSON.stringify(message.i)}`;
-  }
-  if (typeof origin !== 'string' || origin === '') return 'no origin';
-  const sequence = message.n;
-  if (sequence === undefined || !SEQUENCE.test(sequence)) return `bad sequence number ${JSON.stringify(sequence)}`;
-  const [type, reason] = kind;
-  return {
-    event: new SessionEvent(type, sessionId, authKeyId, { reason, origin }),
-    sessionKey: authKeyId === undefined ? message.s! : `${message.a}:${message.s}`,
-    sequence: BigInt(sequence),
-    // A deadline that is not a positive integer is left out: the replica then asks Redis about the session.
-    deadline: message.e !== undefined && DEADLINE.test(message.e) ? Number(message.e) : undefined,
-  };
-}
-
-const SEQUENCE = /^[1-9]\d{0,18}$/;
-const DEADLINE = /^[1-9]\d{0,15}$/;
-
-/** The ms part of a stream id: when Redis added the entry. */
-export function entryTime(id: string | undefined): number {
-  return id === undefined ? 0 : Number(id.slice(0, id.indexOf('-')));
-}
-
-/** Orders stream ids ("ms-seq"), which do not sort as strings. */
-function compareIds(a: string, b: string): number {
-  const [aMs = 0n, aSeq = 0n] = a.split('-').map(BigInt);
-  const [bMs = 0n, bSeq = 0n] = b.split('-').map(BigInt);
-  if (aMs !== bMs) return aMs < bMs ? -1 : 1;
-  if (aSeq !== bSeq) return aSeq < bSeq ? -1 : 1;
-  return 0;
 }

@@ -1,8 +1,10 @@
 import type { SessionLogger } from '../../core/session-logger.js';
 import { describeError } from '../../core/to-error.js';
+import type { Deadlines } from './deadlines.js';
+import type { RedisConnection } from './redis-connection.js';
+import { bounded } from './redis-failures.js';
+import { SWEEP_BATCH, type RedisWritePath } from './redis-write-path.js';
 
-/** Sessions one sweep script expires at most. */
-export const SWEEP_BATCH = 1000;
 /** Sweep batches per tick, so one tick never runs long; what is left waits for the next tick. */
 const SWEEP_BATCHES_PER_TICK = 10;
 
@@ -18,9 +20,10 @@ export class RedisSweeper {
   private stopped = false;
 
   constructor(
-    /** Expires up to {@link SWEEP_BATCH} lapsed sessions and resolves how many, once announced here. */
-    private readonly sweepBatch: () => Promise<number>,
-    private readonly logger: () => SessionLogger,
+    private readonly write: RedisWritePath,
+    private readonly connection: RedisConnection,
+    private readonly deadlines: Deadlines,
+    private readonly logger: SessionLogger,
   ) {}
 
   start(interval: number): void {
@@ -44,6 +47,13 @@ export class RedisSweeper {
     if (this.timer !== undefined) clearInterval(this.timer);
   }
 
+  /** Expires up to one batch; resolves how many once announced here and their observers have settled (within observerTimeout, outside commandTimeout). */
+  private async sweepBatch(): Promise<number> {
+    const { changed, settled } = await bounded(this.deadlines, this.connection.afterReady(() => this.write.sweep()), 'expireIdleSessions');
+    await settled;
+    return changed;
+  }
+
   private tick(): void {
     if (this.sweeping) return;
     this.sweeping = true;
@@ -55,7 +65,7 @@ export class RedisSweeper {
       (error: unknown) => {
         this.sweeping = false;
         // Once per outage, not once per tick.
-        if (!this.failing && !this.stopped) this.logger().warn(`Sweeping expired sessions failed, will retry every sweep: ${describeError(error)}`);
+        if (!this.failing && !this.stopped) this.logger.warn(`Sweeping expired sessions failed, will retry every sweep: ${describeError(error)}`);
         this.failing = true;
       },
     );

@@ -1,0 +1,162 @@
+import type { AuthKeyId, SessionId } from '../../core/session-id.js';
+import type { SessionLifetime } from '../../core/session-lifetime.js';
+import type { SessionLogger } from '../../core/session-logger.js';
+import { backoffDelay, sleep } from './backoff.js';
+import type { Deadlines } from './deadlines.js';
+import { RedisBackgroundTouches } from './redis-background-touches.js';
+import type { RedisConnection } from './redis-connection.js';
+import type { RedisEventReaders } from './redis-event-readers.js';
+import { bounded, describeRedisFailure } from './redis-failures.js';
+import { sessionMember, type RedisSessionKeys } from './redis-keys.js';
+import { REPLICA_LIVE, REPLICA_TOUCH_DUE, type RedisReplica } from './redis-replica.js';
+import type { RedisStreamCursor } from './redis-stream-cursor.js';
+import type { TransitionEntry } from './redis-stream-entry.js';
+import { replicaMessages } from './redis-storage.messages.js';
+import { touchSessionsScript } from './scripts/touch-sessions.script.js';
+
+/** Members per ZSCAN reply while seeding: one batch is well under a millisecond of work here. */
+const SEED_BATCH = 1000;
+
+/** Settled once, shared by every lookup the replica answers: that path allocates nothing. */
+const RESOLVED_TRUE = Promise.resolve(true);
+
+/**
+ * How one key group answers `hasSession`: from its replica when it holds the
+ * session as live (no Redis command; a touch that is due goes out in the
+ * background), else from Redis. It also keeps the replica: applies the
+ * stream's entries, seeds it once the group's stream position is known, and
+ * rebuilds it after missed events. See RedisReplica for why seeding converges.
+ */
+export class RedisReadPath {
+  private readonly touches: RedisBackgroundTouches | undefined;
+  private readonly expiring: boolean;
+  private closed = false;
+  private readonly describeLookupFailure = (error: unknown): Error => describeRedisFailure(error, 'hasSession');
+
+  constructor(
+    private readonly keys: RedisSessionKeys,
+    /** This instance's copy of the group's live sessions; none without localReads. */
+    private readonly replica: RedisReplica | undefined,
+    cursor: RedisStreamCursor,
+    /** Started by the first lookup that the replica cannot answer yet: a storage that only writes needs no reader. */
+    private readonly readers: RedisEventReaders,
+    private readonly connection: RedisConnection,
+    private readonly deadlines: Deadlines,
+    private readonly lifetime: SessionLifetime,
+    private readonly logger: SessionLogger,
+  ) {
+    this.expiring = lifetime.idleTimeout !== undefined;
+    if (replica === undefined) return;
+    if (this.expiring) this.touches = new RedisBackgroundTouches(keys, replica, connection, deadlines, lifetime);
+    // Every entry from the stream position on is applied while the scan runs; the scan starts once the position is known.
+    const generation = replica.beginSeed();
+    cursor.ready.then(() => this.scan(replica, generation), () => undefined);
+  }
+
+  /** Whether the session is live; with idleTimeout, a lookup is a touch. */
+  has(sessionId: SessionId, authKeyId: AuthKeyId | undefined): Promise<boolean> {
+    const replica = this.replica;
+    if (replica !== undefined) {
+      if (replica.live) {
+        const answer = replica.lookup(sessionId, authKeyId);
+        if (answer === REPLICA_LIVE) return RESOLVED_TRUE;
+        if (answer === REPLICA_TOUCH_DUE) {
+          this.touches!.later(sessionId, authKeyId);
+          return RESOLVED_TRUE;
+        }
+        // Not held, or its known deadline has passed: Redis decides.
+      } else {
+        this.readers.start();
+      }
+    }
+    const connection = this.connection;
+    if (this.expiring) return this.deadlines.bound(connection.afterReady(() => this.touch(sessionId, authKeyId)), 'hasSession', this.describeLookupFailure);
+    const member = sessionMember(sessionId, authKeyId);
+    // Once ready, no closure and no promise beyond the command's and the bound's.
+    let score: Promise<number | null>;
+    if (!connection.waiting) {
+      try {
+        score = connection.client.zScore(this.keys.sessions, member);
+      } catch (error) {
+        // node-redis throws synchronously on a closed client.
+        score = Promise.reject(error);
+      }
+    } else {
+      score = connection.afterReady(() => connection.client.zScore(this.keys.sessions, member));
+    }
+    return this.deadlines.bound(score, 'hasSession', this.describeLookupFailure, isPresent);
+  }
+
+  /** Resolves once the replica answers lookups (reading starts if it had not), at once without one. */
+  whenLocal(): Promise<void> {
+    const replica = this.replica;
+    if (replica === undefined || replica.live) return Promise.resolve();
+    this.readers.start();
+    return replica.seeded;
+  }
+
+  /** A transition entry of the group's stream, in stream order. */
+  apply(entry: TransitionEntry): void {
+    const replica = this.replica;
+    if (replica === undefined) return;
+    const { event, member, deadline } = entry;
+    if (event.type === 'created') replica.add(member, event.sessionId, event.authKeyId, deadline);
+    else replica.remove(member, event.sessionId, event.authKeyId);
+  }
+
+  /** The replica may lack what missed entries did: it is rebuilt from the sorted set. */
+  rebuild(): void {
+    const replica = this.replica;
+    if (replica === undefined || this.closed) return;
+    void this.scan(replica, replica.beginSeed());
+  }
+
+  close(): void {
+    this.closed = true;
+    this.touches?.close();
+    this.replica?.clear();
+  }
+
+  /** A lookup with idleTimeout: whether the session is live, pushing its deadline when due; the replica learns the deadline. */
+  private async touch(sessionId: SessionId, authKeyId: AuthKeyId | undefined): Promise<boolean> {
+    const { lifetime } = this;
+    const now = lifetime.clock();
+    const idleTimeout = lifetime.idleTimeout!;
+    const [deadline] = await this.connection.run(touchSessionsScript, this.keys, {
+      now, idleTimeout, deadline: now + idleTimeout + lifetime.touchSlack, members: [sessionMember(sessionId, authKeyId)],
+    });
+    const live = deadline !== undefined && deadline > 0;
+    this.replica?.confirm(sessionId, authKeyId, live ? deadline : undefined);
+    return live;
+  }
+
+  /** Scans the sorted set in batches into the replica, retrying (from the same cursor) while Redis is away. */
+  private async scan(replica: RedisReplica, generation: number): Promise<void> {
+    const { connection } = this;
+    let cursor = '0';
+    let failures = 0;
+    while (!this.closed && replica.generation === generation) {
+      try {
+        const reply = await bounded(this.deadlines, connection.afterReady(() => connection.client.zScan(this.keys.sessions, cursor, { COUNT: SEED_BATCH })), 'seeding the replica');
+        if (failures > 0) this.logger.warn(replicaMessages.seedResumed(this.keys.sessions));
+        failures = 0;
+        replica.seedBatch(generation, reply.members);
+        cursor = String(reply.cursor);
+        if (cursor === '0') {
+          replica.endSeed(generation);
+          return;
+        }
+      } catch (error) {
+        // Lookups go to Redis until the seed completes. A seed cut short by close() is no failure to report.
+        if (this.closed) return;
+        if (failures === 0) this.logger.warn(replicaMessages.seedFailed(this.keys.sessions, error));
+        failures++;
+        await sleep(backoffDelay(failures));
+      }
+    }
+  }
+}
+
+function isPresent(score: number | null): boolean {
+  return score !== null;
+}

@@ -1,0 +1,131 @@
+import type { SessionLifetime } from '../../core/session-lifetime.js';
+import { SessionLimitError } from '../../core/session-storage-errors.js';
+import type { RedisConnection } from './redis-connection.js';
+import { NO_DEADLINE, type RedisSessionKeys } from './redis-keys.js';
+import type { RedisStreamCursor } from './redis-stream-cursor.js';
+import type { AppendArgs } from './scripts/append-event.lua.js';
+import { createSessionScript } from './scripts/create-session.script.js';
+import { destroySessionScript } from './scripts/destroy-session.script.js';
+import { releaseQuotaScript } from './scripts/release-quota.script.js';
+import { sweepScript } from './scripts/sweep.script.js';
+import type { TransitionReply } from './scripts/transition-reply.js';
+import { LIMIT, TRANSITION } from './scripts/transition-status.js';
+
+/** Sessions one sweep or release script expires at most. */
+export const SWEEP_BATCH = 1000;
+
+/**
+ * What a transition did, once this instance has announced its events: the
+ * call's result, and what settles once this instance's observers have.
+ * Apart, so that a caller bounds the first by commandTimeout and leaves the
+ * observers to their own bound (observerTimeout).
+ */
+export interface Transition<T> {
+  readonly changed: T;
+  readonly settled: Promise<void>;
+}
+
+/** What a key group's writes need to know of the storage. */
+export interface WritePathSettings {
+  readonly instanceId: string;
+  readonly lifetime: SessionLifetime;
+  readonly streamMaxLength: number;
+  /** maxSessions with one key group (the script checks it), or undefined (none, or kept by the quota with several). */
+  readonly maxSessions: number | undefined;
+}
+
+const SETTLED = Promise.resolve();
+
+/** What settles once the observers have; wrapped, as an async function that returned the promise itself would wait for it. */
+interface Settling {
+  readonly settled: Promise<void>;
+}
+
+const NOTHING_TO_SETTLE: Settling = { settled: SETTLED };
+
+/**
+ * One key group's transitions: each is one script that changes the sorted
+ * set and appends its event together, and resolves once this instance's
+ * reader has announced the events it appended (when reading: see
+ * RedisStreamCursor.ready).
+ */
+export class RedisWritePath {
+  constructor(
+    private readonly keys: RedisSessionKeys,
+    private readonly cursor: RedisStreamCursor,
+    private readonly connection: RedisConnection,
+    private readonly settings: WritePathSettings,
+  ) {}
+
+  /** Creates a session within maxSessions (one group): changed is true if new, false if it existed. */
+  async create(member: string): Promise<Transition<boolean>> {
+    const limit = this.settings.maxSessions ?? LIMIT.none;
+    const { reply, settled } = await this.runCreate(member, limit, 0);
+    if (reply.status === TRANSITION.limitReached) throw new SessionLimitError(this.settings.maxSessions!);
+    return { changed: reply.status === TRANSITION.done, settled };
+  }
+
+  /**
+   * Creates a session within the group's quota (several groups share
+   * maxSessions), adding `grant` to the quota first: changed is 'quota' when
+   * the quota is used up.
+   */
+  async createWithinQuota(member: string, grant: number): Promise<Transition<boolean | 'quota'>> {
+    const { reply, settled } = await this.runCreate(member, LIMIT.quotaKey, grant);
+    return { changed: reply.status === TRANSITION.quotaUsedUp ? 'quota' : reply.status === TRANSITION.done, settled };
+  }
+
+  /** Destroys a session: changed is true if it existed. */
+  async destroy(member: string): Promise<Transition<boolean>> {
+    const reading = this.cursor.isReading;
+    const reply = await this.connection.run(destroySessionScript, this.keys, { ...this.appendArgs(), member });
+    return { changed: reply.status === TRANSITION.done, settled: reading ? (await this.announced(reply.eventIds)).settled : SETTLED };
+  }
+
+  /** Expires up to one batch of lapsed sessions: changed is how many. */
+  async sweep(): Promise<Transition<number>> {
+    const reading = this.cursor.isReading;
+    const ids = await this.connection.run(sweepScript, this.keys, { ...this.appendArgs(), batch: SWEEP_BATCH });
+    return { changed: ids.length, settled: reading ? (await this.announced(ids)).settled : SETTLED };
+  }
+
+  /**
+   * Hands the group's unused quota back (after expiring up to one batch of
+   * lapsed sessions); resolves how much, once the expiries are announced
+   * here. Their observers are not waited for: they are not the waiting
+   * create's to wait for inside its commandTimeout.
+   */
+  async release(): Promise<number> {
+    const reading = this.cursor.isReading;
+    const reply = await this.connection.run(releaseQuotaScript, this.keys, { ...this.appendArgs(), batch: SWEEP_BATCH });
+    if (reading) await this.announced(reply.eventIds);
+    return reply.released;
+  }
+
+  private async runCreate(member: string, limit: number, grant: number): Promise<{ reply: TransitionReply; settled: Promise<void> }> {
+    const reading = this.cursor.isReading;
+    const { lifetime } = this.settings;
+    const args = this.appendArgs();
+    const deadline = lifetime.idleTimeout === undefined ? NO_DEADLINE : args.now + lifetime.idleTimeout + lifetime.touchSlack;
+    const reply = await this.connection.run(createSessionScript, this.keys, { ...args, member, deadline, limit, grant });
+    return { reply, settled: reading ? (await this.announced(reply.eventIds)).settled : SETTLED };
+  }
+
+  private appendArgs(): AppendArgs {
+    const { instanceId, lifetime, streamMaxLength } = this.settings;
+    return { origin: instanceId, now: lifetime.clock(), maxLength: streamMaxLength };
+  }
+
+  /**
+   * Waits until this instance's reader has read and announced the entries
+   * this instance just wrote; resolves what settles once their observers have.
+   */
+  private async announced(eventIds: readonly string[]): Promise<Settling> {
+    let settling: Promise<unknown>[] | undefined;
+    for (const id of eventIds) {
+      const announced = await this.cursor.announced(id);
+      if (announced.settling !== undefined) (settling ??= []).push(announced.settling);
+    }
+    return settling === undefined ? NOTHING_TO_SETTLE : { settled: Promise.all(settling).then(() => undefined) };
+  }
+}

@@ -1,0 +1,73 @@
+import { ENTRY, ENTRY_TYPE } from '../redis-stream-entry.js';
+import { NO_DEADLINE } from '../redis-keys.js';
+
+/**
+ * Lua shared by the scripts that append transitions (create, destroy, sweep,
+ * release). It expects KEYS = [sessions, events, sequence, quota, origins]
+ * (see transitionKeys) and ARGV[1..3] = origin, now, maxlen.
+ *
+ * Redis does not roll back a script that fails midway, so each script reads
+ * the sorted set first (failing before any write if the key is of the wrong
+ * type), then appends the event (failing before the change if the stream key
+ * is), and changes the set last. The sequence is read before and written
+ * after the XADD, so a failing XADD leaves no hole in it.
+ *
+ * Origins are interned: a 36-character instance id would be half of each
+ * entry. The origins hash maps `i:<instance id>` to a small code, `c:<code>`
+ * back to the id, and `n` to the last code given; an instance's first write
+ * registers it. Readers resolve codes they have not seen with one HMGET.
+ */
+export const APPEND_EVENT = `
+local ORIGIN, NOW, MAXLEN = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local origin_code
+local function code_of()
+  if not origin_code then
+    origin_code = redis.call('HGET', KEYS[5], 'i:' .. ORIGIN)
+    if not origin_code then
+      origin_code = redis.call('HINCRBY', KEYS[5], 'n', 1)
+      redis.call('HSET', KEYS[5], 'i:' .. ORIGIN, origin_code, 'c:' .. origin_code, ORIGIN)
+    end
+  end
+  return origin_code
+end
+-- deadline: the idle deadline to record ('${NO_DEADLINE}' or nil records none)
+local function append(kind, member, deadline)
+  local n = (tonumber(redis.call('GET', KEYS[3])) or 0) + 1
+  local sep = string.find(member, ':', 1, true)
+  local xadd = {'XADD', KEYS[2], 'MAXLEN', '~', MAXLEN, '*', '${ENTRY.type}', kind}
+  if sep then
+    xadd[9], xadd[10], xadd[11], xadd[12] = '${ENTRY.sessionId}', string.sub(member, sep + 1), '${ENTRY.authKeyId}', string.sub(member, 1, sep - 1)
+  else
+    xadd[9], xadd[10] = '${ENTRY.sessionId}', member
+  end
+  local at = #xadd
+  xadd[at + 1], xadd[at + 2], xadd[at + 3], xadd[at + 4] = '${ENTRY.originCode}', code_of(), '${ENTRY.sequence}', n
+  if deadline and deadline ~= '${NO_DEADLINE}' then xadd[at + 5], xadd[at + 6] = '${ENTRY.deadline}', deadline end
+  local id = redis.call(unpack(xadd))
+  redis.call('SET', KEYS[3], n)
+  return id
+end
+-- Expires up to limit lapsed sessions, appending their ids to ids; returns how many.
+local function expire_lapsed(limit, ids)
+  local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', NOW, 'LIMIT', 0, limit)
+  for _, member in ipairs(lapsed) do
+    ids[#ids + 1] = append('${ENTRY_TYPE.expired}', member)
+    redis.call('ZREM', KEYS[1], member)
+  end
+  return #lapsed
+end
+`;
+
+/** The arguments every script that appends transitions takes first, in this order. */
+export interface AppendArgs {
+  /** The instance id recorded as the events' origin. */
+  readonly origin: string;
+  /** The clock's now, ms. */
+  readonly now: number;
+  /** The stream's approximate MAXLEN. */
+  readonly maxLength: number;
+}
+
+export function appendArgs(a: AppendArgs): string[] {
+  return [a.origin, String(a.now), String(a.maxLength)];
+}

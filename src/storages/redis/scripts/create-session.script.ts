@@ -1,0 +1,64 @@
+import { ENTRY_TYPE } from '../redis-stream-entry.js';
+import { APPEND_EVENT, appendArgs, type AppendArgs } from './append-event.lua.js';
+import { defineScript, transitionKeys } from './define-script.js';
+import { transitionReply, type TransitionReply } from './transition-reply.js';
+import { LIMIT, TRANSITION } from './transition-status.js';
+
+const SOURCE = `--[[
+  Creates a session, with its created event, unless it exists.
+  A lapsed session is expired (and announced) first, then created anew; when
+  the group is full, lapsed sessions are expired to make room first.
+  Input:
+    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] quota, KEYS[5] origins
+    ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~)
+    ARGV[4] member
+    ARGV[5] deadline (ms; also recorded in the entry unless it is NO_DEADLINE)
+    ARGV[6] limit: ${LIMIT.none} none, > 0 the most sessions the group may hold,
+            ${LIMIT.quotaKey} the group's quota key holds it (several groups share maxSessions)
+    ARGV[7] grant: quota taken from the pool for this group, added first so that it is never lost
+  Output: {status, event ids...}; status ${TRANSITION.done} created, ${TRANSITION.unchanged} existed,
+    ${TRANSITION.limitReached} limit reached, ${TRANSITION.quotaUsedUp} the group's quota is used up
+]]
+${APPEND_EVENT}
+local member, deadline = ARGV[4], ARGV[5]
+local grant = tonumber(ARGV[7])
+if grant > 0 then redis.call('INCRBY', KEYS[4], grant) end
+local ids = {}
+local score = redis.call('ZSCORE', KEYS[1], member)
+if score then
+  if tonumber(score) > NOW then return {${TRANSITION.unchanged}} end
+  ids[#ids + 1] = append('${ENTRY_TYPE.expired}', member)
+  redis.call('ZREM', KEYS[1], member)
+end
+local max, full = tonumber(ARGV[6]), ${TRANSITION.limitReached}
+if max == ${LIMIT.quotaKey} then max, full = tonumber(redis.call('GET', KEYS[4]) or '0'), ${TRANSITION.quotaUsedUp} end
+if (max > 0 or full == ${TRANSITION.quotaUsedUp}) and redis.call('ZCARD', KEYS[1]) >= max then
+  expire_lapsed(100, ids)
+  if redis.call('ZCARD', KEYS[1]) >= max then
+    table.insert(ids, 1, full)
+    return ids
+  end
+end
+ids[#ids + 1] = append('${ENTRY_TYPE.created}', member, deadline)
+redis.call('ZADD', KEYS[1], deadline, member)
+table.insert(ids, 1, ${TRANSITION.done})
+return ids
+`;
+
+export interface CreateArgs extends AppendArgs {
+  readonly member: string;
+  /** The new session's idle deadline (ms), or NO_DEADLINE. */
+  readonly deadline: number;
+  /** The most sessions the group may hold, or a {@link LIMIT} value. */
+  readonly limit: number;
+  /** Quota taken from the pool for this group, added before anything else. */
+  readonly grant: number;
+}
+
+export const createSessionScript = defineScript<CreateArgs, TransitionReply>({
+  name: 'createSession',
+  source: SOURCE,
+  keys: transitionKeys,
+  args: (a) => [...appendArgs(a), a.member, String(a.deadline), String(a.limit), String(a.grant)],
+  parse: transitionReply('createSession'),
+});

@@ -1,0 +1,37 @@
+import { ENTRY_TYPE } from '../redis-stream-entry.js';
+import { APPEND_EVENT, appendArgs, type AppendArgs } from './append-event.lua.js';
+import { defineScript, transitionKeys } from './define-script.js';
+import { transitionReply, type TransitionReply } from './transition-reply.js';
+import { TRANSITION } from './transition-status.js';
+
+const SOURCE = `--[[
+  Destroys a session, with its destroyed event; a lapsed one is expired instead.
+  Input:
+    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] quota, KEYS[5] origins
+    ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~)
+    ARGV[4] member
+  Output: {status, event ids...}; status ${TRANSITION.done} destroyed,
+    ${TRANSITION.unchanged} nothing to destroy (a lapsed session's expiry id follows)
+]]
+${APPEND_EVENT}
+local member = ARGV[4]
+local score = redis.call('ZSCORE', KEYS[1], member)
+if not score then return {${TRANSITION.unchanged}} end
+local lapsed = tonumber(score) <= NOW
+local id = append(lapsed and '${ENTRY_TYPE.expired}' or '${ENTRY_TYPE.destroyed}', member)
+redis.call('ZREM', KEYS[1], member)
+if lapsed then return {${TRANSITION.unchanged}, id} end
+return {${TRANSITION.done}, id}
+`;
+
+export interface DestroyArgs extends AppendArgs {
+  readonly member: string;
+}
+
+export const destroySessionScript = defineScript<DestroyArgs, TransitionReply>({
+  name: 'destroySession',
+  source: SOURCE,
+  keys: transitionKeys,
+  args: (a) => [...appendArgs(a), a.member],
+  parse: transitionReply('destroySession'),
+});

@@ -1,0 +1,29 @@
+import { APPEND_EVENT, appendArgs, type AppendArgs } from './append-event.lua.js';
+import { defineScript, idsReply, transitionKeys } from './define-script.js';
+
+const SOURCE = `--[[
+  Expires up to a batch of lapsed sessions, with their expired events.
+  Input:
+    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] quota, KEYS[5] origins
+    ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~)
+    ARGV[4] batch: the most sessions to expire
+  Output: {event ids...}
+]]
+${APPEND_EVENT}
+local ids = {}
+expire_lapsed(tonumber(ARGV[4]), ids)
+return ids
+`;
+
+export interface SweepArgs extends AppendArgs {
+  /** The most sessions one call expires. */
+  readonly batch: number;
+}
+
+export const sweepScript = defineScript<SweepArgs, string[]>({
+  name: 'expireIdleSessions',
+  source: SOURCE,
+  keys: transitionKeys,
+  args: (a) => [...appendArgs(a), String(a.batch)],
+  parse: idsReply('expireIdleSessions'),
+});
