@@ -152,3 +152,16 @@ function describeValue(value: unknown): string {
       return `an object (${(value as object).constructor?.name ?? 'null prototype'})`;
   }
 }
+
+const CANONICAL_DECIMAL = /^-?(0|[1-9]\d{0,18})$/;
+
+/**
+ * A signed 64-bit id written in canonical decimal (no sign on zero, no
+ * leading zeros), as storages write ids as text, or undefined for anything
+ * else: text read back from a store is never trusted to be an id.
+ */
+export function parseDecimalId(text: string | undefined): SessionId | undefined {
+  if (text === undefined || !CANONICAL_DECIMAL.test(text)) return undefined;
+  const value = BigInt(text);
+  return isSessionId(value) ? value : undefined;
+}

@@ -52,3 +52,17 @@ function describeUnprintable(value: unknown): string {
   }
   return `${kind} that cannot be shown as text`;
 }
+
+/** Foreign data (read from a store, sent by a peer) quoted in a message is cut to this many characters. */
+const QUOTE_LIMIT = 200;
+
+/** Foreign data for a log line or an error message: as JSON, cut to a few hundred characters, so one junk value cannot flood a log. */
+export function quoteForeign(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value, (_key, item: unknown) => (typeof item === 'bigint' ? `${item}` : item)) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length <= QUOTE_LIMIT ? text : `${text.slice(0, QUOTE_LIMIT)}… (${text.length} characters)`;
+}

@@ -4,8 +4,7 @@ import { IORedisAdapter } from './ioredis-adapter.js';
 import type { RedisCommands } from './redis-client.js';
 import { openCommandClient, readyEventOf, type RedisConnectionSource } from './redis-command-client.js';
 import { connectionMessages } from './redis-storage.messages.js';
-import type { AnyRedisScript, RedisScript } from './scripts/define-script.js';
-import { evalBySha } from './scripts/run-script.js';
+import { evalBySha, type AnyRedisScript, type RedisScript } from './scripts/define-script.js';
 
 /**
  * The storage's command connection: the gate calls wait at until it first

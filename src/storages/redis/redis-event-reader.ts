@@ -1,12 +1,102 @@
 import type { SessionLogger } from '../../core/session-logger.js';
 import { toError } from '../../core/to-error.js';
 import { backoffDelay, sleep } from './backoff.js';
-import type { RedisConnection } from './redis-connection.js';
+import type { RedisCommands } from './redis-client.js';
 import type { RedisSessionKeys } from './redis-keys.js';
 import { openReaderConnection, type ReaderConnection } from './redis-reader-connection.js';
-import type { RedisStreamCursor } from './redis-stream-cursor.js';
+import { RedisStreamCursor, type StreamListener, type StreamReading } from './redis-stream-cursor.js';
 import { entryTime } from './redis-stream-entry.js';
 import { readerMessages } from './redis-storage.messages.js';
+
+const READ_BLOCK_MS = 1000;
+/** Entries per stream per read, at most. */
+const READ_BATCH = 1000;
+
+/** What the readers need of the command connection: the client their own connections are duplicated from. */
+export interface ReaderClientSource {
+  /** Resolves with the command client once it exists. */
+  readonly created: Promise<RedisCommands>;
+  /** Whether it is a Cluster client (false while a URL's client loads: a URL gives a standalone one). */
+  readonly isCluster: boolean;
+}
+
+export interface RedisEventReadersOptions {
+  readonly instanceId: string;
+  readonly commandTimeout: number;
+  /** The streams' approximate MAXLEN, for the loss entries a reader records. */
+  readonly streamMaxLength: number;
+  readonly logger: SessionLogger;
+  /** Readers start once it resolves (the key layout matches); never if it rejects. */
+  readonly layoutChecked: Promise<void>;
+}
+
+/**
+ * The readers of a storage's key groups, started once, when a subject
+ * attaches or the replica is first asked. On standalone Redis one reader
+ * reads every group's stream with one blocking XREAD, on one connection: a
+ * burst of events costs as few reads as with one group. On a Cluster each
+ * group has a reader and a connection of its own, as a read of several keys
+ * must stay in one slot; a master that is down then holds up only its own
+ * groups' readers. Each group keeps its own position, sequence and gap
+ * detection (its cursor).
+ */
+export class RedisEventReaders implements StreamReading {
+  private readonly streams: { readonly keys: RedisSessionKeys; readonly cursor: RedisStreamCursor }[] = [];
+  private readers: RedisEventReader[] | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly source: ReaderClientSource,
+    private readonly options: RedisEventReadersOptions,
+  ) {}
+
+  /** A group's stream, read once reading starts, its entries going to `listener`. */
+  add(keys: RedisSessionKeys, listener: StreamListener): RedisStreamCursor {
+    const cursor = new RedisStreamCursor(keys.events, this.options.instanceId, this.options.logger, listener, this);
+    this.streams.push({ keys, cursor });
+    return cursor;
+  }
+
+  get started(): boolean {
+    return this.readers !== undefined;
+  }
+
+  /** Starts reading every group's stream, once; nothing after close(). */
+  start(): void {
+    if (this.readers !== undefined || this.closed) return;
+    const { instanceId, commandTimeout, streamMaxLength, logger, layoutChecked } = this.options;
+    const plan = this.source.isCluster ? this.streams.map((stream) => [stream]) : [this.streams];
+    const readers = plan.map((streams) => new RedisEventReader({
+      cursors: streams.map((stream) => stream.cursor),
+      groups: streams.map((stream) => stream.keys),
+      source: this.source,
+      loss: { origin: instanceId, maxLength: streamMaxLength },
+      logger,
+      blockMs: READ_BLOCK_MS,
+      commandTimeout,
+      batchSize: READ_BATCH,
+    }));
+    this.readers = readers;
+    layoutChecked.then(() => {
+      if (!this.closed) for (const reader of readers) reader.start();
+    }, () => undefined);
+  }
+
+  /** How far behind its stream's end the furthest behind reader is, in ms; undefined before any first read. */
+  lag(): number | undefined {
+    let lag: number | undefined;
+    for (const reader of this.readers ?? []) {
+      const readerLag = reader.lag();
+      if (readerLag !== undefined) lag = Math.max(lag ?? 0, readerLag);
+    }
+    return lag;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const reader of this.readers ?? []) reader.close();
+  }
+}
 
 export interface RedisEventReaderOptions {
   /** The streams read together, in one blocking read (on a Cluster, one stream per reader: their keys are in different slots). */
@@ -14,7 +104,7 @@ export interface RedisEventReaderOptions {
   /** The key groups of those streams, in the same order. */
   readonly groups: readonly RedisSessionKeys[];
   /** Whose client the reader's own connections are duplicated from. */
-  readonly connection: RedisConnection;
+  readonly source: ReaderClientSource;
   /** Who records loss entries, and the streams' approximate MAXLEN. */
   readonly loss: { readonly origin: string; readonly maxLength: number };
   readonly logger: SessionLogger;
@@ -113,8 +203,8 @@ export class RedisEventReader {
 
   /** A fresh connection (the origin codes known are forgotten with the old one: a restarted Redis gives new codes); undefined once closed. */
   private async reconnect(): Promise<ReaderConnection | undefined> {
-    const { connection: commands, groups, loss } = this.options;
-    const connecting = commands.created.then((client) => openReaderConnection(client, groups, loss));
+    const { source, groups, loss } = this.options;
+    const connecting = source.created.then((client) => openReaderConnection(client, groups, loss));
     const connection = await this.withWatchdog(connecting, 'connect').catch((error: unknown) => {
       // A connection that arrives after the watchdog gave up on it is nobody's: close it.
       connecting.then((late) => late.destroy(), () => undefined);

@@ -4,7 +4,7 @@ import type { SessionLogger } from '../../core/session-logger.js';
 import type { SessionTransitionSink } from '../../core/session-storage.js';
 import type { Deadlines } from './deadlines.js';
 import type { RedisConnection } from './redis-connection.js';
-import type { RedisEventReaders } from './redis-event-readers.js';
+import type { RedisEventReaders } from './redis-event-reader.js';
 import type { RedisSessionKeys } from './redis-keys.js';
 import { RedisReadPath } from './redis-read-path.js';
 import { RedisReplica } from './redis-replica.js';
@@ -57,9 +57,9 @@ export class RedisKeyGroup implements StreamListener {
     const { connection, readers, deadlines, logger } = parts;
     this.cursor = readers.add(keys, this);
     this.replica = settings.localReads ? new RedisReplica(settings.lifetime) : undefined;
-    this.read = new RedisReadPath(keys, this.replica, this.cursor, readers, connection, deadlines, settings.lifetime, logger);
+    this.read = new RedisReadPath(keys, this.replica, this.cursor, connection, deadlines, settings.lifetime, logger);
     this.write = new RedisWritePath(keys, this.cursor, connection, settings);
-    this.sweeper = new RedisSweeper(this.write, connection, deadlines, logger);
+    this.sweeper = new RedisSweeper(this.write, deadlines, logger);
     if (settings.lifetime.idleTimeout !== undefined) this.sweeper.start(settings.lifetime.sweepInterval);
   }
 

@@ -1,3 +1,5 @@
+import { checkPrefix, keysTagged, type RedisSessionKeys } from './redis-keys.js';
+
 /**
  * Which key group a session belongs to, and where each group's keys live.
  *
@@ -91,3 +93,10 @@ const CRC16_TABLE = (() => {
   }
   return table;
 })();
+
+/** Every key group's keys: with one group, the prefix's own tag; with more, `{prefix:g<i>:<k>}` (see the top of this file). */
+export function groupKeys(prefix: string, shards: number): RedisSessionKeys[] {
+  checkPrefix(prefix);
+  if (shards === 1) return [keysTagged(prefix)];
+  return Array.from({ length: shards }, (_, index) => keysTagged(groupTag(prefix, index, shards)));
+}

@@ -1,5 +1,4 @@
-import { isSessionId, type AuthKeyId, type SessionId } from '../../core/session-id.js';
-import { groupTag } from './redis-key-routing.js';
+import { parseDecimalId, type AuthKeyId, type SessionId } from '../../core/session-id.js';
 
 export const DEFAULT_KEY_PREFIX = 'mtproto-sessions';
 
@@ -36,21 +35,15 @@ export interface RedisLayoutKeys {
 /** Score of a session that never expires; a safe integer, so every Redis and Lua number keeps it exact. */
 export const NO_DEADLINE = Number.MAX_SAFE_INTEGER;
 
-function checkPrefix(prefix: string): void {
+export function checkPrefix(prefix: string): void {
   if (typeof prefix !== 'string' || prefix === '' || /[{}\s]/.test(prefix)) {
     throw new TypeError(`RedisSessionStorage keyPrefix must be a non-empty string without braces or spaces; got ${JSON.stringify(prefix)}`);
   }
 }
 
-function keysTagged(tag: string): RedisSessionKeys {
+/** A key group's keys under hash tag `tag`. */
+export function keysTagged(tag: string): RedisSessionKeys {
   return { sessions: `{${tag}}:sessions`, events: `{${tag}}:events`, sequence: `{${tag}}:sequence`, quota: `{${tag}}:quota`, origins: `{${tag}}:origins`, epoch: `{${tag}}:epoch` };
-}
-
-/** Every key group's keys: with one group, the prefix's own tag; with more, `{prefix:g<i>:<k>}` (see redis-key-routing). */
-export function groupKeys(prefix: string, shards: number): RedisSessionKeys[] {
-  checkPrefix(prefix);
-  if (shards === 1) return [keysTagged(prefix)];
-  return Array.from({ length: shards }, (_, index) => keysTagged(groupTag(prefix, index, shards)));
 }
 
 export function layoutKeys(prefix: string): RedisLayoutKeys {
@@ -70,18 +63,9 @@ export function sessionMember(sessionId: SessionId, authKeyId: AuthKeyId | undef
 /** A sorted-set member's ids (see sessionMember), or undefined for one that is not a member of ours. */
 export function parseMember(member: string): [SessionId, AuthKeyId | undefined] | undefined {
   const sep = member.indexOf(':');
-  const sessionId = parseLong(sep < 0 ? member : member.slice(sep + 1));
+  const sessionId = parseDecimalId(sep < 0 ? member : member.slice(sep + 1));
   if (sessionId === undefined) return undefined;
   if (sep < 0) return [sessionId, undefined];
-  const authKeyId = parseLong(member.slice(0, sep));
+  const authKeyId = parseDecimalId(member.slice(0, sep));
   return authKeyId === undefined ? undefined : [sessionId, authKeyId];
-}
-
-const CANONICAL_LONG = /^-?(0|[1-9]\d{0,18})$/;
-
-/** A decimal signed 64-bit integer in canonical form (as {@link sessionMember} writes it), or undefined. */
-export function parseLong(text: string | undefined): SessionId | undefined {
-  if (text === undefined || !CANONICAL_LONG.test(text)) return undefined;
-  const value = BigInt(text);
-  return isSessionId(value) ? value : undefined;
 }

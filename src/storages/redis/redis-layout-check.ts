@@ -3,10 +3,10 @@ import { backoffDelay, sleep } from './backoff.js';
 import type { Deadlines } from './deadlines.js';
 import { bounded } from './redis-failures.js';
 import type { RedisConnection } from './redis-connection.js';
-import { RedisKeyLayoutError } from './redis-key-layout-error.js';
+import { RedisKeyLayoutError, SINGLE_UNRECORDED, type RecordedLayout } from './redis-key-layout-error.js';
 import type { RedisLayoutKeys } from './redis-keys.js';
 import { layoutMessages } from './redis-storage.messages.js';
-import { layoutScript, SINGLE_UNRECORDED, type RecordedLayout } from './scripts/layout.script.js';
+import { layoutScript } from './scripts/layout.script.js';
 
 /** The name of the key layout this version writes; a record naming another is refused. */
 export const LAYOUT = 'groups-v1';

@@ -3,9 +3,7 @@ import type { SessionLifetime } from '../../core/session-lifetime.js';
 import type { SessionLogger } from '../../core/session-logger.js';
 import { backoffDelay, sleep } from './backoff.js';
 import type { Deadlines } from './deadlines.js';
-import { RedisBackgroundTouches } from './redis-background-touches.js';
 import type { RedisConnection } from './redis-connection.js';
-import type { RedisEventReaders } from './redis-event-readers.js';
 import { bounded, describeRedisFailure } from './redis-failures.js';
 import { sessionMember, type RedisSessionKeys } from './redis-keys.js';
 import { REPLICA_LIVE, REPLICA_TOUCH_DUE, type RedisReplica } from './redis-replica.js';
@@ -16,20 +14,34 @@ import { touchSessionsScript } from './scripts/touch-sessions.script.js';
 
 /** Members per ZSCAN reply while seeding: one batch is well under a millisecond of work here. */
 const SEED_BATCH = 1000;
+/** Sessions per background touch script. */
+const TOUCH_BATCH = 500;
+
+interface PendingTouch {
+  readonly member: string;
+  readonly sessionId: SessionId;
+  readonly authKeyId: AuthKeyId | undefined;
+}
 
 /** Settled once, shared by every lookup the replica answers: that path allocates nothing. */
 const RESOLVED_TRUE = Promise.resolve(true);
 
 /**
  * How one key group answers `hasSession`: from its replica when it holds the
- * session as live (no Redis command; a touch that is due goes out in the
- * background), else from Redis. It also keeps the replica: applies the
- * stream's entries, seeds it once the group's stream position is known, and
- * rebuilds it after missed events. See RedisReplica for why seeding converges.
+ * session as live (no Redis command), else from Redis. It also keeps the
+ * replica: applies the stream's entries, seeds it once the group's stream
+ * position is known, rebuilds it after missed events, and touches in the
+ * background the sessions it answered that are due for one (at most one
+ * touch per session queued or in flight; what one synchronous run queued
+ * goes out as one script, which node-redis pipelines with the tick's other
+ * commands). See RedisReplica for why seeding converges.
  */
 export class RedisReadPath {
-  private readonly touches: RedisBackgroundTouches | undefined;
   private readonly expiring: boolean;
+  /** Members with a background touch queued or in flight. */
+  private readonly touching = new Set<string>();
+  private pendingTouches: PendingTouch[] = [];
+  private touchFlushScheduled = false;
   private closed = false;
   private readonly describeLookupFailure = (error: unknown): Error => describeRedisFailure(error, 'hasSession');
 
@@ -37,9 +49,8 @@ export class RedisReadPath {
     private readonly keys: RedisSessionKeys,
     /** This instance's copy of the group's live sessions; none without localReads. */
     private readonly replica: RedisReplica | undefined,
-    cursor: RedisStreamCursor,
-    /** Started by the first lookup that the replica cannot answer yet: a storage that only writes needs no reader. */
-    private readonly readers: RedisEventReaders,
+    /** Asked to start reading by the first lookup the replica cannot answer yet. */
+    private readonly cursor: RedisStreamCursor,
     private readonly connection: RedisConnection,
     private readonly deadlines: Deadlines,
     private readonly lifetime: SessionLifetime,
@@ -47,7 +58,6 @@ export class RedisReadPath {
   ) {
     this.expiring = lifetime.idleTimeout !== undefined;
     if (replica === undefined) return;
-    if (this.expiring) this.touches = new RedisBackgroundTouches(keys, replica, connection, deadlines, lifetime);
     // Every entry from the stream position on is applied while the scan runs; the scan starts once the position is known.
     const generation = replica.beginSeed();
     cursor.ready.then(() => this.scan(replica, generation), () => undefined);
@@ -61,12 +71,12 @@ export class RedisReadPath {
         const answer = replica.lookup(sessionId, authKeyId);
         if (answer === REPLICA_LIVE) return RESOLVED_TRUE;
         if (answer === REPLICA_TOUCH_DUE) {
-          this.touches!.later(sessionId, authKeyId);
+          this.touchLater(sessionId, authKeyId);
           return RESOLVED_TRUE;
         }
         // Not held, or its known deadline has passed: Redis decides.
       } else {
-        this.readers.start();
+        this.cursor.requestReading();
       }
     }
     const connection = this.connection;
@@ -91,7 +101,7 @@ export class RedisReadPath {
   whenLocal(): Promise<void> {
     const replica = this.replica;
     if (replica === undefined || replica.live) return Promise.resolve();
-    this.readers.start();
+    this.cursor.requestReading();
     return replica.seeded;
   }
 
@@ -113,8 +123,9 @@ export class RedisReadPath {
 
   close(): void {
     this.closed = true;
-    this.touches?.close();
     this.replica?.clear();
+    for (const touch of this.pendingTouches) this.touching.delete(touch.member);
+    this.pendingTouches = [];
   }
 
   /** A lookup with idleTimeout: whether the session is live, pushing its deadline when due; the replica learns the deadline. */
@@ -130,6 +141,44 @@ export class RedisReadPath {
     return live;
   }
 
+  /** Queues a touch of a session; nothing if one is queued or in flight. */
+  private touchLater(sessionId: SessionId, authKeyId: AuthKeyId | undefined): void {
+    const member = sessionMember(sessionId, authKeyId);
+    if (this.touching.has(member)) return;
+    this.touching.add(member);
+    this.pendingTouches.push({ member, sessionId, authKeyId });
+    if (this.touchFlushScheduled) return;
+    this.touchFlushScheduled = true;
+    // A microtask: the touches go out before any call made after this lookup, so Redis sees them in that order.
+    queueMicrotask(() => this.flushTouches());
+  }
+
+  private flushTouches(): void {
+    this.touchFlushScheduled = false;
+    const queued = this.pendingTouches;
+    this.pendingTouches = [];
+    for (let at = 0; at < queued.length; at += TOUCH_BATCH) this.sendTouches(queued.slice(at, at + TOUCH_BATCH));
+  }
+
+  private sendTouches(batch: PendingTouch[]): void {
+    const { lifetime } = this;
+    const now = lifetime.clock();
+    const idleTimeout = lifetime.idleTimeout!;
+    const members = batch.map((touch) => touch.member);
+    const done = (): void => {
+      for (const member of members) this.touching.delete(member);
+    };
+    const touch = this.connection.run(touchSessionsScript, this.keys, { now, idleTimeout, deadline: now + idleTimeout + lifetime.touchSlack, members });
+    bounded(this.deadlines, touch, 'touching sessions').then(
+      (deadlines) => {
+        done();
+        if (this.closed) return;
+        batch.forEach((touched, i) => this.replica!.confirm(touched.sessionId, touched.authKeyId, deadlines[i]! > 0 ? deadlines[i] : undefined));
+      },
+      // Not confirmed: the replica keeps the deadline it had, and once that has passed, a lookup asks Redis.
+      done,
+    );
+  }
   /** Scans the sorted set in batches into the replica, retrying (from the same cursor) while Redis is away. */
   private async scan(replica: RedisReplica, generation: number): Promise<void> {
     const { connection } = this;

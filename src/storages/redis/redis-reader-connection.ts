@@ -1,9 +1,9 @@
 import type { RedisCommands } from './redis-client.js';
 import type { RedisSessionKeys } from './redis-keys.js';
-import type { StreamEntry } from './redis-stream-entry.js';
-import { readerAfterScript, readerStartScript, type StreamAfter, type StreamStart } from './scripts/reader.script.js';
+import type { StreamAfter, StreamEntry, StreamStart } from './redis-stream-entry.js';
+import { readerAfterScript, readerStartScript } from './scripts/reader.script.js';
 import { recordLossScript } from './scripts/record-loss.script.js';
-import { runScriptBySha } from './scripts/run-script.js';
+import { runScriptBySha } from './scripts/define-script.js';
 
 /** What the event reader does on its own dedicated connection, for its streams (by index). */
 export interface ReaderConnection {

@@ -1,4 +1,4 @@
-import { quote } from './redis-stream-entry.js';
+import { quoteForeign } from '../../core/to-error.js';
 
 /**
  * Redis answered a script with a reply of a shape the script never gives:
@@ -14,6 +14,6 @@ export class RedisReplyError extends Error {
     /** The reply as received. */
     readonly reply: unknown,
   ) {
-    super(`Redis answered ${script} with ${quote(reply)}, not the reply its script gives`);
+    super(`Redis answered ${script} with ${quoteForeign(reply)}, not the reply its script gives`);
   }
 }

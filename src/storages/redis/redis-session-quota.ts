@@ -1,7 +1,8 @@
 import { SessionLimitError } from '../../core/session-storage-errors.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisLayoutKeys } from './redis-keys.js';
-import type { RedisWritePath, Transition } from './redis-write-path.js';
+import type { Transition } from './redis-transition.js';
+import type { RedisWritePath } from './redis-write-path.js';
 import { poolGiveScript, poolTakeScript } from './scripts/pool.script.js';
 
 /** Most quota a group takes at once, as a share of maxSessions per group. */

@@ -3,7 +3,7 @@ import { markChecksIds, type SessionStorage, type SessionStorageHealthDetails, t
 import { Deadlines } from './deadlines.js';
 import { ForwardingLogger } from './forwarding-logger.js';
 import { RedisConnection } from './redis-connection.js';
-import { RedisEventReaders } from './redis-event-readers.js';
+import { RedisEventReaders } from './redis-event-reader.js';
 import { bounded } from './redis-failures.js';
 import { RedisKeyGroup } from './redis-key-group.js';
 import { groupIndex } from './redis-key-routing.js';
@@ -11,7 +11,7 @@ import { sessionMember, type RedisSessionKeys } from './redis-keys.js';
 import { checkKeyLayout, LAYOUT } from './redis-layout-check.js';
 import { RedisSessionQuota } from './redis-session-quota.js';
 import { resolveRedisOptions, type RedisSessionStorageOptions } from './redis-storage-options.js';
-import type { Transition } from './redis-write-path.js';
+import type { Transition } from './redis-transition.js';
 
 /**
  * Sessions in Redis (standalone or Cluster), shared by every application

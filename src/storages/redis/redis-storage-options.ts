@@ -4,8 +4,8 @@ import { assertPositiveInteger, LIFETIME_OPTIONS, resolveLifetime, type SessionL
 import { assertLogger, type SessionLogger } from '../../core/session-logger.js';
 import { isIORedisClient, isNodeRedisClient, type IORedisClient, type NodeRedisClient } from './redis-client.js';
 import type { RedisConnectionSource } from './redis-command-client.js';
-import { MAX_SHARDS } from './redis-key-routing.js';
-import { DEFAULT_KEY_PREFIX, groupKeys, layoutKeys, type RedisLayoutKeys, type RedisSessionKeys } from './redis-keys.js';
+import { groupKeys, MAX_SHARDS } from './redis-key-routing.js';
+import { DEFAULT_KEY_PREFIX, layoutKeys, type RedisLayoutKeys, type RedisSessionKeys } from './redis-keys.js';
 
 export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
   /** A Redis URL (`redis://127.0.0.1:6379`); the storage opens and owns its connections. Give this or `client`. */

@@ -1,6 +1,6 @@
 import { describeError } from '../../core/to-error.js';
 import type { RedisLayoutKeys } from './redis-keys.js';
-import { SINGLE_UNRECORDED, type RecordedLayout } from './scripts/layout.script.js';
+import type { RecordedLayout, SINGLE_UNRECORDED } from './redis-key-layout-error.js';
 
 /** What the stream cursor logs. */
 export const streamMessages = {
@@ -46,7 +46,7 @@ export const layoutMessages = {
   checkFailed: (error: unknown) => `Checking the key layout in Redis failed (${describeError(error)}); calls wait until it succeeds, retrying`,
   mismatch(keys: RedisLayoutKeys, wanted: RecordedLayout, recorded: RecordedLayout | typeof SINGLE_UNRECORDED): string {
     const start = 'RedisSessionStorage refuses to use data laid out differently from its options';
-    if (recorded === SINGLE_UNRECORDED) {
+    if (typeof recorded === 'string') {
       return `${start}: ${keys.single.sessions} and ${keys.single.events} hold data in the one-group layout (shards: 1, written by a version `
         + `that did not record its layout), but this storage has shards: ${wanted.shards}. Start it with shards: 1, or migrate (README, "Changing shards").`;
     }

@@ -1,8 +1,10 @@
 import { SessionEventsMissed } from '../../core/session-event.js';
 import type { SessionLogger } from '../../core/session-logger.js';
-import { compareEntryIds, isLossEntry, originCodeOf, parseLossEntry, parseTransitionEntry, sequenceOf, type LossEntry, type StreamEntry, type TransitionEntry } from './redis-stream-entry.js';
+import {
+  compareEntryIds, isLossEntry, originCodeOf, parseLossEntry, parseTransitionEntry, sequenceOf,
+  type LossEntry, type StreamAfter, type StreamEntry, type StreamStart, type TransitionEntry,
+} from './redis-stream-entry.js';
 import { streamMessages } from './redis-storage.messages.js';
-import type { StreamAfter, StreamStart } from './scripts/reader.script.js';
 
 /** Hears what one stream's entries say, in stream order: its key group. */
 export interface StreamListener {
@@ -10,6 +12,11 @@ export interface StreamListener {
   transition(entry: TransitionEntry): Promise<unknown> | undefined;
   /** Entries were removed before they were read, or Redis lost history. */
   eventsMissed(notice: SessionEventsMissed): void;
+}
+
+/** Who reads the stream: started on request (see RedisEventReaders). */
+export interface StreamReading {
+  start(): void;
 }
 
 /** Own deliveries that nobody claimed (their call failed) are forgotten after this long. */
@@ -77,8 +84,14 @@ export class RedisStreamCursor {
     private readonly instanceId: string,
     private readonly logger: SessionLogger,
     private readonly listener: StreamListener,
+    private readonly reading: StreamReading,
   ) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
+  }
+
+  /** Starts reading this stream (and the storage's others), if not yet started: a storage that only writes needs no reader. */
+  requestReading(): void {
+    this.reading.start();
   }
 
   /** Where reading starts: the stream's end when the reader first connected. */

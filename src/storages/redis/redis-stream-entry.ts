@@ -1,6 +1,6 @@
 import { SessionEvent, type SessionEndReason, type SessionEventType } from '../../core/session-event.js';
-import type { AuthKeyId } from '../../core/session-id.js';
-import { parseLong } from './redis-keys.js';
+import { parseDecimalId, type AuthKeyId } from '../../core/session-id.js';
+import { quoteForeign as quote } from '../../core/to-error.js';
 
 /**
  * The stream entry, in one place: its field names (the scripts that write
@@ -35,6 +35,20 @@ export interface StreamEntry {
   message: Record<string, string>;
 }
 
+/** Where a reader starts in a stream: its last entry ('0-0' when empty), its sequence so far and its loss epoch. */
+export interface StreamStart {
+  readonly position: string;
+  readonly sequence: bigint;
+  readonly epoch: bigint;
+}
+
+/** A stream after a reader's position, once the reader is back from a break. */
+export interface StreamAfter {
+  readonly nextExists: boolean;
+  readonly lastId: string;
+  readonly sequence: bigint;
+}
+
 /** A transition entry, parsed. */
 export interface TransitionEntry {
   readonly event: SessionEvent;
@@ -60,8 +74,6 @@ const TYPES: Record<string, readonly [SessionEventType, SessionEndReason | undef
 
 const SEQUENCE = /^[1-9]\d{0,18}$/;
 const DEADLINE = /^[1-9]\d{0,15}$/;
-/** Foreign data quoted in a warning is cut to this many characters. */
-const QUOTE_LIMIT = 200;
 
 export function isLossEntry(message: Record<string, string>): boolean {
   return message[ENTRY.type] === ENTRY_TYPE.loss;
@@ -94,12 +106,12 @@ export function parseTransitionEntry(message: Record<string, string>, originName
   const kind = TYPES[message[ENTRY.type] ?? ''];
   if (kind === undefined) return `unknown type ${quote(message[ENTRY.type])}`;
   const session = message[ENTRY.sessionId];
-  const sessionId = parseLong(session);
+  const sessionId = parseDecimalId(session);
   if (sessionId === undefined) return `bad session id ${quote(session)}`;
   const authKey = message[ENTRY.authKeyId];
   let authKeyId: AuthKeyId | undefined;
   if (authKey !== undefined) {
-    authKeyId = parseLong(authKey);
+    authKeyId = parseDecimalId(authKey);
     if (authKeyId === undefined) return `bad auth key id ${quote(authKey)}`;
   }
   let origin: string | undefined = message[ENTRY.origin];
@@ -120,12 +132,6 @@ export function parseTransitionEntry(message: Record<string, string>, originName
     // A deadline that is not a positive integer is left out: the replica then asks Redis about the session.
     deadline: deadline !== undefined && DEADLINE.test(deadline) ? Number(deadline) : undefined,
   };
-}
-
-/** Foreign data for a log line: JSON, cut to a few hundred characters so one junk entry cannot flood the log. */
-export function quote(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length <= QUOTE_LIMIT ? text : `${text.slice(0, QUOTE_LIMIT)}… (${text.length} characters)`;
 }
 
 /** The ms part of a stream id: when Redis added the entry. */

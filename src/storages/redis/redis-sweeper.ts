@@ -1,9 +1,15 @@
 import type { SessionLogger } from '../../core/session-logger.js';
 import { describeError } from '../../core/to-error.js';
 import type { Deadlines } from './deadlines.js';
-import type { RedisConnection } from './redis-connection.js';
 import { bounded } from './redis-failures.js';
-import { SWEEP_BATCH, type RedisWritePath } from './redis-write-path.js';
+import type { Transition } from './redis-transition.js';
+import { SWEEP_BATCH } from './scripts/sweep.script.js';
+
+/** What the sweeper drives: a key group's write path. */
+export interface Sweepable {
+  /** Expires up to one batch of lapsed sessions once Redis is ready: changed is how many. */
+  sweep(): Promise<Transition<number>>;
+}
 
 /** Sweep batches per tick, so one tick never runs long; what is left waits for the next tick. */
 const SWEEP_BATCHES_PER_TICK = 10;
@@ -20,8 +26,7 @@ export class RedisSweeper {
   private stopped = false;
 
   constructor(
-    private readonly write: RedisWritePath,
-    private readonly connection: RedisConnection,
+    private readonly write: Sweepable,
     private readonly deadlines: Deadlines,
     private readonly logger: SessionLogger,
   ) {}
@@ -49,7 +54,7 @@ export class RedisSweeper {
 
   /** Expires up to one batch; resolves how many once announced here and their observers have settled (within observerTimeout, outside commandTimeout). */
   private async sweepBatch(): Promise<number> {
-    const { changed, settled } = await bounded(this.deadlines, this.connection.afterReady(() => this.write.sweep()), 'expireIdleSessions');
+    const { changed, settled } = await bounded(this.deadlines, this.write.sweep(), 'expireIdleSessions');
     await settled;
     return changed;
   }

@@ -3,27 +3,15 @@ import { SessionLimitError } from '../../core/session-storage-errors.js';
 import type { RedisConnection } from './redis-connection.js';
 import { NO_DEADLINE, type RedisSessionKeys } from './redis-keys.js';
 import type { RedisStreamCursor } from './redis-stream-cursor.js';
+import type { Transition } from './redis-transition.js';
 import type { AppendArgs } from './scripts/append-event.lua.js';
 import { createSessionScript } from './scripts/create-session.script.js';
 import { destroySessionScript } from './scripts/destroy-session.script.js';
 import { releaseQuotaScript } from './scripts/release-quota.script.js';
-import { sweepScript } from './scripts/sweep.script.js';
+import { SWEEP_BATCH, sweepScript } from './scripts/sweep.script.js';
 import type { TransitionReply } from './scripts/transition-reply.js';
 import { LIMIT, TRANSITION } from './scripts/transition-status.js';
 
-/** Sessions one sweep or release script expires at most. */
-export const SWEEP_BATCH = 1000;
-
-/**
- * What a transition did, once this instance has announced its events: the
- * call's result, and what settles once this instance's observers have.
- * Apart, so that a caller bounds the first by commandTimeout and leaves the
- * observers to their own bound (observerTimeout).
- */
-export interface Transition<T> {
-  readonly changed: T;
-  readonly settled: Promise<void>;
-}
 
 /** What a key group's writes need to know of the storage. */
 export interface WritePathSettings {
@@ -82,8 +70,12 @@ export class RedisWritePath {
     return { changed: reply.status === TRANSITION.done, settled: reading ? (await this.announced(reply.eventIds)).settled : SETTLED };
   }
 
-  /** Expires up to one batch of lapsed sessions: changed is how many. */
-  async sweep(): Promise<Transition<number>> {
+  /** Expires up to one batch of lapsed sessions, once Redis is ready: changed is how many. */
+  sweep(): Promise<Transition<number>> {
+    return this.connection.afterReady(() => this.sweepNow());
+  }
+
+  private async sweepNow(): Promise<Transition<number>> {
     const reading = this.cursor.isReading;
     const ids = await this.connection.run(sweepScript, this.keys, { ...this.appendArgs(), batch: SWEEP_BATCH });
     return { changed: ids.length, settled: reading ? (await this.announced(ids)).settled : SETTLED };

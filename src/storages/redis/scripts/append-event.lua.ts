@@ -71,3 +71,9 @@ export interface AppendArgs {
 export function appendArgs(a: AppendArgs): string[] {
   return [a.origin, String(a.now), String(a.maxLength)];
 }
+
+/** The arguments of the scripts that expire a batch of lapsed sessions. */
+export interface BatchArgs extends AppendArgs {
+  /** The most sessions one call expires. */
+  readonly batch: number;
+}

@@ -1,9 +1,7 @@
+import { SINGLE_UNRECORDED, type RecordedLayout } from '../redis-key-layout-error.js';
 import { RedisReplyError } from '../redis-reply-error.js';
 import type { RedisLayoutKeys } from '../redis-keys.js';
 import { defineScript } from './define-script.js';
-
-/** Marks one-group data with no record of its layout, asked for with more groups. */
-export const SINGLE_UNRECORDED = 'single-unrecorded';
 
 const SOURCE = `--[[
   Records the layout the first time and returns the recorded one, read and
@@ -25,13 +23,6 @@ redis.call('HSET', KEYS[1], 'layout', ARGV[1], 'shards', ARGV[2], 'maxSessions',
 if tonumber(ARGV[2]) > 1 and tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[2], ARGV[3]) end
 return {ARGV[1], ARGV[2], ARGV[3]}
 `;
-
-/** A prefix's layout as recorded in Redis. */
-export interface RecordedLayout {
-  readonly layout: string;
-  readonly shards: number;
-  readonly maxSessions: number;
-}
 
 /** Resolves the recorded layout, or SINGLE_UNRECORDED (one-group data, no record, more groups asked for). */
 export const layoutScript = defineScript<RecordedLayout, RecordedLayout | typeof SINGLE_UNRECORDED, RedisLayoutKeys>({

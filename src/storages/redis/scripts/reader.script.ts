@@ -1,4 +1,5 @@
 import { RedisReplyError } from '../redis-reply-error.js';
+import type { StreamAfter, StreamStart } from '../redis-stream-entry.js';
 import { defineScript, isCount, readerKeys } from './define-script.js';
 
 const START_SOURCE = `--[[
@@ -20,18 +21,6 @@ local next = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', 1)
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 return {next[1] and 1 or 0, last[1] and last[1][1] or '0-0', redis.call('GET', KEYS[2]) or '0'}
 `;
-
-export interface StreamStart {
-  readonly position: string;
-  readonly sequence: bigint;
-  readonly epoch: bigint;
-}
-
-export interface StreamAfter {
-  readonly nextExists: boolean;
-  readonly lastId: string;
-  readonly sequence: bigint;
-}
 
 export const readerStartScript = defineScript<void, StreamStart>({
   name: 'the stream end',

@@ -1,7 +1,6 @@
 import { RedisReplyError } from '../redis-reply-error.js';
-import { APPEND_EVENT, appendArgs } from './append-event.lua.js';
+import { APPEND_EVENT, appendArgs, type BatchArgs } from './append-event.lua.js';
 import { defineScript, transitionKeys } from './define-script.js';
-import type { SweepArgs } from './sweep.script.js';
 
 const SOURCE = `--[[
   Hands a group's unused quota back: expires up to a batch of lapsed sessions
@@ -26,7 +25,7 @@ return ids
 `;
 
 /** The quota a group handed back and the ids of the expiry events it appended. */
-export const releaseQuotaScript = defineScript<SweepArgs, { released: number; eventIds: string[] }>({
+export const releaseQuotaScript = defineScript<BatchArgs, { released: number; eventIds: string[] }>({
   name: 'releasing unused session quota',
   source: SOURCE,
   keys: transitionKeys,

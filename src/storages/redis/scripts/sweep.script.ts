@@ -1,5 +1,8 @@
-import { APPEND_EVENT, appendArgs, type AppendArgs } from './append-event.lua.js';
+import { APPEND_EVENT, appendArgs, type BatchArgs } from './append-event.lua.js';
 import { defineScript, idsReply, transitionKeys } from './define-script.js';
+
+/** Sessions one sweep (or quota release) expires at most. */
+export const SWEEP_BATCH = 1000;
 
 const SOURCE = `--[[
   Expires up to a batch of lapsed sessions, with their expired events.
@@ -15,12 +18,7 @@ expire_lapsed(tonumber(ARGV[4]), ids)
 return ids
 `;
 
-export interface SweepArgs extends AppendArgs {
-  /** The most sessions one call expires. */
-  readonly batch: number;
-}
-
-export const sweepScript = defineScript<SweepArgs, string[]>({
+export const sweepScript = defineScript<BatchArgs, string[]>({
   name: 'expireIdleSessions',
   source: SOURCE,
   keys: transitionKeys,

@@ -1,0 +1,53 @@
+import { ENTRY, ENTRY_TYPE, isLossEntry, parseLossEntry, parseTransitionEntry } from '../../../src/storages/redis/redis-stream-entry';
+import { APPEND_EVENT } from '../../../src/storages/redis/scripts/append-event.lua';
+import { recordLossScript } from '../../../src/storages/redis/scripts/record-loss.script';
+
+const origins = new Map([['1', 'instance-a']]);
+
+describe('the stream entry codec', () => {
+  it('parses a scoped created entry with its member, sequence and deadline', () => {
+    const parsed = parseTransitionEntry({ t: 'c', s: '-9223372036854775808', a: '9223372036854775807', i: '1', n: '7', e: '1700000000000' }, origins);
+    if (typeof parsed === 'string') throw new Error(parsed);
+    expect(parsed.event).toMatchObject({ type: 'created', sessionId: -(2n ** 63n), authKeyId: 2n ** 63n - 1n, origin: 'instance-a' });
+    expect(parsed.member).toBe('9223372036854775807:-9223372036854775808');
+    expect(parsed.sequence).toBe(7n);
+    expect(parsed.deadline).toBe(1_700_000_000_000);
+  });
+
+  it('reads expired entries as destroyed with reason expired, and entries of older versions that name their origin', () => {
+    const parsed = parseTransitionEntry({ t: 'x', s: '5', o: 'instance-b', n: '1' }, origins);
+    if (typeof parsed === 'string') throw new Error(parsed);
+    expect(parsed.event).toMatchObject({ type: 'destroyed', reason: 'expired', origin: 'instance-b' });
+    expect(parsed.deadline).toBeUndefined();
+  });
+
+  it.each([
+    [{ t: 'z', s: '1', i: '1', n: '1' }, /unknown type "z"/],
+    [{ t: 'c', s: '01', i: '1', n: '1' }, /bad session id "01"/],
+    [{ t: 'c', s: '1', a: 'x', i: '1', n: '1' }, /bad auth key id "x"/],
+    [{ t: 'c', s: '1', i: '9', n: '1' }, /unknown origin code "9"/],
+    [{ t: 'c', s: '1', i: '1', n: '0' }, /bad sequence number "0"/],
+  ])('says why %j is malformed', (message, why) => {
+    expect(parseTransitionEntry(message, origins)).toMatch(why);
+  });
+
+  it('quotes at most a few hundred characters of a junk field', () => {
+    const why = parseTransitionEntry({ t: 'x'.repeat(1_000_000) }, origins);
+    expect(typeof why).toBe('string');
+    expect((why as string).length).toBeLessThan(300);
+  });
+
+  it('parses loss entries', () => {
+    expect(isLossEntry({ t: 'l' })).toBe(true);
+    expect(parseLossEntry({ t: 'l', g: '2', o: 'instance-a', n: '9' })).toEqual({ epoch: 2n, origin: 'instance-a', sequence: 9n });
+    expect(parseLossEntry({ t: 'l', g: 'x', o: 'a', n: '9' })).toMatch(/bad epoch/);
+  });
+
+  it('is the one place the field names come from: the scripts that write entries are built from it', () => {
+    for (const field of [ENTRY.type, ENTRY.sessionId, ENTRY.authKeyId, ENTRY.originCode, ENTRY.sequence, ENTRY.deadline]) {
+      expect(APPEND_EVENT).toContain(`'${field}'`);
+    }
+    expect(APPEND_EVENT).toContain(`append('${ENTRY_TYPE.expired}'`);
+    expect(recordLossScript.source).toContain(`'${ENTRY.type}', '${ENTRY_TYPE.loss}', '${ENTRY.epoch}'`);
+  });
+});

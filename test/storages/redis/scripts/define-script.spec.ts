@@ -1,0 +1,37 @@
+import { NO_DEADLINE } from '../../../../src/storages/redis/redis-keys';
+import { RedisReplyError } from '../../../../src/storages/redis/redis-reply-error';
+import { createSessionScript } from '../../../../src/storages/redis/scripts/create-session.script';
+import { destroySessionScript } from '../../../../src/storages/redis/scripts/destroy-session.script';
+import { releaseQuotaScript } from '../../../../src/storages/redis/scripts/release-quota.script';
+import { sweepScript } from '../../../../src/storages/redis/scripts/sweep.script';
+import { touchSessionsScript } from '../../../../src/storages/redis/scripts/touch-sessions.script';
+import { TRANSITION } from '../../../../src/storages/redis/scripts/transition-status';
+
+const common = { origin: 'instance-a', now: 1000, maxLength: 100 };
+
+describe('the scripts\' typed boundaries', () => {
+  it('give every script that appends events the same leading arguments, in one order', () => {
+    const lead = ['instance-a', '1000', '100'];
+    expect(createSessionScript.args({ ...common, member: '5', deadline: 2000, limit: 0, grant: 0 }).slice(0, 3)).toEqual(lead);
+    expect(destroySessionScript.args({ ...common, member: '5' }).slice(0, 3)).toEqual(lead);
+    expect(sweepScript.args({ ...common, batch: 10 }).slice(0, 3)).toEqual(lead);
+    expect(releaseQuotaScript.args({ ...common, batch: 10 }).slice(0, 3)).toEqual(lead);
+  });
+
+  it('send a create\'s deadline once', () => {
+    const args = createSessionScript.args({ ...common, member: '5', deadline: NO_DEADLINE, limit: 0, grant: 0 });
+    expect(args.filter((arg) => arg === String(NO_DEADLINE))).toHaveLength(1);
+  });
+
+  it('open each Lua source with a header naming its KEYS, ARGV and output', () => {
+    for (const script of [createSessionScript, destroySessionScript, sweepScript, releaseQuotaScript, touchSessionsScript]) {
+      expect(script.source).toMatch(/^--\[\[[\s\S]*Input:[\s\S]*KEYS\[1\][\s\S]*ARGV\[1\][\s\S]*Output:[\s\S]*\]\]/);
+    }
+  });
+
+  it('parse replies into named statuses, and refuse other shapes with RedisReplyError', () => {
+    expect(createSessionScript.parse([TRANSITION.done, '1-0'])).toEqual({ status: TRANSITION.done, eventIds: ['1-0'] });
+    expect(() => createSessionScript.parse([7])).toThrow(RedisReplyError);
+    expect(() => touchSessionsScript.parse('x'.repeat(10_000))).toThrow(/hasSession with "x{10,}… \(10002 characters\)/);
+  });
+});
