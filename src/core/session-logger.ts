@@ -15,3 +15,26 @@ export function assertLogger(logger: unknown, what: string): asserts logger is S
     throw new TypeError(`${what} must have error(message) and warn(message) methods (a Nest Logger or console); got ${got}`);
   }
 }
+
+/**
+ * A logger that forwards to `logger` and never throws: a report must not
+ * break the path it reports on (an observer's failure, a storage's recovery).
+ */
+export function neverThrowing(logger: SessionLogger): SessionLogger {
+  return {
+    error(...args: Parameters<SessionLogger['error']>): void {
+      try {
+        logger.error(...args);
+      } catch {
+        // Nowhere left to report to.
+      }
+    },
+    warn(message: string): void {
+      try {
+        logger.warn(message);
+      } catch {
+        // Nowhere left to report to.
+      }
+    },
+  };
+}

@@ -1,7 +1,7 @@
 import { assertKnownOptions, describeOptionValue } from '../core/known-options.js';
 import { resolveLifetime } from '../core/session-lifetime.js';
 import { assertSessionStorage, type SessionStorage } from '../core/session-storage.js';
-import { assertObserverTimeout } from '../core/session-subject.js';
+import { assertObserverTimeout } from '../core/session-subject-options.js';
 import type { SessionsModuleOptions } from './sessions-module-options.interface.js';
 
 const OPTION_KEYS = ['storage', 'idleTimeout', 'maxSessions', 'observerTimeout', 'isGlobal'];

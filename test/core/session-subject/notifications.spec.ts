@@ -1,10 +1,11 @@
 import { SessionEvent, SessionSubject, type SessionObserver } from 'nestjs-mtproto-sessions';
-import { fakeLogger, INT64_MIN } from '../session-test-helpers';
+import { INT64_MIN } from '../../../src/core/session-id';
+import type { RecordingLogger } from '../../support/recording-logger';
 import { freshSubject, KEY_A, KEY_B, RecordingObserver } from './fixtures';
 
 // SessionSubject: what observers are told, the events, subscribing.
 describe('SessionSubject', () => {
-  let logger: ReturnType<typeof fakeLogger>;
+  let logger: RecordingLogger;
   let subject: SessionSubject;
 
   beforeEach(() => {
@@ -21,7 +22,7 @@ describe('SessionSubject', () => {
         ['created', 5n],
         ['destroyed', 5n],
       ]);
-      expect(logger.error).not.toHaveBeenCalled();
+      expect(logger.errors).toEqual([]);
     });
 
     it('notifies no one when creating an existing session, destroying a missing one, or checking one', async () => {
@@ -210,7 +211,7 @@ describe('SessionSubject', () => {
       expect(() => subject.subscribe(bad as SessionObserver)).toThrow(TypeError);
       // The subject still works, with nothing broken subscribed.
       await expect(subject.createSession(1n)).resolves.toBe(true);
-      expect(logger.error).not.toHaveBeenCalled();
+      expect(logger.errors).toEqual([]);
     });
 
     it('the TypeError for a bad observer says an update method is needed', () => {

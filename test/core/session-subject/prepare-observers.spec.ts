@@ -1,13 +1,13 @@
 import { InMemorySessionStorage, SessionSubject, type SessionObserver } from 'nestjs-mtproto-sessions';
-import { fakeLogger } from '../session-test-helpers';
+import { RecordingLogger } from '../../support/recording-logger';
 import { RecordingObserver } from './fixtures';
 
 // SessionSubject: the prepareObservers hook.
 describe('SessionSubject', () => {
-  let logger: ReturnType<typeof fakeLogger>;
+  let logger: RecordingLogger;
 
   beforeEach(() => {
-    logger = fakeLogger();
+    logger = new RecordingLogger();
   });
 
   describe('prepareObservers', () => {
@@ -73,8 +73,8 @@ describe('SessionSubject', () => {
       await expect(hooked.hasSession(1n)).resolves.toBe(true);
       expect(observer.events).toHaveLength(2);
       expect(prepareObservers).toHaveBeenCalledTimes(1);
-      expect(logger.error).toHaveBeenCalledTimes(1);
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('wiring failed'));
+      expect(logger.errors).toHaveLength(1);
+      expect(logger.errors[0]).toEqual(expect.stringContaining('wiring failed'));
     });
   });
 

@@ -6,7 +6,10 @@ import {
   type SessionObserver,
   type SessionStorage,
 } from 'nestjs-mtproto-sessions';
-import { deferred, fakeLogger, stateOf } from './session-test-helpers';
+import { deferred } from '../../support/deferred';
+import { stateOf } from '../../support/promise-state';
+import { RecordingLogger } from '../../support/recording-logger';
+import { PlainStorage } from './fixtures';
 
 /** Lets the subject be called with ids of the wrong type. */
 type LooseCall = (sessionId: unknown, authKeyId?: unknown) => Promise<boolean>;
@@ -36,20 +39,6 @@ class Transcript implements SessionObserver {
   }
 }
 
-/** A storage that announces nothing itself, so the subject announces on its behalf. */
-class PlainStorage implements SessionStorage {
-  private readonly inner = new InMemorySessionStorage();
-  createSession(sessionId: bigint, authKeyId?: bigint): Promise<boolean> {
-    return this.inner.createSession(sessionId, authKeyId);
-  }
-  hasSession(sessionId: bigint, authKeyId?: bigint): Promise<boolean> {
-    return this.inner.hasSession(sessionId, authKeyId);
-  }
-  destroySession(sessionId: bigint, authKeyId?: bigint): Promise<boolean> {
-    return this.inner.destroySession(sessionId, authKeyId);
-  }
-}
-
 const STORAGES: [string, () => SessionStorage][] = [
   ['a self-announcing storage (InMemorySessionStorage)', () => new InMemorySessionStorage()],
   ['a storage the subject announces for', () => new PlainStorage()],
@@ -58,7 +47,7 @@ const STORAGES: [string, () => SessionStorage][] = [
 describe('SessionSubject reliability', () => {
   describe('observerTimeout', () => {
     it.each(STORAGES)('a hung observer is logged by name and no longer holds up the call, drain() or close(): %s', async (_, makeStorage) => {
-      const logger = fakeLogger();
+      const logger = new RecordingLogger();
       const subject = new SessionSubject(makeStorage(), { logger, observerTimeout: 40 });
       const hung = new HungObserver();
       const healthy = new Transcript();
@@ -67,18 +56,18 @@ describe('SessionSubject reliability', () => {
 
       expect(await subject.createSession(5n, 9n)).toBe(true);
       expect(healthy.heard).toEqual(['created 5']);
-      expect(logger.error).toHaveBeenCalledTimes(1);
-      expect(logger.error.mock.calls[0][0]).toMatch(/HungObserver did not settle 'created' of session 5 \(auth key 9\) within 40 ms/);
+      expect(logger.errors).toHaveLength(1);
+      expect(logger.errors[0]).toMatch(/HungObserver did not settle 'created' of session 5 \(auth key 9\) within 40 ms/);
 
       const destroying = subject.destroySession(5n, 9n);
       await subject.drain();
       expect(await stateOf(destroying)).toBe('fulfilled');
       await subject.close();
-      expect(logger.error).toHaveBeenCalledTimes(2);
+      expect(logger.errors).toHaveLength(2);
     });
 
     it('waits for an observer that settles within the bound, and ignores a late rejection after it', async () => {
-      const logger = fakeLogger();
+      const logger = new RecordingLogger();
       const subject = new SessionSubject(new InMemorySessionStorage(), { logger, observerTimeout: 40 });
       const late = deferred();
       const slow = deferred();
@@ -90,14 +79,15 @@ describe('SessionSubject reliability', () => {
       // The late observer is still within its bound: the call waits for it.
       expect(await stateOf(creating, 5)).toBe('pending');
       expect(await creating).toBe(true);
-      expect(logger.error).toHaveBeenCalledTimes(1);
+      expect(logger.errors).toHaveLength(1);
       late.reject(new Error('too late to matter'));
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(logger.error).toHaveBeenCalledTimes(1);
+      // The subject's handler was attached first, so it has run once this one has.
+      await late.promise.catch(() => undefined);
+      expect(logger.errors).toHaveLength(1);
     });
 
     it('bounds an eventsMissed observer too, so drain() settles', async () => {
-      const logger = fakeLogger();
+      const logger = new RecordingLogger();
       let sink!: Parameters<NonNullable<SessionStorage['attach']>>[0];
       const storage: SessionStorage = {
         ...new PlainStorage(),
@@ -111,25 +101,13 @@ describe('SessionSubject reliability', () => {
       const { SessionEventsMissed } = await import('nestjs-mtproto-sessions');
       sink.eventsMissed(new SessionEventsMissed(undefined, '1-0', 'elsewhere'));
       await subject.drain();
-      expect(logger.error.mock.calls.map(([message]) => message)).toEqual([expect.stringMatching(/Rebuilder did not settle missed events within 30 ms/)]);
-    });
-
-    it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 31, '1000', null])('refuses observerTimeout %p with a TypeError naming it', (observerTimeout) => {
-      expect(() => new SessionSubject(new InMemorySessionStorage(), { observerTimeout: observerTimeout as number })).toThrow(
-        expect.objectContaining({ name: 'TypeError', message: expect.stringContaining('observerTimeout') }),
-      );
-    });
-
-    it('refuses an option it does not know, naming it and the known ones', () => {
-      expect(() => new SessionSubject(new InMemorySessionStorage(), { observerTimout: 100 } as never)).toThrow(
-        expect.objectContaining({ name: 'TypeError', message: 'SessionSubject has unknown option observerTimout; expected logger, observerTimeout or prepareObservers' }),
-      );
+      expect(logger.errors).toEqual([expect.stringMatching(/Rebuilder did not settle missed events within 30 ms/)]);
     });
   });
 
   describe('re-entrant observers', () => {
     it.each(STORAGES)('an observer that destroys the session it was told about: every observer hears created, then destroyed: %s', async (_, makeStorage) => {
-      const subject = new SessionSubject(makeStorage(), { logger: fakeLogger(), observerTimeout: 1000 });
+      const subject = new SessionSubject(makeStorage(), { logger: new RecordingLogger(), observerTimeout: 1000 });
       const before = new Transcript();
       const after = new Transcript();
       const destroyed: Promise<boolean>[] = [];
@@ -153,7 +131,7 @@ describe('SessionSubject reliability', () => {
     });
 
     it.each(STORAGES)('a synchronous observer that creates another session from inside update(): order kept, nothing waits on itself: %s', async (_, makeStorage) => {
-      const subject = new SessionSubject(makeStorage(), { logger: fakeLogger(), observerTimeout: 1000 });
+      const subject = new SessionSubject(makeStorage(), { logger: new RecordingLogger(), observerTimeout: 1000 });
       const transcript = new Transcript();
       const spawned: Promise<boolean>[] = [];
       subject.subscribe({
@@ -167,24 +145,6 @@ describe('SessionSubject reliability', () => {
       expect(await Promise.all(spawned)).toEqual([true, true, true]);
       await subject.drain();
       expect(transcript.heard).toEqual(['created 1', 'created 2', 'created 3', 'destroyed 1']);
-    });
-  });
-
-  describe('misconfiguration', () => {
-    it.each([
-      ['a string', 'log'],
-      ['a number', 42],
-      ['an object without error()', { warn: () => undefined }],
-      ['null', null],
-    ])('refuses a logger that is %s, naming the option', (_, logger) => {
-      expect(() => new SessionSubject(new InMemorySessionStorage(), { logger: logger as never })).toThrow(
-        expect.objectContaining({ name: 'TypeError', message: expect.stringContaining('SessionSubject logger must have error(message) and warn(message)') }),
-      );
-    });
-
-    it('refuses options that are not an object, and a prepareObservers that is not a function', () => {
-      expect(() => new SessionSubject(new InMemorySessionStorage(), 'fast' as never)).toThrow(/SessionSubject options must be an object/);
-      expect(() => new SessionSubject(new InMemorySessionStorage(), { prepareObservers: true as never })).toThrow(/prepareObservers must be a function/);
     });
   });
 
@@ -202,7 +162,7 @@ describe('SessionSubject reliability', () => {
         },
       },
     );
-    const subject = new SessionSubject(new InMemorySessionStorage(), { logger: fakeLogger() });
+    const subject = new SessionSubject(new InMemorySessionStorage(), { logger: new RecordingLogger() });
     const storage = new InMemorySessionStorage();
     const calls: [string, LooseCall][] = [
       ['subject.createSession', subject.createSession.bind(subject) as LooseCall],
@@ -237,13 +197,13 @@ describe('SessionSubject reliability', () => {
         }),
       ],
     ])('an observer that rejects with %s is logged by name', async (_, value) => {
-      const logger = fakeLogger();
+      const logger = new RecordingLogger();
       const subject = new SessionSubject(new InMemorySessionStorage(), { logger });
       subject.subscribe(named('OddObserver', { update: () => Promise.reject(value()) }));
       subject.subscribe({ update: () => Promise.resolve(), eventsMissed: () => undefined });
       expect(await subject.createSession(8n)).toBe(true);
-      expect(logger.error).toHaveBeenCalledTimes(1);
-      expect(logger.error.mock.calls[0][0]).toMatch(/OddObserver failed on 'created' of session 8/);
+      expect(logger.errors).toHaveLength(1);
+      expect(logger.errors[0]).toMatch(/OddObserver failed on 'created' of session 8/);
     });
   });
 });

@@ -7,16 +7,18 @@ import {
   type SessionId,
   type SessionObserver,
   type SessionStorage,
+  type SessionTransitionSink,
 } from 'nestjs-mtproto-sessions';
-import { deferred, fakeLogger, type Deferred } from '../session-test-helpers';
+import { deferred, type Deferred } from '../../support/deferred';
+import { RecordingLogger } from '../../support/recording-logger';
 
 export const KEY_A = 0x0123456789abcdefn;
 export const KEY_B = -42n;
 
 /** A subject on a fresh in-memory storage, with a fake logger: what each test starts from. */
-export function freshSubject(): { storage: InMemorySessionStorage; logger: ReturnType<typeof fakeLogger>; subject: SessionSubject } {
+export function freshSubject(): { storage: InMemorySessionStorage; logger: RecordingLogger; subject: SessionSubject } {
   const storage = new InMemorySessionStorage();
-  const logger = fakeLogger();
+  const logger = new RecordingLogger();
   return { storage, logger, subject: new SessionSubject(storage, { logger }) };
 }
 
@@ -78,3 +80,40 @@ export class ClosableStorage implements SessionStorage {
 
 /** Lets the subject be called with ids of the wrong type. */
 export type LooseCall = (sessionId: unknown, authKeyId?: unknown) => Promise<boolean>;
+
+/** A logger that records each message, as the recording logger does, then throws: a report must not break the path it reports on. */
+export class ThrowingLogger extends RecordingLogger {
+  constructor(private readonly throwsOn: readonly ('error' | 'warn')[] = ['error', 'warn']) {
+    super();
+  }
+  override error(message: unknown, ...params: unknown[]): void {
+    super.error(message, ...params);
+    if (this.throwsOn.includes('error')) throw new Error('logger down');
+  }
+  override warn(message: unknown, ...params: unknown[]): void {
+    super.warn(message, ...params);
+    if (this.throwsOn.includes('warn')) throw new Error('logger down');
+  }
+}
+
+/** A storage that announces transitions itself, and so hands the test the subject's sink. */
+export class SinkStorage extends ClosableStorage {
+  sink: SessionTransitionSink | undefined;
+  attach(sink: SessionTransitionSink): void {
+    this.sink = sink;
+  }
+}
+
+/** A storage that announces nothing itself, so the subject announces on its behalf. */
+export class PlainStorage implements SessionStorage {
+  private readonly inner = new InMemorySessionStorage();
+  createSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
+    return this.inner.createSession(sessionId, authKeyId);
+  }
+  hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
+    return this.inner.hasSession(sessionId, authKeyId);
+  }
+  destroySession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
+    return this.inner.destroySession(sessionId, authKeyId);
+  }
+}

@@ -1,11 +1,12 @@
 import { InMemorySessionStorage, InvalidSessionIdError, SessionSubject, type SessionId } from 'nestjs-mtproto-sessions';
-import { fakeLogger, INT64_MAX, INT64_MIN } from '../session-test-helpers';
+import { INT64_MAX, INT64_MIN } from '../../../src/core/session-id';
+import type { RecordingLogger } from '../../support/recording-logger';
 import { ClosableStorage, freshSubject, KEY_A, KEY_B, RecordingObserver, type LooseCall } from './fixtures';
 
 // SessionSubject: storage operations, bad ids, and how hasSession checks ids.
 describe('SessionSubject', () => {
   let storage: InMemorySessionStorage;
-  let logger: ReturnType<typeof fakeLogger>;
+  let logger: RecordingLogger;
   let subject: SessionSubject;
 
   beforeEach(() => {
@@ -91,7 +92,7 @@ describe('SessionSubject', () => {
         await expect(storage.hasSession(1n)).resolves.toBe(true);
         await expect(storage.hasSession(1n, 1n)).resolves.toBe(true);
         expect(observer.events).toEqual([]);
-        expect(logger.error).not.toHaveBeenCalled();
+        expect(logger.errors).toEqual([]);
       });
     });
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { InMemorySessionStorage, SessionSubject } from 'nestjs-mtproto-sessions';
-import { fakeLogger, modelKey, opsArbitrary } from '../session-test-helpers';
+import { RecordingLogger } from '../../support/recording-logger';
+import { modelKey, opsArbitrary } from '../../unit/session-test-helpers';
 
 // SessionSubject: agreement with a model, sequential and concurrent.
 describe('SessionSubject', () => {
@@ -25,7 +26,7 @@ describe('SessionSubject', () => {
     it('yields results equal to the model and an observer log equal to its transitions, in order', async () => {
       await fc.assert(
         fc.asyncProperty(opsArbitrary(), async (ops) => {
-          const propLogger = fakeLogger();
+          const propLogger = new RecordingLogger();
           const propSubject = new SessionSubject(new InMemorySessionStorage(), { logger: propLogger });
           const seen: Logged[] = [];
           propSubject.subscribe({
@@ -47,7 +48,7 @@ describe('SessionSubject', () => {
             expect(actual).toBe(expected);
           }
           expect(seen).toEqual(transitions);
-          expect(propLogger.error).not.toHaveBeenCalled();
+          expect(propLogger.errors).toEqual([]);
         }),
         { numRuns: 300 },
       );
@@ -57,7 +58,7 @@ describe('SessionSubject', () => {
       await fc.assert(
         fc.asyncProperty(fc.array(opsArbitrary(12), { maxLength: 8 }), async (batches) => {
           const storageForRun = new InMemorySessionStorage();
-          const propSubject = new SessionSubject(storageForRun, { logger: fakeLogger() });
+          const propSubject = new SessionSubject(storageForRun, { logger: new RecordingLogger() });
           const seen: Logged[] = [];
           // An async observer, so that announcements of one batch overlap.
           propSubject.subscribe({

@@ -1,11 +1,12 @@
 import { InMemorySessionStorage, SessionSubject, type SessionObserver } from 'nestjs-mtproto-sessions';
-import { fakeLogger, stateOf } from '../session-test-helpers';
+import { stateOf } from '../../support/promise-state';
+import type { RecordingLogger } from '../../support/recording-logger';
 import { freshSubject, GatedObserver, KEY_A, KEY_B, RecordingObserver, RejectingObserver, ThrowingObserver } from './fixtures';
 
 // SessionSubject: waiting for observers, and observers that fail.
 describe('SessionSubject', () => {
   let storage: InMemorySessionStorage;
-  let logger: ReturnType<typeof fakeLogger>;
+  let logger: RecordingLogger;
   let subject: SessionSubject;
 
   beforeEach(() => {
@@ -98,11 +99,11 @@ describe('SessionSubject', () => {
       await expect(creating).resolves.toBe(true);
       await expect(subject.hasSession(10n, KEY_A)).resolves.toBe(true);
 
-      expect(logger.error).toHaveBeenCalledTimes(2);
-      const messages = logger.error.mock.calls.map(([message]) => message as string);
+      expect(logger.errors).toHaveLength(2);
+      const messages = logger.errors;
       expect(messages.some((m) => m.includes('ThrowingObserver') && m.includes('sync boom'))).toBe(true);
       expect(messages.some((m) => m.includes('RejectingObserver') && m.includes('async boom'))).toBe(true);
-      for (const [message, stack] of logger.error.mock.calls) {
+      for (const { message, context: stack } of logger.entries.filter((entry) => entry.level === 'error')) {
         expect(message).toContain('10');
         expect(typeof stack).toBe('string');
       }
@@ -117,7 +118,7 @@ describe('SessionSubject', () => {
       await expect(subject.destroySession(10n)).resolves.toBe(true);
       await expect(storage.hasSession(10n)).resolves.toBe(false);
       expect(recording.events.map((e) => e.type)).toEqual(['destroyed']);
-      expect(logger.error).toHaveBeenCalledTimes(2);
+      expect(logger.errors).toHaveLength(2);
     });
 
     it('an observer that rejects after a pending wait is logged and the call still resolves true', async () => {
@@ -127,9 +128,9 @@ describe('SessionSubject', () => {
       await observer.called.promise;
       observer.gate.reject(new Error('late failure'));
       await expect(creating).resolves.toBe(true);
-      expect(logger.error).toHaveBeenCalledTimes(1);
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('GatedObserver'));
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('late failure'));
+      expect(logger.errors).toHaveLength(1);
+      expect(logger.errors[0]).toEqual(expect.stringContaining('GatedObserver'));
+      expect(logger.errors[0]).toEqual(expect.stringContaining('late failure'));
     });
 
     it('an observer that rejects with a non-Error value is logged too', async () => {
@@ -140,9 +141,9 @@ describe('SessionSubject', () => {
       }
       subject.subscribe(new StringRejecter());
       await expect(subject.createSession(1n)).resolves.toBe(true);
-      expect(logger.error).toHaveBeenCalledTimes(1);
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('StringRejecter'));
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('plain string reason'));
+      expect(logger.errors).toHaveLength(1);
+      expect(logger.errors[0]).toEqual(expect.stringContaining('StringRejecter'));
+      expect(logger.errors[0]).toEqual(expect.stringContaining('plain string reason'));
     });
 
     it('an observer that throws a value with no text (a null-prototype object) is logged with what it was', async () => {
@@ -153,9 +154,9 @@ describe('SessionSubject', () => {
       }
       subject.subscribe(new HostileThrower());
       await expect(subject.createSession(1n)).resolves.toBe(true);
-      expect(logger.error).toHaveBeenCalledTimes(1);
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('HostileThrower'));
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringMatching(/null prototype.*E_HOSTILE/));
+      expect(logger.errors).toHaveLength(1);
+      expect(logger.errors[0]).toEqual(expect.stringContaining('HostileThrower'));
+      expect(logger.errors[0]).toEqual(expect.stringMatching(/null prototype.*E_HOSTILE/));
     });
 
     it("names an observer with its own toString() by it", async () => {
@@ -169,8 +170,8 @@ describe('SessionSubject', () => {
       }
       subject.subscribe(new AckQueueCleaner());
       await expect(subject.createSession(1n)).resolves.toBe(true);
-      expect(logger.error).toHaveBeenCalledTimes(1);
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('ack-queue cleaner #3'));
+      expect(logger.errors).toHaveLength(1);
+      expect(logger.errors[0]).toEqual(expect.stringContaining('ack-queue cleaner #3'));
     });
 
     it('falls back to the class name when toString() itself throws', async () => {
@@ -184,14 +185,14 @@ describe('SessionSubject', () => {
       }
       subject.subscribe(new BadToString());
       await expect(subject.createSession(1n)).resolves.toBe(true);
-      expect(logger.error).toHaveBeenCalledTimes(1);
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('BadToString'));
+      expect(logger.errors).toHaveLength(1);
+      expect(logger.errors[0]).toEqual(expect.stringContaining('BadToString'));
     });
 
     it('names the auth key of a scoped session in the log', async () => {
       subject.subscribe(new ThrowingObserver());
       await subject.createSession(1n, KEY_B);
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining(String(KEY_B)));
+      expect(logger.errors[0]).toEqual(expect.stringContaining(String(KEY_B)));
     });
   });
 

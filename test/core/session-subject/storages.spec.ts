@@ -6,13 +6,15 @@ import {
   type SessionId,
   type SessionStorage,
 } from 'nestjs-mtproto-sessions';
-import { deferred, fakeLogger, stateOf, type Deferred } from '../session-test-helpers';
+import { deferred, type Deferred } from '../../support/deferred';
+import { stateOf } from '../../support/promise-state';
+import type { RecordingLogger } from '../../support/recording-logger';
 import { ClosableStorage, freshSubject, GatedObserver, RecordingObserver } from './fixtures';
 
 // SessionSubject: storages that misbehave, and close().
 describe('SessionSubject', () => {
   let storage: InMemorySessionStorage;
-  let logger: ReturnType<typeof fakeLogger>;
+  let logger: RecordingLogger;
 
   beforeEach(() => {
     ({ storage, logger } = freshSubject());

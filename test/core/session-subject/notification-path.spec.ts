@@ -1,26 +1,20 @@
 import { SessionEvent, SessionSubject, type SessionObserver, type SessionTransitionSink } from 'nestjs-mtproto-sessions';
-import { deferred, fakeLogger, stateOf } from '../session-test-helpers';
-import { ClosableStorage, GatedObserver, RecordingObserver, RejectingObserver, ThrowingObserver } from './fixtures';
+import { deferred } from '../../support/deferred';
+import { stateOf } from '../../support/promise-state';
+import { RecordingLogger } from '../../support/recording-logger';
+import { GatedObserver, RecordingObserver, RejectingObserver, SinkStorage, ThrowingLogger, ThrowingObserver } from './fixtures';
 
 // SessionSubject: the notification path a self-announcing storage gets.
 describe('SessionSubject', () => {
-  let logger: ReturnType<typeof fakeLogger>;
+  let logger: RecordingLogger;
 
   beforeEach(() => {
-    logger = fakeLogger();
+    logger = new RecordingLogger();
   });
 
   describe('notification path (through the sink a self-announcing storage gets)', () => {
-    /** A storage that announces transitions itself: it hands out the subject's sink. */
-    class AnnouncingStorage extends ClosableStorage {
-      sink: SessionTransitionSink | undefined;
-      attach(sink: SessionTransitionSink): void {
-        this.sink = sink;
-      }
-    }
-
     function announcer(...observers: SessionObserver[]): SessionTransitionSink {
-      const announcing = new AnnouncingStorage();
+      const announcing = new SinkStorage();
       const announcingSubject = new SessionSubject(announcing, { logger });
       for (const observer of observers) announcingSubject.subscribe(observer);
       return announcing.sink!;
@@ -37,7 +31,7 @@ describe('SessionSubject', () => {
       );
       expect(sink.announce(event)).toBeUndefined();
       expect(calls).toEqual(['a', 'c']);
-      expect(logger.error).toHaveBeenCalledTimes(1);
+      expect(logger.errors).toHaveLength(1);
     });
 
     it('calls every observer, in order of subscription, before any has settled, and settles once all have', async () => {
@@ -63,7 +57,7 @@ describe('SessionSubject', () => {
       expect(await stateOf(settling)).toBe('pending');
       slow.gate.reject(new Error('late'));
       await expect(settling).resolves.toBeUndefined();
-      const messages = logger.error.mock.calls.map(([message]) => message as string);
+      const messages = logger.errors;
       expect(messages).toHaveLength(3);
       expect(messages.some((m) => m.includes('RejectingObserver') && m.includes('async boom'))).toBe(true);
       expect(messages.some((m) => m.includes('ThrowingObserver') && m.includes('sync boom'))).toBe(true);
@@ -96,8 +90,8 @@ describe('SessionSubject', () => {
       expect(await stateOf(settling, 3)).toBe('pending');
       gate.resolve();
       await expect(settling).resolves.toBeUndefined();
-      expect(logger.error).toHaveBeenCalledTimes(1);
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('then boom'));
+      expect(logger.errors).toHaveLength(1);
+      expect(logger.errors[0]).toEqual(expect.stringContaining('then boom'));
     });
 
     it("isolates an observer whose result's then getter throws", async () => {
@@ -113,7 +107,7 @@ describe('SessionSubject', () => {
       const sink = announcer(hostile, after);
       expect(sink.announce(event)).toBeUndefined();
       expect(after.events).toEqual([event]);
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('getter boom'));
+      expect(logger.errors[0]).toEqual(expect.stringContaining('getter boom'));
     });
 
     it('isolates an observer whose then getter works when checked and throws when adopted', async () => {
@@ -130,7 +124,7 @@ describe('SessionSubject', () => {
       const after = new RecordingObserver();
       await expect(announcer(fickle, after).announce(event)).resolves.toBeUndefined();
       expect(after.events).toEqual([event]);
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('second read boom'));
+      expect(logger.errors[0]).toEqual(expect.stringContaining('second read boom'));
     });
 
     it('isolates an observer whose promise cannot be adopted at all, and waits for nothing on its behalf', () => {
@@ -148,24 +142,19 @@ describe('SessionSubject', () => {
       const after = new RecordingObserver();
       expect(announcer(unadoptable, after).announce(event)).toBeUndefined();
       expect(after.events).toEqual([event]);
-      expect(logger.error.mock.calls[0][0]).toEqual(expect.stringContaining('constructor boom'));
+      expect(logger.errors[0]).toEqual(expect.stringContaining('constructor boom'));
     });
 
     it('a logger that throws stops neither the other observers nor the settling', async () => {
-      const throwingLogger = {
-        error: jest.fn(() => {
-          throw new Error('logger down');
-        }),
-        warn: jest.fn(),
-      };
+      const throwingLogger = new ThrowingLogger();
       const after = new RecordingObserver();
-      const announcing = new AnnouncingStorage();
+      const announcing = new SinkStorage();
       const announcingSubject = new SessionSubject(announcing, { logger: throwingLogger });
       for (const observer of [new ThrowingObserver(), new RejectingObserver(), after]) announcingSubject.subscribe(observer);
       const settling = announcing.sink!.announce(event);
       expect(after.events).toEqual([event]);
       await expect(settling).resolves.toBeUndefined();
-      expect(throwingLogger.error).toHaveBeenCalledTimes(2);
+      expect(throwingLogger.errors).toHaveLength(2);
     });
   });
 });
