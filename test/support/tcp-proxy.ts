@@ -12,6 +12,12 @@ export interface TcpProxy {
   readonly url: string;
   /** Drops every byte, both ways, from now until {@link heal}. */
   partition(): void;
+  /**
+   * Holds every byte, both ways, from now until {@link heal}, which delivers
+   * them in order: a partition that TCP's retransmissions outlast, so what was
+   * sent during it arrives late.
+   */
+  hold(): void;
   /** Resets the connections that lost bytes or an end meanwhile; new ones go through as before. */
   heal(): void;
   /** Drops every connection and stops listening. */
@@ -25,14 +31,19 @@ class Link {
   /** Bytes were dropped, or a side closed, during a partition: it cannot go on. */
   broken = false;
 
+  /** Bytes held while the network holds them, per direction, delivered on release. */
+  private readonly held = new Map<Socket, Buffer[]>();
+
   constructor(
     readonly client: Socket,
     readonly upstream: Socket,
     partitioned: () => boolean,
+    holding: () => boolean,
   ) {
     for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
       from.on('data', (chunk: Buffer) => {
         if (partitioned()) this.broken = true;
+        else if (holding()) this.held.set(to, [...(this.held.get(to) ?? []), chunk]);
         else to.write(chunk);
       });
       from.on('close', () => {
@@ -43,6 +54,12 @@ class Link {
     }
   }
 
+  /** Delivers what was held, in order. */
+  release(): void {
+    for (const [to, chunks] of this.held) for (const chunk of chunks) to.write(chunk);
+    this.held.clear();
+  }
+
   reset(): void {
     this.client.destroy();
     this.upstream.destroy();
@@ -51,10 +68,11 @@ class Link {
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let partitioned = false;
+  let holding = false;
   const links = new Set<Link>();
   const server: Server = createServer((client) => {
     const upstream = new Socket();
-    const link = new Link(client, upstream, () => partitioned);
+    const link = new Link(client, upstream, () => partitioned, () => holding);
     links.add(link);
     client.on('close', () => links.delete(link));
     upstream.connect(targetPort, HOST);
@@ -73,9 +91,16 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     partition: () => {
       partitioned = true;
     },
+    hold: () => {
+      holding = true;
+    },
     heal: () => {
       partitioned = false;
-      for (const link of links) if (link.broken) link.reset();
+      holding = false;
+      for (const link of links) {
+        if (link.broken) link.reset();
+        else link.release();
+      }
     },
     close: async () => {
       for (const link of links) link.reset();

@@ -126,8 +126,13 @@ export class IORedisAdapter implements RedisCommands {
   private whenReady(): Promise<never> | undefined {
     const status = this.redis.status;
     if (status === 'ready') return undefined;
-    return Promise.reject(new Error(`the ioredis client is ${status}, not ready`));
+    return Promise.reject(new RedisClientNotReadyError(`the ioredis client is ${status}, not ready`));
   }
+}
+
+/** A command refused before it was sent: the client was not connected. */
+class RedisClientNotReadyError extends Error {
+  override readonly name = 'RedisClientNotReadyError';
 }
 
 /** A new client to the same servers as `client`, with `overrides`: on a Cluster, for each node connection too. */

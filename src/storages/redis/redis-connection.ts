@@ -21,7 +21,12 @@ export class RedisConnection {
   private gate: Promise<void> | undefined;
   /** Scripts whose source went over the current connection; a reconnect (maybe to a restarted server) clears it. */
   private readonly scriptsSent = new Set<AnyRedisScript>();
-  private readonly forgetSentScripts = (): void => this.scriptsSent.clear();
+  /** Counts (re)connections: what was learnt of the server on an earlier one (its clock: RedisClock) may be of another server. */
+  generation = 0;
+  private readonly onConnected = (): void => {
+    this.scriptsSent.clear();
+    this.generation++;
+  };
   /** The client whose events this connection follows. */
   private connectionEvents: RedisCommands | undefined;
   /** Read by the client builder: a URL's client that loads after close() is not connected. */
@@ -161,7 +166,7 @@ export class RedisConnection {
   private listen(client: RedisCommands): void {
     this.connectionEvents = client;
     this.readyEvent = readyEventOf(client);
-    client.on(this.readyEvent, this.forgetSentScripts);
+    client.on(this.readyEvent, this.onConnected);
     client.on('error', this.reportError);
     client.on(this.readyEvent, this.reportReady);
   }
@@ -169,7 +174,7 @@ export class RedisConnection {
   private unlisten(): void {
     const events = this.connectionEvents;
     if (events === undefined) return;
-    events.off(this.readyEvent, this.forgetSentScripts);
+    events.off(this.readyEvent, this.onConnected);
     events.off('error', this.reportError);
     events.off(this.readyEvent, this.reportReady);
   }

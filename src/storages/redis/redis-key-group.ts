@@ -29,6 +29,7 @@ export interface KeyGroupSettings {
   readonly localReads: boolean;
   /** maxSessions when this group alone keeps it (one group); undefined otherwise. */
   readonly maxSessions: number | undefined;
+  readonly commandTimeout: number;
 }
 
 /**

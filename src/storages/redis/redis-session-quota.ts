@@ -42,9 +42,9 @@ export class RedisSessionQuota {
     this.most = Math.max(1, Math.floor(maxSessions / (groups.length * TAKE_SHARE)));
   }
 
-  /** Creates `member` in `group` within the limit: changed is true if new, false if it existed. */
-  async create(group: RedisWritePath, member: string): Promise<Transition<boolean>> {
-    let { changed, settled } = await group.createWithinQuota(member, 0);
+  /** Creates `member` in `group` within the limit: changed is true if new, false if it existed (`deadline` as in RedisWritePath.create). */
+  async create(group: RedisWritePath, member: string, deadline: number): Promise<Transition<boolean>> {
+    let { changed, settled } = await group.createWithinQuota(member, 0, deadline);
     // Every attempt may have expired lapsed sessions; the call waits for their observers too.
     const settling = [settled];
     for (let attempt = 0; changed === 'quota' && attempt < TAKE_ATTEMPTS; attempt++) {
@@ -54,7 +54,7 @@ export class RedisSessionQuota {
         grant = await this.take();
       }
       if (grant === 0) break;
-      ({ changed, settled } = await group.createWithinQuota(member, grant));
+      ({ changed, settled } = await group.createWithinQuota(member, grant, deadline));
       settling.push(settled);
     }
     if (changed === 'quota') throw new SessionLimitError(this.maxSessions);

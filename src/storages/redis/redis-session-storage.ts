@@ -2,6 +2,7 @@ import { checkIds, type AuthKeyId, type SessionId } from '../../core/session-id.
 import { markChecksIds, type SessionStorage, type SessionStorageHealthDetails, type SessionTransitionSink } from '../../core/session-storage.js';
 import { Deadlines } from './deadlines.js';
 import { ForwardingLogger } from './forwarding-logger.js';
+import { localNow } from './redis-clock.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisEventReaders } from './redis-event-reader.js';
 import { bounded } from './redis-failures.js';
@@ -77,6 +78,7 @@ export class RedisSessionStorage implements SessionStorage {
       localReads: resolved.localReads,
       // One group checks maxSessions in its script; several share it through quotas.
       maxSessions: shards === 1 ? maxSessions : undefined,
+      commandTimeout: resolved.commandTimeout,
     };
     this.groups = resolved.groups.map((keys) => new RedisKeyGroup(keys, parts, settings));
     this.quota = maxSessions !== undefined && shards > 1
@@ -115,7 +117,9 @@ export class RedisSessionStorage implements SessionStorage {
     const member = sessionMember(sessionId, authKeyId);
     const write = this.groupOf(sessionId, authKeyId).write;
     const quota = this.quota;
-    const create = quota === undefined ? () => write.create(member) : () => quota.create(write, member);
+    // The caller is told of a timeout no sooner than this; the scripts refuse to run past it (fencing).
+    const deadline = localNow() + this.deadlines.timeout;
+    const create = quota === undefined ? () => write.create(member, deadline) : () => quota.create(write, member, deadline);
     return afterObservers(bounded(this.deadlines, this.connection.afterReady(create), 'createSession'));
   }
 
@@ -130,7 +134,8 @@ export class RedisSessionStorage implements SessionStorage {
     if (invalid) return Promise.reject(invalid);
     const member = sessionMember(sessionId, authKeyId);
     const write = this.groupOf(sessionId, authKeyId).write;
-    return afterObservers(bounded(this.deadlines, this.connection.afterReady(() => write.destroy(member)), 'destroySession'));
+    const deadline = localNow() + this.deadlines.timeout;
+    return afterObservers(bounded(this.deadlines, this.connection.afterReady(() => write.destroy(member, deadline)), 'destroySession'));
   }
 
   /** Live sessions over all scopes (those whose deadline has not passed): one O(log n) count per key group, summed. */

@@ -22,7 +22,10 @@ export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
   keyPrefix?: string;
   /** Names this instance in the events it records; a random UUID by default. */
   instanceId?: string;
-  /** Every call settles within this many ms, with `SessionStorageTimeoutError` if Redis does not answer. Default 2000. */
+  /**
+   * A call Redis does not answer fails with `SessionStorageTimeoutError` after this many ms, never sooner, and settles
+   * within 1.25 × it. A create or destroy that fails never takes effect later (fencing). Default 2000.
+   */
   commandTimeout?: number;
   /**
    * About how many events the shared stream keeps for readers that fall

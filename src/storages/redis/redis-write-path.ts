@@ -1,5 +1,7 @@
 import type { SessionLifetime } from '../../core/session-lifetime.js';
-import { SessionLimitError } from '../../core/session-storage-errors.js';
+import { SessionLimitError, SessionStorageTimeoutError } from '../../core/session-storage-errors.js';
+import { sleep } from './backoff.js';
+import { localNow, RedisClock } from './redis-clock.js';
 import type { RedisConnection } from './redis-connection.js';
 import { NO_DEADLINE, type RedisSessionKeys } from './redis-keys.js';
 import type { RedisStreamCursor } from './redis-stream-cursor.js';
@@ -20,6 +22,8 @@ export interface WritePathSettings {
   readonly streamMaxLength: number;
   /** maxSessions with one key group (the script checks it), or undefined (none, or kept by the quota with several). */
   readonly maxSessions: number | undefined;
+  /** The bound of a call, for the error of one refused past its fence. */
+  readonly commandTimeout: number;
 }
 
 const SETTLED = Promise.resolve();
@@ -36,19 +40,31 @@ const NOTHING_TO_SETTLE: Settling = { settled: SETTLED };
  * set and appends its event together, and resolves once this instance's
  * reader has announced the events it appended (when reading: see
  * RedisStreamCursor.ready).
+ *
+ * A create or destroy is fenced: it carries its caller's deadline on Redis's
+ * clock (RedisClock), and Redis refuses it past that, so one whose caller was
+ * told it failed never takes effect later. For the same reason a failure that
+ * came after the command may have been sent (a connection that broke) is
+ * reported no sooner than the deadline: until then the command could still
+ * run. A failure from before sending, or Redis's own error reply, is
+ * reported at once.
  */
 export class RedisWritePath {
+  private readonly clock: RedisClock;
+
   constructor(
     private readonly keys: RedisSessionKeys,
     private readonly cursor: RedisStreamCursor,
     private readonly connection: RedisConnection,
     private readonly settings: WritePathSettings,
-  ) {}
+  ) {
+    this.clock = new RedisClock(keys, connection);
+  }
 
-  /** Creates a session within maxSessions (one group): changed is true if new, false if it existed. */
-  async create(member: string): Promise<Transition<boolean>> {
+  /** Creates a session within maxSessions (one group): changed is true if new, false if it existed. `deadline`: the caller's, local (localNow). */
+  async create(member: string, deadline: number): Promise<Transition<boolean>> {
     const limit = this.settings.maxSessions ?? LIMIT.none;
-    const { reply, settled } = await this.runCreate(member, limit, 0);
+    const { reply, settled } = await this.runCreate(member, limit, 0, deadline);
     if (reply.status === TRANSITION.limitReached) throw new SessionLimitError(this.settings.maxSessions!);
     return { changed: reply.status === TRANSITION.done, settled };
   }
@@ -58,15 +74,16 @@ export class RedisWritePath {
    * maxSessions), adding `grant` to the quota first: changed is 'quota' when
    * the quota is used up.
    */
-  async createWithinQuota(member: string, grant: number): Promise<Transition<boolean | 'quota'>> {
-    const { reply, settled } = await this.runCreate(member, LIMIT.quotaKey, grant);
+  async createWithinQuota(member: string, grant: number, deadline: number): Promise<Transition<boolean | 'quota'>> {
+    const { reply, settled } = await this.runCreate(member, LIMIT.quotaKey, grant, deadline);
     return { changed: reply.status === TRANSITION.quotaUsedUp ? 'quota' : reply.status === TRANSITION.done, settled };
   }
 
-  /** Destroys a session: changed is true if it existed. */
-  async destroy(member: string): Promise<Transition<boolean>> {
+  /** Destroys a session: changed is true if it existed. `deadline` as in {@link create}. */
+  async destroy(member: string, deadline: number): Promise<Transition<boolean>> {
     const reading = this.cursor.isReading;
-    const reply = await this.connection.run(destroySessionScript, this.keys, { ...this.appendArgs(), member });
+    const fence = await this.clock.fence(deadline);
+    const reply = await this.fenced(this.connection.run(destroySessionScript, this.keys, { ...this.appendArgs(fence), member }), deadline, 'destroySession');
     return { changed: reply.status === TRANSITION.done, settled: reading ? (await this.announced(reply.eventIds)).settled : SETTLED };
   }
 
@@ -77,7 +94,7 @@ export class RedisWritePath {
 
   private async sweepNow(): Promise<Transition<number>> {
     const reading = this.cursor.isReading;
-    const ids = await this.connection.run(sweepScript, this.keys, { ...this.appendArgs(), batch: SWEEP_BATCH });
+    const ids = await this.connection.run(sweepScript, this.keys, { ...this.appendArgs(0), batch: SWEEP_BATCH });
     return { changed: ids.length, settled: reading ? (await this.announced(ids)).settled : SETTLED };
   }
 
@@ -89,23 +106,39 @@ export class RedisWritePath {
    */
   async release(): Promise<number> {
     const reading = this.cursor.isReading;
-    const reply = await this.connection.run(releaseQuotaScript, this.keys, { ...this.appendArgs(), batch: SWEEP_BATCH });
+    const reply = await this.connection.run(releaseQuotaScript, this.keys, { ...this.appendArgs(0), batch: SWEEP_BATCH });
     if (reading) await this.announced(reply.eventIds);
     return reply.released;
   }
 
-  private async runCreate(member: string, limit: number, grant: number): Promise<{ reply: TransitionReply; settled: Promise<void> }> {
+  private async runCreate(member: string, limit: number, grant: number, callDeadline: number): Promise<{ reply: TransitionReply; settled: Promise<void> }> {
     const reading = this.cursor.isReading;
     const { lifetime } = this.settings;
-    const args = this.appendArgs();
+    const args = this.appendArgs(await this.clock.fence(callDeadline));
     const deadline = lifetime.idleTimeout === undefined ? NO_DEADLINE : args.now + lifetime.idleTimeout + lifetime.touchSlack;
-    const reply = await this.connection.run(createSessionScript, this.keys, { ...args, member, deadline, limit, grant });
+    const reply = await this.fenced(this.connection.run(createSessionScript, this.keys, { ...args, member, deadline, limit, grant }), callDeadline, 'createSession');
     return { reply, settled: reading ? (await this.announced(reply.eventIds)).settled : SETTLED };
   }
 
-  private appendArgs(): AppendArgs {
+  /** The reply of a fenced script, teaching the clock; refused past its fence, or failed after it may have been sent, it fails no sooner than `deadline`. */
+  private async fenced(running: Promise<TransitionReply>, deadline: number, operation: string): Promise<TransitionReply> {
+    let reply: TransitionReply;
+    try {
+      reply = await running;
+    } catch (error) {
+      if (!failedBeforeSending(error)) await sleep(deadline - localNow());
+      throw error;
+    }
+    this.clock.learn(reply.redisMs, localNow());
+    if (reply.status === TRANSITION.fenced) {
+      throw new SessionStorageTimeoutError(operation, this.settings.commandTimeout, 'Redis received it past its deadline and did not run it');
+    }
+    return reply;
+  }
+
+  private appendArgs(fence: number): AppendArgs {
     const { instanceId, lifetime, streamMaxLength } = this.settings;
-    return { origin: instanceId, now: lifetime.clock(), maxLength: streamMaxLength };
+    return { origin: instanceId, now: lifetime.clock(), maxLength: streamMaxLength, fence };
   }
 
   /**
@@ -120,4 +153,16 @@ export class RedisWritePath {
     }
     return settling === undefined ? NOTHING_TO_SETTLE : { settled: Promise.all(settling).then(() => undefined) };
   }
+}
+
+/**
+ * Errors that say the command never left this process (the client was
+ * offline or closed, or not ready) or that Redis ran it and answered with an
+ * error: either way it cannot run later. Anything else, a connection that
+ * broke with the command maybe on the wire, could still let it run.
+ */
+const NOT_PENDING = new Set(['ClientOfflineError', 'ClientClosedError', 'ErrorReply', 'SimpleError', 'BlobError', 'ReplyError', 'RedisClientNotReadyError']);
+
+function failedBeforeSending(error: unknown): boolean {
+  return error instanceof Error && NOT_PENDING.has(error.constructor.name);
 }

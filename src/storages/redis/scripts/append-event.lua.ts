@@ -4,7 +4,13 @@ import { NO_DEADLINE } from '../redis-keys.js';
 /**
  * Lua shared by the scripts that append transitions (create, destroy, sweep,
  * release). It expects KEYS = [sessions, events, sequence, quota, origins]
- * (see transitionKeys) and ARGV[1..3] = origin, now, maxlen.
+ * (see transitionKeys) and ARGV[1..4] = origin, now, maxlen, fence.
+ *
+ * It reads Redis's clock first (REDIS_MS): a script whose fence (the
+ * caller's deadline on Redis's clock; 0 for none) has passed may run after
+ * its caller was told it failed, so it changes nothing (FENCED); transition
+ * replies carry REDIS_MS so the instance keeps learning the clock
+ * (RedisClock).
  *
  * Redis does not roll back a script that fails midway, so each script reads
  * the sorted set first (failing before any write if the key is of the wrong
@@ -18,7 +24,10 @@ import { NO_DEADLINE } from '../redis-keys.js';
  * registers it. Readers resolve codes they have not seen with one HMGET.
  */
 export const APPEND_EVENT = `
-local ORIGIN, NOW, MAXLEN = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local ORIGIN, NOW, MAXLEN, FENCE = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local CLOCK = redis.call('TIME')
+local REDIS_MS = tonumber(CLOCK[1]) * 1000 + math.floor(tonumber(CLOCK[2]) / 1000)
+local FENCED = FENCE > 0 and REDIS_MS > FENCE
 local origin_code
 local function code_of()
   if not origin_code then
@@ -66,10 +75,12 @@ export interface AppendArgs {
   readonly now: number;
   /** The stream's approximate MAXLEN. */
   readonly maxLength: number;
+  /** The caller's deadline on Redis's clock (ms): past it the script refuses (0: never). */
+  readonly fence: number;
 }
 
 export function appendArgs(a: AppendArgs): string[] {
-  return [a.origin, String(a.now), String(a.maxLength)];
+  return [a.origin, String(a.now), String(a.maxLength), String(Math.floor(a.fence))];
 }
 
 /** The arguments of the scripts that expire a batch of lapsed sessions. */

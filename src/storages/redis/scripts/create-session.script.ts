@@ -10,37 +10,42 @@ const SOURCE = `--[[
   the group is full, lapsed sessions are expired to make room first.
   Input:
     KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] quota, KEYS[5] origins
-    ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~)
-    ARGV[4] member
-    ARGV[5] deadline (ms; also recorded in the entry unless it is NO_DEADLINE)
-    ARGV[6] limit: ${LIMIT.none} none, > 0 the most sessions the group may hold,
+    ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~), ARGV[4] fence (Redis ms; 0 none)
+    ARGV[5] member
+    ARGV[6] deadline (ms; also recorded in the entry unless it is NO_DEADLINE)
+    ARGV[7] limit: ${LIMIT.none} none, > 0 the most sessions the group may hold,
             ${LIMIT.quotaKey} the group's quota key holds it (several groups share maxSessions)
-    ARGV[7] grant: quota taken from the pool for this group, added first so that it is never lost
-  Output: {status, event ids...}; status ${TRANSITION.done} created, ${TRANSITION.unchanged} existed,
-    ${TRANSITION.limitReached} limit reached, ${TRANSITION.quotaUsedUp} the group's quota is used up
+    ARGV[8] grant: quota taken from the pool for this group, added first so that it is never lost
+            (also when fenced: the quota is the group's, whatever becomes of the call)
+  Output: {status, Redis ms, event ids...}; status ${TRANSITION.done} created, ${TRANSITION.unchanged} existed,
+    ${TRANSITION.limitReached} limit reached, ${TRANSITION.quotaUsedUp} the group's quota is used up,
+    ${TRANSITION.fenced} past the fence (nothing else changed)
 ]]
 ${APPEND_EVENT}
-local member, deadline = ARGV[4], ARGV[5]
-local grant = tonumber(ARGV[7])
+local member, deadline = ARGV[5], ARGV[6]
+local grant = tonumber(ARGV[8])
 if grant > 0 then redis.call('INCRBY', KEYS[4], grant) end
+if FENCED then return {${TRANSITION.fenced}, REDIS_MS} end
 local ids = {}
 local score = redis.call('ZSCORE', KEYS[1], member)
 if score then
-  if tonumber(score) > NOW then return {${TRANSITION.unchanged}} end
+  if tonumber(score) > NOW then return {${TRANSITION.unchanged}, REDIS_MS} end
   ids[#ids + 1] = append('${ENTRY_TYPE.expired}', member)
   redis.call('ZREM', KEYS[1], member)
 end
-local max, full = tonumber(ARGV[6]), ${TRANSITION.limitReached}
+local max, full = tonumber(ARGV[7]), ${TRANSITION.limitReached}
 if max == ${LIMIT.quotaKey} then max, full = tonumber(redis.call('GET', KEYS[4]) or '0'), ${TRANSITION.quotaUsedUp} end
 if (max > 0 or full == ${TRANSITION.quotaUsedUp}) and redis.call('ZCARD', KEYS[1]) >= max then
   expire_lapsed(100, ids)
   if redis.call('ZCARD', KEYS[1]) >= max then
+    table.insert(ids, 1, REDIS_MS)
     table.insert(ids, 1, full)
     return ids
   end
 end
 ids[#ids + 1] = append('${ENTRY_TYPE.created}', member, deadline)
 redis.call('ZADD', KEYS[1], deadline, member)
+table.insert(ids, 1, REDIS_MS)
 table.insert(ids, 1, ${TRANSITION.done})
 return ids
 `;

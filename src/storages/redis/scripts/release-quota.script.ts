@@ -7,13 +7,13 @@ const SOURCE = `--[[
   (with their events), then lowers the quota to the sessions left.
   Input:
     KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] quota, KEYS[5] origins
-    ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~)
-    ARGV[4] batch: the most sessions to expire
+    ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~), ARGV[4] fence (0: not fenced)
+    ARGV[5] batch: the most sessions to expire
   Output: {quota released, event ids...}
 ]]
 ${APPEND_EVENT}
 local ids = {}
-expire_lapsed(tonumber(ARGV[4]), ids)
+expire_lapsed(tonumber(ARGV[5]), ids)
 local held, live = tonumber(redis.call('GET', KEYS[4]) or '0'), redis.call('ZCARD', KEYS[1])
 local spare = 0
 if held > live then

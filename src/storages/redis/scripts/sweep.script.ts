@@ -8,13 +8,13 @@ const SOURCE = `--[[
   Expires up to a batch of lapsed sessions, with their expired events.
   Input:
     KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] quota, KEYS[5] origins
-    ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~)
-    ARGV[4] batch: the most sessions to expire
+    ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~), ARGV[4] fence (0: not fenced)
+    ARGV[5] batch: the most sessions to expire
   Output: {event ids...}
 ]]
 ${APPEND_EVENT}
 local ids = {}
-expire_lapsed(tonumber(ARGV[4]), ids)
+expire_lapsed(tonumber(ARGV[5]), ids)
 return ids
 `;
 

@@ -11,6 +11,8 @@ export const TRANSITION = {
   limitReached: -1,
   /** Refused: the group's quota is used up; take more from the pool (several key groups). */
   quotaUsedUp: -2,
+  /** Refused: Redis's clock is past the call's fence, so its caller may have been told it failed (RedisClock). */
+  fenced: -3,
 } as const;
 
 export type TransitionStatus = (typeof TRANSITION)[keyof typeof TRANSITION];

@@ -7,15 +7,15 @@ import { sweepScript } from '../../../../src/storages/redis/scripts/sweep.script
 import { touchSessionsScript } from '../../../../src/storages/redis/scripts/touch-sessions.script';
 import { TRANSITION } from '../../../../src/storages/redis/scripts/transition-status';
 
-const common = { origin: 'instance-a', now: 1000, maxLength: 100 };
+const common = { origin: 'instance-a', now: 1000, maxLength: 100, fence: 5000 };
 
 describe('the scripts\' typed boundaries', () => {
   it('give every script that appends events the same leading arguments, in one order', () => {
-    const lead = ['instance-a', '1000', '100'];
-    expect(createSessionScript.args({ ...common, member: '5', deadline: 2000, limit: 0, grant: 0 }).slice(0, 3)).toEqual(lead);
-    expect(destroySessionScript.args({ ...common, member: '5' }).slice(0, 3)).toEqual(lead);
-    expect(sweepScript.args({ ...common, batch: 10 }).slice(0, 3)).toEqual(lead);
-    expect(releaseQuotaScript.args({ ...common, batch: 10 }).slice(0, 3)).toEqual(lead);
+    const lead = ['instance-a', '1000', '100', '5000'];
+    expect(createSessionScript.args({ ...common, member: '5', deadline: 2000, limit: 0, grant: 0 }).slice(0, 4)).toEqual(lead);
+    expect(destroySessionScript.args({ ...common, member: '5' }).slice(0, 4)).toEqual(lead);
+    expect(sweepScript.args({ ...common, batch: 10 }).slice(0, 4)).toEqual(lead);
+    expect(releaseQuotaScript.args({ ...common, batch: 10 }).slice(0, 4)).toEqual(lead);
   });
 
   it('send a create\'s deadline once', () => {
@@ -30,7 +30,8 @@ describe('the scripts\' typed boundaries', () => {
   });
 
   it('parse replies into named statuses, and refuse other shapes with RedisReplyError', () => {
-    expect(createSessionScript.parse([TRANSITION.done, '1-0'])).toEqual({ status: TRANSITION.done, eventIds: ['1-0'] });
+    expect(createSessionScript.parse([TRANSITION.done, 1_700_000_000_000, '1-0'])).toEqual({ status: TRANSITION.done, redisMs: 1_700_000_000_000, eventIds: ['1-0'] });
+    expect(destroySessionScript.parse([TRANSITION.fenced, 1_700_000_000_000])).toEqual({ status: TRANSITION.fenced, redisMs: 1_700_000_000_000, eventIds: [] });
     expect(() => createSessionScript.parse([7])).toThrow(RedisReplyError);
     expect(() => touchSessionsScript.parse('x'.repeat(10_000))).toThrow(/hasSession with "x{10,}… \(10002 characters\)/);
   });

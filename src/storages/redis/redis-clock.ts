@@ -1,0 +1,57 @@
+import type { RedisConnection } from './redis-connection.js';
+import type { RedisSessionKeys } from './redis-keys.js';
+import { clockScript } from './scripts/clock.script.js';
+
+/** How long a lower bound of the offset is trusted before a newer, lower one may replace it (clocks drift and step). */
+const OFFSET_WINDOW_MS = 10_000;
+
+/** This process's clock for fences: monotonic (no NTP steps), in ms. */
+export function localNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * What this instance knows of one key group's Redis clock: a lower bound of
+ * (Redis time − local time), from the TIME that every transition script
+ * reads and returns. A reply read at Redis time r and received here at local
+ * time t was read no later than t, so the offset is at least r − t; the
+ * largest such bound of the last few seconds is kept.
+ *
+ * A fence is a caller's deadline on Redis's clock: local deadline + the
+ * bound, never later than the true moment on Redis's clock, so a script that
+ * runs past its fence runs after its caller could have been told it failed,
+ * and refuses. A reconnect (maybe to another server after a failover) makes
+ * the bound unknown again; the next transition reads TIME first.
+ */
+export class RedisClock {
+  private offset: number | undefined;
+  private offsetAt = 0;
+  /** The connection generation the offset was learnt on. */
+  private generation = -1;
+
+  constructor(
+    private readonly keys: RedisSessionKeys,
+    private readonly connection: RedisConnection,
+  ) {}
+
+  /** Learns from a reply that read Redis's clock at `redisMs`, received at `receivedAt` (local). */
+  learn(redisMs: number, receivedAt: number): void {
+    // 1 ms for the reply's rounding down to whole ms.
+    const bound = redisMs - receivedAt - 1;
+    const generation = this.connection.generation;
+    if (this.offset === undefined || generation !== this.generation || bound > this.offset || receivedAt - this.offsetAt > OFFSET_WINDOW_MS) {
+      this.offset = bound;
+      this.offsetAt = receivedAt;
+      this.generation = generation;
+    }
+  }
+
+  /** `localDeadline` on Redis's clock (ms), reading Redis's clock first when the offset is unknown. */
+  async fence(localDeadline: number): Promise<number> {
+    if (this.offset === undefined || this.generation !== this.connection.generation) {
+      const redisMs = await this.connection.run(clockScript, this.keys, undefined);
+      this.learn(redisMs, localNow());
+    }
+    return localDeadline + this.offset!;
+  }
+}
