@@ -198,6 +198,17 @@ function register(meter: Meter): void {
       }
       if (connected !== undefined) result.observe(connected);
     });
+  meter.createObservableGauge('mtproto.session.replica.within_lease', {
+    description: 'Whether the local replicas answer lookups (1: seeded and within maxStaleness of their reader last hearing from the store) or lookups ask the store (0)',
+    unit: '1',
+  }).addCallback((result) => {
+    let within: number | undefined;
+    for (const metrics of live) {
+      const value = metrics.details()?.localReadsWithinLease;
+      if (typeof value === 'boolean') within = Math.min(within ?? 1, value ? 1 : 0);
+    }
+    if (within !== undefined) result.observe(within);
+  });
 }
 
 function sum(of: (metrics: SessionMetrics) => number): number {

@@ -85,9 +85,10 @@ describeRedis('SessionsHealthIndicator: a terminus health endpoint over a RedisS
     const storage = new RedisSessionStorage({ url: server.url, keyPrefix: `health-${process.pid}`, commandTimeout: 500 });
     app = await healthApp(storage);
     await app.get(SessionSubject).createSession(1n);
+    await storage.localReadsReady();
 
     const up = await request(app.getHttpServer()).get('/health').expect(200);
-    expect(up.body.info.sessions).toEqual({ status: 'up', connected: true, readerLagSeconds: 0, eventsMissed: 0, lastEventsMissedAt: null });
+    expect(up.body.info.sessions).toEqual({ status: 'up', connected: true, localReadsWithinLease: true, readerLagSeconds: 0, eventsMissed: 0, lastEventsMissedAt: null });
 
     await server.stop();
     const down = await request(app.getHttpServer()).get('/health').expect(503);

@@ -13,11 +13,17 @@ export interface TcpProxy {
   /** Drops every byte, both ways, from now until {@link heal}. */
   partition(): void;
   /**
-   * Holds every byte, both ways, from now until {@link heal}, which delivers
-   * them in order: a partition that TCP's retransmissions outlast, so what was
-   * sent during it arrives late.
+   * Holds every byte, both ways (or only Redis's replies), from now until
+   * {@link heal}, which delivers them in order: a partition that TCP's
+   * retransmissions outlast, so what was sent during it arrives late.
    */
-  hold(): void;
+  hold(only?: 'replies'): void;
+  /**
+   * Drops every byte, both ways, of the connections whose client sent
+   * `command` lately (`XREAD`: an event reader's), until
+   * {@link heal}; the other connections go on. Returns how many it cut.
+   */
+  partitionWhere(command: string): number;
   /** Resets the connections that lost bytes or an end meanwhile; new ones go through as before. */
   heal(): void;
   /** Drops every connection and stops listening. */
@@ -33,21 +39,29 @@ class Link {
 
   /** Bytes held while the network holds them, per direction, delivered on release. */
   private readonly held = new Map<Socket, Buffer[]>();
+  /** Cut off on its own (partitionWhere). */
+  partitioned = false;
+  /** What the client sent last, to tell an event reader's connection from the others. */
+  lastSent = '';
 
   constructor(
     readonly client: Socket,
     readonly upstream: Socket,
     partitioned: () => boolean,
-    holding: () => boolean,
+    holding: () => 'both' | 'replies' | false,
   ) {
+    client.on('data', (chunk: Buffer) => {
+      // A command may come in several chunks: keep the tail of what was sent.
+      if (!this.partitioned) this.lastSent = (this.lastSent + chunk.toString('latin1')).slice(-512);
+    });
     for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
       from.on('data', (chunk: Buffer) => {
-        if (partitioned()) this.broken = true;
-        else if (holding()) this.held.set(to, [...(this.held.get(to) ?? []), chunk]);
+        if (partitioned() || this.partitioned) this.broken = true;
+        else if (holding() === 'both' || (holding() === 'replies' && to === client)) this.held.set(to, [...(this.held.get(to) ?? []), chunk]);
         else to.write(chunk);
       });
       from.on('close', () => {
-        if (partitioned()) this.broken = true;
+        if (partitioned() || this.partitioned) this.broken = true;
         else to.destroy();
       });
       from.on('error', () => undefined);
@@ -68,7 +82,7 @@ class Link {
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let partitioned = false;
-  let holding = false;
+  let holding: 'both' | 'replies' | false = false;
   const links = new Set<Link>();
   const server: Server = createServer((client) => {
     const upstream = new Socket();
@@ -91,13 +105,23 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     partition: () => {
       partitioned = true;
     },
-    hold: () => {
-      holding = true;
+    hold: (only) => {
+      holding = only ?? 'both';
+    },
+    partitionWhere: (command) => {
+      let cut = 0;
+      for (const link of links) {
+        if (!link.lastSent.toUpperCase().includes(`\r\n${command.toUpperCase()}\r\n`)) continue;
+        link.partitioned = true;
+        cut++;
+      }
+      return cut;
     },
     heal: () => {
       partitioned = false;
       holding = false;
       for (const link of links) {
+        link.partitioned = false;
         if (link.broken) link.reset();
         else link.release();
       }

@@ -8,7 +8,10 @@ import { RedisStreamCursor, type StreamListener, type StreamReading } from './re
 import { entryTime } from './redis-stream-entry.js';
 import { readerMessages } from './redis-storage.messages.js';
 
+/** How long a blocking read waits at most (less with a short maxStaleness): a healthy reader hears from Redis this often. */
 const READ_BLOCK_MS = 1000;
+/** Lease checks per maxStaleness: a lease lapses at most maxStaleness after the reader last heard from Redis. */
+const LEASE_TICKS = 8;
 /** Entries per stream per read, at most. */
 const READ_BATCH = 1000;
 
@@ -28,6 +31,8 @@ export interface RedisEventReadersOptions {
   readonly logger: SessionLogger;
   /** Readers start once it resolves (the key layout matches); never if it rejects. */
   readonly layoutChecked: Promise<void>;
+  /** The replicas' lease after a reader last heard from Redis, ms (Infinity: no lease). */
+  readonly maxStaleness: number;
 }
 
 /**
@@ -64,7 +69,7 @@ export class RedisEventReaders implements StreamReading {
   /** Starts reading every group's stream, once; nothing after close(). */
   start(): void {
     if (this.readers !== undefined || this.closed) return;
-    const { instanceId, commandTimeout, streamMaxLength, logger, layoutChecked } = this.options;
+    const { instanceId, commandTimeout, streamMaxLength, logger, layoutChecked, maxStaleness } = this.options;
     const plan = this.source.isCluster ? this.streams.map((stream) => [stream]) : [this.streams];
     const readers = plan.map((streams) => new RedisEventReader({
       cursors: streams.map((stream) => stream.cursor),
@@ -72,9 +77,11 @@ export class RedisEventReaders implements StreamReading {
       source: this.source,
       loss: { origin: instanceId, maxLength: streamMaxLength },
       logger,
-      blockMs: READ_BLOCK_MS,
+      // Half the lease at most: two reads of a healthy reader fit in one.
+      blockMs: Math.min(READ_BLOCK_MS, Math.floor(maxStaleness / 2)),
       commandTimeout,
       batchSize: READ_BATCH,
+      maxStaleness,
     }));
     this.readers = readers;
     layoutChecked.then(() => {
@@ -114,6 +121,8 @@ export interface RedisEventReaderOptions {
   readonly commandTimeout: number;
   /** Entries per stream per read, at most. */
   readonly batchSize: number;
+  /** The lease of its streams' replicas after it last heard from Redis, ms (Infinity: none). */
+  readonly maxStaleness: number;
 }
 
 /**
@@ -132,11 +141,23 @@ export class RedisEventReader {
   private reading = false;
   /** Whether a read ever succeeded, so that the log tells "could not connect" from "lost its connection". */
   private everRead = false;
+  private leaseTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: RedisEventReaderOptions) {}
 
   start(): void {
-    this.running ??= this.run();
+    if (this.running !== undefined) return;
+    this.running = this.run();
+    const { maxStaleness, cursors } = this.options;
+    if (maxStaleness === Infinity) return;
+    const tick = Math.max(1, Math.floor(maxStaleness / LEASE_TICKS));
+    // Lapsed one tick early, so that a lease never outlives maxStaleness.
+    const lease = maxStaleness - tick;
+    this.leaseTimer = setInterval(() => {
+      const now = Date.now();
+      for (const cursor of cursors) cursor.checkLease(now, lease);
+    }, tick);
+    this.leaseTimer.unref();
   }
 
   /**
@@ -161,6 +182,8 @@ export class RedisEventReader {
    */
   close(): void {
     this.closed = true;
+    if (this.leaseTimer !== undefined) clearInterval(this.leaseTimer);
+    for (const cursor of this.options.cursors) cursor.withinLease = false;
     this.connection?.destroy();
     this.connection = undefined;
     for (const cursor of this.options.cursors) cursor.close();
@@ -182,11 +205,12 @@ export class RedisEventReader {
           'read',
           this.options.blockMs,
         );
+        const repliedAt = Date.now();
         if (this.closed) return;
         if (failures > 0) this.options.logger.warn(readerMessages.resumed(this.everRead, this.positions()));
         this.everRead = true;
         failures = 0;
-        await this.handle(connection, read);
+        await this.handle(connection, read, repliedAt);
       } catch (error) {
         if (this.closed) return;
         // Where it resumes is said once, when it has: a check after the break may move the positions.
@@ -235,7 +259,7 @@ export class RedisEventReader {
   }
 
   /** Hands each stream's entries to its cursor, learning unknown origin codes first. */
-  private async handle(connection: ReaderConnection, read: Awaited<ReturnType<ReaderConnection['read']>>): Promise<void> {
+  private async handle(connection: ReaderConnection, read: Awaited<ReturnType<ReaderConnection['read']>>, repliedAt: number): Promise<void> {
     const cursors = this.options.cursors;
     let backlog = false;
     for (let stream = 0; stream < cursors.length; stream++) {
@@ -254,6 +278,8 @@ export class RedisEventReader {
       }
       cursor.tidy();
     }
+    // The reply is as of when Redis sent it, before it arrived: each stream it left at the end is fresh as of then.
+    for (const cursor of cursors) if (!cursor.backlog) cursor.heard(repliedAt);
     if (!backlog) this.caughtUpAt = Date.now();
   }
 

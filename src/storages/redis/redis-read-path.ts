@@ -67,7 +67,8 @@ export class RedisReadPath {
   has(sessionId: SessionId, authKeyId: AuthKeyId | undefined): Promise<boolean> {
     const replica = this.replica;
     if (replica !== undefined) {
-      if (replica.live) {
+      // Within its lease only: past it, the reader may have missed what Redis did meanwhile (maxStaleness).
+      if (replica.live && this.cursor.withinLease) {
         const answer = replica.lookup(sessionId, authKeyId);
         if (answer === REPLICA_LIVE) return RESOLVED_TRUE;
         if (answer === REPLICA_TOUCH_DUE) {
@@ -75,7 +76,7 @@ export class RedisReadPath {
           return RESOLVED_TRUE;
         }
         // Not held, or its known deadline has passed: Redis decides.
-      } else {
+      } else if (!replica.live) {
         this.cursor.requestReading();
       }
     }
@@ -112,6 +113,20 @@ export class RedisReadPath {
     const { event, member, deadline } = entry;
     if (event.type === 'created') replica.add(member, event.sessionId, event.authKeyId, deadline);
     else replica.remove(member, event.sessionId, event.authKeyId);
+  }
+
+  /** Whether the replica answers lookups now: seeded and within its lease; undefined without one. */
+  get answersLocally(): boolean | undefined {
+    return this.replica === undefined ? undefined : this.replica.live && this.cursor.withinLease;
+  }
+
+  /**
+   * A call of this instance's own failed and may have destroyed the session
+   * (a timeout, a broken connection): the replica lets go of it, so lookups
+   * ask Redis until an entry says what happened.
+   */
+  forget(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined): void {
+    this.replica?.remove(member, sessionId, authKeyId);
   }
 
   /** The replica may lack what missed entries did: it is rebuilt from the sorted set. */

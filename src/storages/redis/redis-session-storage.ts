@@ -69,6 +69,7 @@ export class RedisSessionStorage implements SessionStorage {
       streamMaxLength: resolved.streamMaxLength,
       logger: this.logger,
       layoutChecked,
+      maxStaleness: resolved.maxStaleness,
     });
     const parts = { connection: this.connection, readers: this.readers, deadlines: this.deadlines, logger: this.logger };
     const settings = {
@@ -133,9 +134,12 @@ export class RedisSessionStorage implements SessionStorage {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid) return Promise.reject(invalid);
     const member = sessionMember(sessionId, authKeyId);
-    const write = this.groupOf(sessionId, authKeyId).write;
+    const group = this.groupOf(sessionId, authKeyId);
     const deadline = localNow() + this.deadlines.timeout;
-    return afterObservers(bounded(this.deadlines, this.connection.afterReady(() => write.destroy(member, deadline)), 'destroySession'));
+    const destroyed = afterObservers(bounded(this.deadlines, this.connection.afterReady(() => group.write.destroy(member, deadline)), 'destroySession'));
+    // It may have happened before it failed: the replica must not go on answering that the session lives.
+    destroyed.catch(() => group.read.forget(member, sessionId, authKeyId));
+    return destroyed;
   }
 
   /** Live sessions over all scopes (those whose deadline has not passed): one O(log n) count per key group, summed. */
@@ -188,9 +192,11 @@ export class RedisSessionStorage implements SessionStorage {
   }
 
   /**
-   * For health checks: whether the connection is up, how far behind its
-   * stream's end the furthest behind reader is (seconds; null before any
-   * first read), and the missed-events notices the readers raised since start.
+   * For health checks: whether the connection is up, whether every key
+   * group's replica answers lookups (seeded and within its maxStaleness lease;
+   * null without localReads), how far behind its stream's end the furthest
+   * behind reader is (seconds; null before any first read), and the
+   * missed-events notices the readers raised since start.
    */
   healthDetails(): SessionStorageHealthDetails {
     let last: number | undefined;
@@ -200,8 +206,14 @@ export class RedisSessionStorage implements SessionStorage {
       eventsMissed += group.eventsMissedCount;
     }
     const lag = this.readers.lag();
+    let withinLease: boolean | null = null;
+    for (const group of this.groups) {
+      const answers = group.read.answersLocally;
+      if (answers !== undefined) withinLease = (withinLease ?? true) && answers;
+    }
     return {
       connected: this.connection.isReady,
+      localReadsWithinLease: withinLease,
       readerLagSeconds: lag === undefined ? null : lag / 1000,
       eventsMissed,
       lastEventsMissedAt: last === undefined ? null : new Date(last).toISOString(),

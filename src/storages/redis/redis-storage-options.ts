@@ -43,6 +43,17 @@ export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
    */
   localReads?: boolean;
   /**
+   * How stale a replica's answer may be, in ms: the replica answers a lookup
+   * only within this lease after its reader last heard from Redis at the
+   * stream's end; past it, lookups ask Redis (exact, or a typed error when
+   * Redis does not answer). Default 2000: a healthy reader hears from Redis at
+   * least every second (its blocking read returns empty after a second), so
+   * the lease lapses only when the reader is cut off or far behind. `Infinity`
+   * opts for availability over freshness: the replica answers however long
+   * its reader has been blind.
+   */
+  maxStaleness?: number;
+  /**
    * How many key groups sessions are spread over (1 to 1024), each with its own
    * hash tag, so on a Cluster each group can live on another master. A session's
    * group is a hash of its ids. Every instance of a prefix must use the same
@@ -68,15 +79,19 @@ export interface ResolvedRedisOptions {
   readonly streamMaxLength: number;
   readonly lifetime: SessionLifetime;
   readonly localReads: boolean;
+  readonly maxStaleness: number;
   readonly logger: SessionLogger | undefined;
 }
 
-const REDIS_OPTIONS = ['url', 'client', 'keyPrefix', 'instanceId', 'commandTimeout', 'streamMaxLength', 'localReads', 'shards', 'logger', ...LIFETIME_OPTIONS];
+const REDIS_OPTIONS = ['url', 'client', 'keyPrefix', 'instanceId', 'commandTimeout', 'streamMaxLength', 'localReads', 'maxStaleness', 'shards', 'logger', ...LIFETIME_OPTIONS];
 const DEFAULT_COMMAND_TIMEOUT = 2000;
 /** A day: a longer bound is no bound, and this one leaves a Node timer room for the reader's block on top. */
 const MAX_COMMAND_TIMEOUT = 86_400_000;
 const DEFAULT_STREAM_MAX_LENGTH = 100_000;
 const DEFAULT_LOCAL_READS = true;
+const DEFAULT_MAX_STALENESS = 2000;
+/** Below this a lease would lapse between two reads of a healthy reader on a loaded machine. */
+const MIN_MAX_STALENESS = 100;
 /** `shards` when not given: with a Cluster client, and otherwise. */
 export const DEFAULT_CLUSTER_SHARDS = 12;
 export const DEFAULT_STANDALONE_SHARDS = 1;
@@ -99,6 +114,9 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
   const instanceId = resolveInstanceId(options.instanceId, 'RedisSessionStorage');
   const localReads = options.localReads ?? DEFAULT_LOCAL_READS;
   if (typeof localReads !== 'boolean') throw new TypeError(`RedisSessionStorage localReads must be a boolean; got ${describeOptionValue(localReads)}`);
+  const maxStaleness = options.maxStaleness ?? DEFAULT_MAX_STALENESS;
+  if (maxStaleness !== Infinity) assertPositiveInteger(maxStaleness, 'RedisSessionStorage maxStaleness (ms, or Infinity)', MAX_COMMAND_TIMEOUT);
+  if (maxStaleness < MIN_MAX_STALENESS) throw new TypeError(`RedisSessionStorage maxStaleness must be at least ${MIN_MAX_STALENESS} ms (or Infinity); got ${maxStaleness}`);
   const lifetime = resolveLifetime(options, 'RedisSessionStorage');
   // A node-redis Cluster has masters, an ioredis one says isCluster; a URL always opens a standalone client.
   const client = options.client;
@@ -120,6 +138,7 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
     streamMaxLength,
     lifetime,
     localReads,
+    maxStaleness,
     logger: options.logger,
   };
 }

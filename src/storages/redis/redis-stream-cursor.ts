@@ -73,6 +73,15 @@ export class RedisStreamCursor {
   readonly ready: Promise<void>;
   /** Whether {@link ready} has resolved. */
   isReading = false;
+  /**
+   * Whether the replica of this stream's group may answer lookups: the reader
+   * heard from Redis at the stream's end within the lease (maxStaleness). Set
+   * by the reader at each read that leaves it at the end; lapsed by its
+   * lease timer. A flag, so that a lookup reads no clock.
+   */
+  withinLease = false;
+  /** When the reader last heard from Redis at the stream's end (ms). */
+  private heardAt = 0;
   private markReady!: () => void;
   /** Entries written by this instance, by id, for the call that wrote each to wait on. */
   private readonly own = new Map<string, OwnDelivery>();
@@ -92,6 +101,17 @@ export class RedisStreamCursor {
   /** Starts reading this stream (and the storage's others), if not yet started: a storage that only writes needs no reader. */
   requestReading(): void {
     this.reading.start();
+  }
+
+  /** The reader heard from Redis, at the stream's end, at `now`. */
+  heard(now: number): void {
+    this.heardAt = now;
+    this.withinLease = true;
+  }
+
+  /** Lapses the lease if the reader has not heard from Redis since `now - leaseMs`. */
+  checkLease(now: number, leaseMs: number): void {
+    if (this.withinLease && now - this.heardAt > leaseMs) this.withinLease = false;
   }
 
   /** Where reading starts: the stream's end when the reader first connected. */
