@@ -56,12 +56,19 @@ export class SessionEventsMissed {
      * `'trimmed'`: the log dropped events before this instance read them.
      * `'lost'`: the store itself lost acknowledged history (a restart without
      * its data, a restore from an older snapshot, a failover to a replica that
-     * lagged); `origin` is the instance that found it, maybe another one.
+     * lagged, a flush or a deleted key); `origin` is the instance that found
+     * it, maybe another one.
+     * `'diverged'`: this instance's copy of the sessions (a local replica) no
+     * longer matched the store, which changed without an event (a key deleted
+     * or evicted); the copy is rebuilt from the store.
      */
     readonly reason: SessionEventsMissedReason = 'trimmed',
   ) {}
 
   toString(): string {
+    if (this.reason === 'diverged') {
+      return `instance ${this.origin}'s copy of the sessions no longer matched the session store at ${this.resumedFrom} (changed without events); it is rebuilt from the store`;
+    }
     if (this.reason === 'lost') {
       return `the session store lost acknowledged history after ${this.lastSeen ?? 'the start'} (found by instance ${this.origin}); sessions and events may be gone; delivery resumes from ${this.resumedFrom}`;
     }
@@ -70,4 +77,4 @@ export class SessionEventsMissed {
 }
 
 /** Why a {@link SessionEventsMissed} notice was given. */
-export type SessionEventsMissedReason = 'trimmed' | 'lost';
+export type SessionEventsMissedReason = 'trimmed' | 'lost' | 'diverged';

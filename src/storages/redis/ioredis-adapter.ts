@@ -72,6 +72,22 @@ export class IORedisAdapter implements RedisCommands {
     return this.whenReady() ?? this.redis.hmget(key, ...fields);
   }
 
+  get(key: string): Promise<string | null> {
+    return this.whenReady() ?? this.redis.get(key);
+  }
+
+  zCard(key: string): Promise<number> {
+    return this.whenReady() ?? this.redis.zcard(key);
+  }
+
+  /** XREVRANGE in node-redis's reply shape: `[{ id, message }]`. */
+  async xRevRange(key: string, start: string, end: string, options: { COUNT: number }): Promise<{ id: string; message: Record<string, string> }[]> {
+    const refused = this.whenReady();
+    if (refused !== undefined) return refused;
+    const entries = await this.redis.xrevrange(key, start, end, 'COUNT', options.COUNT);
+    return entries.map(([id, fields]) => ({ id, message: fieldsToObject(fields) }));
+  }
+
   /** XREAD of one stream or several, in node-redis's reply shape: `[{ name, messages: [{ id, message }] }]`, or null when the block timed out. */
   async xRead(streams: { key: string; id: string } | { key: string; id: string }[], options: { BLOCK: number; COUNT: number }): Promise<unknown> {
     const refused = this.whenReady();

@@ -10,6 +10,9 @@ export interface NodeRedisClient {
   zCount(key: string, min: string, max: string): Promise<unknown>;
   zScan(key: string, cursor: string, options: { COUNT: number }): Promise<unknown>;
   hmGet(key: string, fields: string[]): Promise<unknown>;
+  get(key: string): Promise<unknown>;
+  zCard(key: string): Promise<unknown>;
+  xRevRange(key: string, start: string, end: string, options: { COUNT: number }): Promise<unknown>;
   xRead(streams: { key: string; id: string } | { key: string; id: string }[], options: { BLOCK: number; COUNT: number }): Promise<unknown>;
   duplicate(overrides?: object): unknown;
   withCommandOptions(options: { timeout: number }): unknown;
@@ -27,6 +30,9 @@ export interface RedisCommands extends NodeRedisClient {
   zScore(key: string, member: string): Promise<number | null>;
   zCount(key: string, min: string, max: string): Promise<number>;
   hmGet(key: string, fields: string[]): Promise<(string | null)[]>;
+  get(key: string): Promise<string | null>;
+  zCard(key: string): Promise<number>;
+  xRevRange(key: string, start: string, end: string, options: { COUNT: number }): Promise<{ id: string }[]>;
   zScan(key: string, cursor: string, options: { COUNT: number }): Promise<{ cursor: string | number; members: { value: string; score: number }[] }>;
   duplicate(overrides?: object): RedisCommands;
   withCommandOptions(options: { timeout: number }): RedisCommands;
@@ -44,6 +50,9 @@ export interface IORedisClient {
   zcount(key: string, min: string, max: string): Promise<number>;
   zscan(key: string, cursor: string, countToken: 'COUNT', count: number): Promise<[cursor: string, elements: string[]]>;
   hmget(key: string, ...fields: string[]): Promise<(string | null)[]>;
+  get(key: string): Promise<string | null>;
+  zcard(key: string): Promise<number>;
+  xrevrange(key: string, end: string, start: string, countToken: 'COUNT', count: number): Promise<[id: string, fields: string[]][]>;
   xread(
     countToken: 'COUNT', count: number, blockToken: 'BLOCK', milliseconds: number, streamsToken: 'STREAMS', ...keysThenIds: string[]
   ): Promise<[key: string, entries: [id: string, fields: string[]][]][] | null>;

@@ -91,6 +91,14 @@ export class RedisConnection {
     this.gate.catch(() => undefined);
   }
 
+  /** Fails every call from now on with `error` (a layout found changed while running). */
+  failForGood(error: Error): void {
+    const failed = Promise.reject(error);
+    failed.catch(() => undefined);
+    this.gate = failed;
+    this.everReady = true;
+  }
+
   /**
    * Runs `work` once the gates so far have passed, however many first
    * connection attempts fail meanwhile: for work that calls wait for (the

@@ -1,4 +1,4 @@
-import type { SessionEventsMissed } from '../../core/session-event.js';
+import { SessionEventsMissed } from '../../core/session-event.js';
 import type { SessionLifetime } from '../../core/session-lifetime.js';
 import type { SessionLogger } from '../../core/session-logger.js';
 import type { SessionTransitionSink } from '../../core/session-storage.js';
@@ -11,6 +11,7 @@ import { RedisReplica } from './redis-replica.js';
 import type { RedisStreamCursor, StreamListener } from './redis-stream-cursor.js';
 import type { TransitionEntry } from './redis-stream-entry.js';
 import { RedisSweeper } from './redis-sweeper.js';
+import { streamMessages } from './redis-storage.messages.js';
 import { RedisWritePath } from './redis-write-path.js';
 
 /** What every key group of one storage shares. */
@@ -54,8 +55,13 @@ export class RedisKeyGroup implements StreamListener {
   eventsMissedCount = 0;
   lastEventsMissedAt: number | undefined;
 
+  private readonly logger: SessionLogger;
+  private readonly instanceId: string;
+
   constructor(readonly keys: RedisSessionKeys, parts: KeyGroupParts, settings: KeyGroupSettings) {
     const { connection, readers, deadlines, logger } = parts;
+    this.logger = logger;
+    this.instanceId = settings.instanceId;
     this.cursor = readers.add(keys, this);
     this.replica = settings.localReads ? new RedisReplica(settings.lifetime) : undefined;
     this.read = new RedisReadPath(keys, this.replica, this.cursor, connection, deadlines, settings.lifetime, logger);
@@ -72,6 +78,12 @@ export class RedisKeyGroup implements StreamListener {
   transition(entry: TransitionEntry): Promise<unknown> | undefined {
     this.read.apply(entry);
     return this.sink?.announce(entry.event);
+  }
+
+  verifyReplica(sessions: number, position: string): void {
+    if (!this.read.diverges(sessions)) return;
+    this.logger.warn(streamMessages.replicaDiverged(this.keys.sessions, sessions, position));
+    this.eventsMissed(new SessionEventsMissed(position, position, this.instanceId, 'diverged'));
   }
 
   eventsMissed(notice: SessionEventsMissed): void {

@@ -129,6 +129,18 @@ export class RedisReadPath {
     this.replica?.remove(member, sessionId, authKeyId);
   }
 
+  /**
+   * Whether the replica, at the stream position where Redis's sorted set held
+   * `sessions`, holds other sessions than Redis: the set was deleted or
+   * evicted, or the replica missed something. It may hold fewer with
+   * idleTimeout (lapsed ones it dropped), never more; without, exactly as many.
+   */
+  diverges(sessions: number): boolean {
+    const replica = this.replica;
+    if (replica === undefined || !replica.live) return false;
+    return this.expiring ? replica.size > sessions : replica.size !== sessions;
+  }
+
   /** The replica may lack what missed entries did: it is rebuilt from the sorted set. */
   rebuild(): void {
     const replica = this.replica;

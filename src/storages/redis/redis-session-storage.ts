@@ -13,6 +13,7 @@ import { checkKeyLayout, LAYOUT } from './redis-layout-check.js';
 import { RedisSessionQuota } from './redis-session-quota.js';
 import { resolveRedisOptions, type RedisSessionStorageOptions } from './redis-storage-options.js';
 import type { Transition } from './redis-transition.js';
+import { RedisVerifier } from './redis-verifier.js';
 
 /**
  * Sessions in Redis (standalone or Cluster), shared by every application
@@ -38,6 +39,7 @@ export class RedisSessionStorage implements SessionStorage {
   private readonly groups: readonly RedisKeyGroup[];
   private readonly shards: number;
   private readonly quota: RedisSessionQuota | undefined;
+  private readonly verifier: RedisVerifier;
   private readonly deadlines: Deadlines;
   private readonly logger: ForwardingLogger;
   private readonly explicitLogger: boolean;
@@ -85,6 +87,11 @@ export class RedisSessionStorage implements SessionStorage {
     this.quota = maxSessions !== undefined && shards > 1
       ? new RedisSessionQuota(this.connection, resolved.layout, this.groups.map((group) => group.write), maxSessions)
       : undefined;
+    this.verifier = new RedisVerifier(this.groups, { keys: resolved.layout, wanted }, this.connection, this.deadlines, this.logger);
+    layoutChecked.then(() => {
+      if (!this.state.closed) this.verifier.start(resolved.verifyInterval);
+    }, () => undefined);
+    void this.verifier.refused.then((error) => this.stopServing(error));
   }
 
   /** The keys of the first key group (with `shards: 1`, of the only one), for tools and tests. */
@@ -226,8 +233,16 @@ export class RedisSessionStorage implements SessionStorage {
     return this.closing;
   }
 
+  /** The layout changed under this instance: every call fails with `error`, and the replicas stop answering. */
+  private stopServing(error: Error): void {
+    this.connection.failForGood(error);
+    this.readers.close();
+    for (const group of this.groups) group.read.close();
+  }
+
   private async shutDown(): Promise<void> {
     this.state.closed = true;
+    this.verifier.stop();
     // A call that just timed out says Redis is not answering: waiting for replies on closing would only add another commandTimeout.
     const grace = this.deadlines.timedOutRecently ? 0 : this.deadlines.timeout;
     for (const group of this.groups) group.close();

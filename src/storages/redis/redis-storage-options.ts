@@ -54,6 +54,14 @@ export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
    */
   maxStaleness?: number;
   /**
+   * How often, in ms, each key group is checked against Redis for what
+   * changed without a write to show it: data gone (FLUSHALL, a restart
+   * without data, a restore, a deleted or evicted key), a replica that no
+   * longer matches, a layout record gone or changed. Found within this plus
+   * commandTimeout. Default 2000 (4 s with the default commandTimeout).
+   */
+  verifyInterval?: number;
+  /**
    * How many key groups sessions are spread over (1 to 1024), each with its own
    * hash tag, so on a Cluster each group can live on another master. A session's
    * group is a hash of its ids. Every instance of a prefix must use the same
@@ -80,16 +88,20 @@ export interface ResolvedRedisOptions {
   readonly lifetime: SessionLifetime;
   readonly localReads: boolean;
   readonly maxStaleness: number;
+  readonly verifyInterval: number;
   readonly logger: SessionLogger | undefined;
 }
 
-const REDIS_OPTIONS = ['url', 'client', 'keyPrefix', 'instanceId', 'commandTimeout', 'streamMaxLength', 'localReads', 'maxStaleness', 'shards', 'logger', ...LIFETIME_OPTIONS];
+const REDIS_OPTIONS = ['url', 'client', 'keyPrefix', 'instanceId', 'commandTimeout', 'streamMaxLength', 'localReads', 'maxStaleness', 'verifyInterval', 'shards', 'logger', ...LIFETIME_OPTIONS];
 const DEFAULT_COMMAND_TIMEOUT = 2000;
 /** A day: a longer bound is no bound, and this one leaves a Node timer room for the reader's block on top. */
 const MAX_COMMAND_TIMEOUT = 86_400_000;
 const DEFAULT_STREAM_MAX_LENGTH = 100_000;
 const DEFAULT_LOCAL_READS = true;
 const DEFAULT_MAX_STALENESS = 2000;
+const DEFAULT_VERIFY_INTERVAL = 2000;
+/** Below this the checks would be a load of their own. */
+const MIN_VERIFY_INTERVAL = 50;
 /** Below this a lease would lapse between two reads of a healthy reader on a loaded machine. */
 const MIN_MAX_STALENESS = 100;
 /** `shards` when not given: with a Cluster client, and otherwise. */
@@ -117,6 +129,9 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
   const maxStaleness = options.maxStaleness ?? DEFAULT_MAX_STALENESS;
   if (maxStaleness !== Infinity) assertPositiveInteger(maxStaleness, 'RedisSessionStorage maxStaleness (ms, or Infinity)', MAX_COMMAND_TIMEOUT);
   if (maxStaleness < MIN_MAX_STALENESS) throw new TypeError(`RedisSessionStorage maxStaleness must be at least ${MIN_MAX_STALENESS} ms (or Infinity); got ${maxStaleness}`);
+  const verifyInterval = options.verifyInterval ?? DEFAULT_VERIFY_INTERVAL;
+  assertPositiveInteger(verifyInterval, 'RedisSessionStorage verifyInterval (ms)', MAX_COMMAND_TIMEOUT);
+  if (verifyInterval < MIN_VERIFY_INTERVAL) throw new TypeError(`RedisSessionStorage verifyInterval must be at least ${MIN_VERIFY_INTERVAL} ms; got ${verifyInterval}`);
   const lifetime = resolveLifetime(options, 'RedisSessionStorage');
   // A node-redis Cluster has masters, an ioredis one says isCluster; a URL always opens a standalone client.
   const client = options.client;
@@ -139,6 +154,7 @@ export function resolveRedisOptions(options: RedisSessionStorageOptions): Resolv
     lifetime,
     localReads,
     maxStaleness,
+    verifyInterval,
     logger: options.logger,
   };
 }

@@ -10,6 +10,9 @@ export const streamMessages = {
     `Session event stream ${stream} went back to sequence ${sequence} from ${from}: Redis lost acknowledged history (a restart without its data, `
     + `a restore from an older snapshot, a failover to a replica that lagged); sessions and events may be gone.${telling ? ' Telling the other instances' : ''}`,
   entriesTrimmed: (missed: bigint, stream: string, lastSeen: string) => `${missed} session event(s) on ${stream} after ${lastSeen} were removed before this instance read them`,
+  replicaDiverged: (sessions: string, count: number, position: string) =>
+    `The session replica of ${sessions} does not match Redis at entry ${position} (Redis holds ${count} sessions): `
+    + 'the sorted set was deleted or evicted, or Redis lost data; rebuilding it from Redis',
   lossFoundElsewhere: (origin: string, stream: string, epoch: bigint, id: string) =>
     `Instance ${origin} found that Redis lost acknowledged session history on ${stream} (loss ${epoch}): sessions and events before ${id} may be gone`,
 };
@@ -43,6 +46,7 @@ export const replicaMessages = {
 
 /** What the key layout check logs and throws. */
 export const layoutMessages = {
+  mismatchWhileRunning: (why: string) => `${why} Found while running: this instance stops serving calls (RedisKeyLayoutError) rather than split the fleet.`,
   checkFailed: (error: unknown) => `Checking the key layout in Redis failed (${describeError(error)}); calls wait until it succeeds, retrying`,
   mismatch(keys: RedisLayoutKeys, wanted: RecordedLayout, recorded: RecordedLayout | typeof SINGLE_UNRECORDED): string {
     const start = 'RedisSessionStorage refuses to use data laid out differently from its options';

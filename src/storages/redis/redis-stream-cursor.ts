@@ -12,6 +12,15 @@ export interface StreamListener {
   transition(entry: TransitionEntry): Promise<unknown> | undefined;
   /** Entries were removed before they were read, or Redis lost history. */
   eventsMissed(notice: SessionEventsMissed): void;
+  /** The stream is at the position where Redis's sorted set held `sessions` (the verifier's check): compare the replica. */
+  verifyReplica(sessions: number, position: string): void;
+}
+
+/** Where a cursor was when a verifier asked Redis about its group. */
+export interface VerifierMark {
+  readonly sequence: bigint;
+  readonly position: string;
+  readonly losses: number;
 }
 
 /** Who reads the stream: started on request (see RedisEventReaders). */
@@ -82,6 +91,10 @@ export class RedisStreamCursor {
   withinLease = false;
   /** When the reader last heard from Redis at the stream's end (ms). */
   private heardAt = 0;
+  /** Losses of history this cursor reported: a verifier's reply that predates one is out of date. */
+  private losses = 0;
+  /** A verifier's count of sessions at a sequence this cursor has yet to reach. */
+  private checkpoint: { readonly sequence: bigint; readonly sessions: number } | undefined;
   private markReady!: () => void;
   /** Entries written by this instance, by id, for the call that wrote each to wait on. */
   private readonly own = new Map<string, OwnDelivery>();
@@ -112,6 +125,32 @@ export class RedisStreamCursor {
   /** Lapses the lease if the reader has not heard from Redis since `now - leaseMs`. */
   checkLease(now: number, leaseMs: number): void {
     if (this.withinLease && now - this.heardAt > leaseMs) this.withinLease = false;
+  }
+
+  /** Where this cursor is, for a verifier about to ask Redis; undefined before it reads. */
+  verifierMark(): VerifierMark | undefined {
+    return this.isReading ? { sequence: this.sequence, position: this.position!, losses: this.losses } : undefined;
+  }
+
+  /**
+   * What Redis held when a verifier asked, the cursor being at `mark` then.
+   * A sequence below the one this cursor had already read, or a last entry
+   * before its position, means the data is gone (FLUSHALL, a restart without
+   * data, a restore, a deleted or evicted key) with no write to show it: it is
+   * reported as lost history. Otherwise the sessions (when the verifier knows
+   * them at that sequence) are compared with the replica at the reply's
+   * sequence: now, or once the reader gets there.
+   */
+  verify(mark: VerifierMark, state: { readonly sequence: bigint; readonly sessions: number | undefined; readonly lastId: string }): void {
+    if (!this.isReading || this.losses !== mark.losses) return;
+    if (state.sequence < mark.sequence || compareEntryIds(state.lastId, mark.position) < 0) {
+      this.reportMissed(this.position!, state.lastId, 'restarted', state.sequence);
+      if (compareEntryIds(state.lastId, this.position!) < 0) this.position = state.lastId;
+      return;
+    }
+    if (state.sessions === undefined) return;
+    if (state.sequence === this.sequence) this.listener.verifyReplica(state.sessions, this.position!);
+    else if (state.sequence > this.sequence) this.checkpoint = { sequence: state.sequence, sessions: state.sessions };
   }
 
   /** Where reading starts: the stream's end when the reader first connected. */
@@ -215,6 +254,11 @@ export class RedisStreamCursor {
     else this.reportMissed(previous, entry.id, sequence > this.sequence ? sequence - this.sequence - 1n : 'restarted', sequence);
     const settling = this.listener.transition(parsed);
     if (parsed.event.origin === this.instanceId) this.handOver(entry.id, settling === undefined ? NOTHING_TO_WAIT_FOR : { settling });
+    const checkpoint = this.checkpoint;
+    if (checkpoint !== undefined && this.sequence >= checkpoint.sequence) {
+      this.checkpoint = undefined;
+      if (this.sequence === checkpoint.sequence) this.listener.verifyReplica(checkpoint.sessions, entry.id);
+    }
   }
 
   /** Forgets own deliveries nobody claimed for long (their call failed), once many have piled up. */
@@ -234,7 +278,11 @@ export class RedisStreamCursor {
    * of its own (`recorded`): the others read that one.
    */
   private reportMissed(lastSeen: string, resumedFrom: string, missed: bigint | 'restarted', sequence: bigint, recorded = false): void {
+    this.checkpoint = undefined;
     if (missed === 'restarted') {
+      this.losses++;
+      // Redis may give the codes of the origins lost with it to other instances.
+      this.originNames.clear();
       this.logger.warn(streamMessages.historyLost(this.streamKey, sequence, this.sequence, !recorded));
       if (!recorded) this.lossToRecord = true;
     } else {
@@ -264,6 +312,8 @@ export class RedisStreamCursor {
       return;
     }
     this.epoch = loss.epoch;
+    this.losses++;
+    this.checkpoint = undefined;
     this.logger.warn(streamMessages.lossFoundElsewhere(loss.origin, this.streamKey, loss.epoch, id));
     this.listener.eventsMissed(new SessionEventsMissed(previous === '0-0' ? undefined : previous, id, loss.origin, 'lost'));
   }
