@@ -4,6 +4,7 @@ import {
   compareEntryIds, isLossEntry, originCodeOf, parseLossEntry, parseTransitionEntry, sequenceOf,
   type LossEntry, type StreamAfter, type StreamEntry, type StreamStart, type TransitionEntry,
 } from './redis-stream-entry.js';
+import { NOTHING_TO_WAIT_FOR, OwnEntries, type Announced } from './redis-own-entries.js';
 import { streamMessages } from './redis-storage.messages.js';
 
 /** Hears what one stream's entries say, in stream order: its key group. */
@@ -26,24 +27,6 @@ export interface VerifierMark {
 /** Who reads the stream: started on request (see RedisEventReaders). */
 export interface StreamReading {
   start(): void;
-}
-
-/** Own deliveries that nobody claimed (their call failed) are forgotten after this long. */
-const UNCLAIMED_TTL_MS = 5 * 60_000;
-/** Unclaimed own deliveries tolerated before the old ones are forgotten. */
-const UNCLAIMED_TIDY_AT = 1000;
-
-/** An own entry handed to the observers: what settles once they all have (nothing when they were synchronous). */
-export interface Announced {
-  readonly settling: Promise<unknown> | undefined;
-}
-
-const NOTHING_TO_WAIT_FOR: Announced = Object.freeze({ settling: undefined });
-
-interface OwnDelivery {
-  readonly since: number;
-  announced?: Announced;
-  resolve?: (announced: Announced) => void;
 }
 
 /**
@@ -96,8 +79,8 @@ export class RedisStreamCursor {
   /** A verifier's count of sessions at a sequence this cursor has yet to reach. */
   private checkpoint: { readonly sequence: bigint; readonly sessions: number } | undefined;
   private markReady!: () => void;
-  /** Entries written by this instance, by id, for the call that wrote each to wait on. */
-  private readonly own = new Map<string, OwnDelivery>();
+  /** Entries written by this instance, for the call that wrote each to wait on. */
+  private readonly own = new OwnEntries();
   /** Instance ids by origin code, as this group's origins hash gave them; forgotten with the connection (a restarted Redis gives new codes). */
   readonly originNames = new Map<string, string>();
 
@@ -169,20 +152,12 @@ export class RedisStreamCursor {
    * the observers to observerTimeout.
    */
   announced(id: string): Promise<Announced> {
-    const known = this.own.get(id);
-    if (known?.announced !== undefined) {
-      this.own.delete(id);
-      return Promise.resolve(known.announced);
-    }
-    return new Promise<Announced>((resolve) => {
-      this.own.set(id, { since: Date.now(), resolve });
-    });
+    return this.own.announced(id);
   }
 
   /** Releases every call still waiting for an own entry. */
   close(): void {
-    for (const waiting of this.own.values()) waiting.resolve?.(NOTHING_TO_WAIT_FOR);
-    this.own.clear();
+    this.own.close();
   }
 
   /**
@@ -253,7 +228,7 @@ export class RedisStreamCursor {
     if (sequence === this.sequence + 1n) this.sequence = sequence;
     else this.reportMissed(previous, entry.id, sequence > this.sequence ? sequence - this.sequence - 1n : 'restarted', sequence);
     const settling = this.listener.transition(parsed);
-    if (parsed.event.origin === this.instanceId) this.handOver(entry.id, settling === undefined ? NOTHING_TO_WAIT_FOR : { settling });
+    if (parsed.event.origin === this.instanceId) this.own.handOver(entry.id, settling === undefined ? NOTHING_TO_WAIT_FOR : { settling });
     const checkpoint = this.checkpoint;
     if (checkpoint !== undefined && this.sequence >= checkpoint.sequence) {
       this.checkpoint = undefined;
@@ -261,15 +236,9 @@ export class RedisStreamCursor {
     }
   }
 
-  /** Forgets own deliveries nobody claimed for long (their call failed), once many have piled up. */
+  /** Forgets own deliveries nobody claimed for long (their call failed). */
   tidy(): void {
-    if (this.own.size <= UNCLAIMED_TIDY_AT) return;
-    const horizon = Date.now() - UNCLAIMED_TTL_MS;
-    for (const [id, delivery] of this.own) {
-      if (delivery.since >= horizon) continue;
-      this.own.delete(id);
-      delivery.resolve?.(NOTHING_TO_WAIT_FOR);
-    }
+    this.own.tidy();
   }
 
   /**
@@ -316,15 +285,5 @@ export class RedisStreamCursor {
     this.checkpoint = undefined;
     this.logger.warn(streamMessages.lossFoundElsewhere(loss.origin, this.streamKey, loss.epoch, id));
     this.listener.eventsMissed(new SessionEventsMissed(previous === '0-0' ? undefined : previous, id, loss.origin, 'lost'));
-  }
-
-  private handOver(id: string, announced: Announced): void {
-    const waiting = this.own.get(id);
-    if (waiting?.resolve !== undefined) {
-      this.own.delete(id);
-      waiting.resolve(announced);
-    } else {
-      this.own.set(id, { since: Date.now(), announced });
-    }
   }
 }
