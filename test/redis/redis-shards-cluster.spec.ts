@@ -123,6 +123,34 @@ describeRedis('RedisSessionStorage key groups on a 3-master Redis Cluster', () =
     expect(after.map((count, i) => count - before[i]!)).toEqual([5, 5, 5]);
   }, 30_000);
 
+  it('finds a master\'s data gone with nobody writing (FLUSHALL on one master): its groups\' loss is told to both instances, the other groups keep answering', async () => {
+    const prefix = freshPrefix();
+    const [a, b] = await Promise.all([instance(prefix, 'a', { verifyInterval: 200 }), instance(prefix, 'b', { verifyInterval: 200 })]);
+    await Promise.all([a.subject.ready(), b.subject.ready()]);
+    const ids = Array.from({ length: 48 }, (_, i) => spreadId(i));
+    for (const id of ids) await expect(a.subject.createSession(id)).resolves.toBe(true);
+    await Promise.all([a, b].map((peer) => peer.log.untilCount(ids.length)));
+    await Promise.all([a.storage.localReadsReady(), b.storage.localReadsReady()]);
+
+    const { master } = await cluster.ownersOf(a.storage.keyGroups[0]!.sessions);
+    const owners = await slotOwners(cluster.nodes[0]!);
+    const onMaster = (id: bigint) => ownerOf(owners, a.storage.keysOf(id).sessions) === master.port;
+    const lostGroups = a.storage.keyGroups.filter((keys) => ownerOf(owners, keys.sessions) === master.port).length;
+    expect(ids.some(onMaster) && !ids.every(onMaster)).toBe(true);
+
+    await nodeCommand(master, ['FLUSHALL']);
+    const flushed = performance.now();
+    await Promise.all([a, b].map((peer) => peer.log.until(() => peer.log.missed.length >= lostGroups, `${peer.id} told of ${lostGroups} groups' loss`, 10_000)));
+    // The verifier's interval plus the default commandTimeout, with slack for a loaded machine.
+    expect(performance.now() - flushed).toBeLessThan(200 + 2000 + 1000);
+    for (const peer of [a, b]) {
+      expect(peer.log.missed.map((notice) => notice.reason)).toEqual(Array.from({ length: lostGroups }, () => 'lost'));
+      for (const id of ids) {
+        await pollUntil(async () => (await peer.subject.hasSession(id)) === !onMaster(id), `${peer.id} to answer ${!onMaster(id)} for ${id}`);
+      }
+    }
+  }, 30_000);
+
   it('takes a Cluster client that is still connecting, and is ready once it has connected', async () => {
     // A node-redis Cluster emits 'connect' once it knows its slots, never 'ready': waiting for 'ready' never ends.
     const client = createCluster({ rootNodes: cluster.rootNodes });
