@@ -7,8 +7,8 @@ import { LIFETIME_OPTIONS, resolveLifetime, type SessionLifetime, type SessionLi
 import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../../core/session-storage.js';
 import { SessionLimitError } from '../../core/session-storage-errors.js';
 import { toError } from '../../core/to-error.js';
-import { tickLengthOf, Ticks } from './deadline-ticks.js';
-import { SessionTable } from './session-table.js';
+import { tickLengthOf, Ticks } from '../table/deadline-ticks.js';
+import { SessionTable } from '../table/session-table.js';
 
 const IN_MEMORY_OPTIONS = [...LIFETIME_OPTIONS, 'instanceId'];
 

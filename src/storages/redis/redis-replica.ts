@@ -1,8 +1,8 @@
 import { randomFillSync } from 'node:crypto';
 import type { AuthKeyId, SessionId } from '../../core/session-id.js';
 import type { SessionLifetime } from '../../core/session-lifetime.js';
-import { DEADLINE_SPAN_TICKS, tickLengthOf, Ticks } from '../in-memory/deadline-ticks.js';
-import { SessionTable } from '../in-memory/session-table.js';
+import { DEADLINE_SPAN_TICKS, tickLengthOf, Ticks } from '../table/deadline-ticks.js';
+import { SessionTable } from '../table/session-table.js';
 import { parseMember } from './redis-keys.js';
 
 /** What {@link RedisReplica.lookup} knows of a session: not held (or not seeded yet), so ask Redis. */

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { InMemorySessionStorage } from 'nestjs-mtproto-sessions';
-import { SessionTable } from '../../src/storages/in-memory/session-table';
-import { MAX_LOAD, MAX_SLOTS, type Segment } from '../../src/storages/in-memory/table-segment';
-import { INT64_MAX, INT64_MIN, modelKey } from './session-test-helpers';
+import { SessionTable } from '../../../src/storages/table/session-table';
+import { MAX_LOAD, MAX_SLOTS, type Segment } from '../../../src/storages/table/table-segment';
+import { INT64_MAX, INT64_MIN, modelKey } from '../../unit/session-test-helpers';
 
 /** The storage's tables, for checks on the layout behind the public API. */
 function tablesOf(storage: InMemorySessionStorage): { unscoped: SessionTable; scoped: SessionTable } {
