@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { InMemorySessionStorage } from 'nestjs-mtproto-sessions';
 import { SessionTable } from '../../../src/storages/table/session-table';
+import type { SegmentDirectory } from '../../../src/storages/table/segment-directory';
 import { MAX_LOAD, MAX_SLOTS, type Segment } from '../../../src/storages/table/table-segment';
 import { INT64_MAX, INT64_MIN, modelKey } from '../../unit/session-test-helpers';
 
@@ -9,10 +10,19 @@ function tablesOf(storage: InMemorySessionStorage): { unscoped: SessionTable; sc
   return storage as unknown as { unscoped: SessionTable; scoped: SessionTable };
 }
 
+/** A table's insides, for checks on its layout. */
+function insidesOf(table: SessionTable): { directory: SegmentDirectory; segment: Segment; slot: number; zeroPresent: boolean } {
+  return table as unknown as { directory: SegmentDirectory; segment: Segment; slot: number; zeroPresent: boolean };
+}
+
+function segmentsOf(table: SessionTable): readonly Segment[] {
+  return insidesOf(table).directory.segments;
+}
+
 /** Occupied slots over every segment: equals the entries when deletion leaves no tombstones. */
 function occupiedSlots(table: SessionTable): number {
   let occupied = 0;
-  for (const segment of table.segments) {
+  for (const segment of segmentsOf(table)) {
     for (let k = 0; k < segment.keys.length; k += table.width) {
       let any = 0;
       for (let w = 0; w < table.width; w++) any |= segment.keys[k + w];
@@ -90,7 +100,7 @@ describe('InMemorySessionStorage hash table', () => {
           for (const id of pool) for (const authKeyId of authKeys) await op(2, id, authKeyId);
           expect(disagreements).toEqual([]);
           const { unscoped, scoped } = tablesOf(storage);
-          expect(occupiedSlots(unscoped) + occupiedSlots(scoped)).toBe(model.size - (unscoped.zeroPresent ? 1 : 0) - (scoped.zeroPresent ? 1 : 0));
+          expect(occupiedSlots(unscoped) + occupiedSlots(scoped)).toBe(model.size - (insidesOf(unscoped).zeroPresent ? 1 : 0) - (insidesOf(scoped).zeroPresent ? 1 : 0));
         },
       ),
       { numRuns: 4 },
@@ -103,9 +113,9 @@ describe('InMemorySessionStorage hash table', () => {
     const ids = Array.from({ length: 100_000 }, random);
     for (const id of ids) await storage.createSession(id);
     const { unscoped } = tablesOf(storage);
-    expect(unscoped.segments.length).toBeGreaterThanOrEqual(4);
+    expect(unscoped.segmentCount).toBeGreaterThanOrEqual(4);
     expect(MAX_SLOTS).toBe(1 << 15);
-    for (const segment of unscoped.segments) {
+    for (const segment of segmentsOf(unscoped)) {
       expect(segment.cap).toBeLessThanOrEqual(MAX_SLOTS);
       expect(segment.size).toBeLessThanOrEqual(Math.floor(segment.cap * MAX_LOAD));
     }
@@ -170,7 +180,7 @@ describe('InMemorySessionStorage hash table', () => {
       await a.createSession(id);
       await b.createSession(id);
     }
-    const layout = (storage: InMemorySessionStorage) => Array.from(tablesOf(storage).unscoped.segments[0].keys).join(',');
+    const layout = (storage: InMemorySessionStorage) => Array.from(segmentsOf(tablesOf(storage).unscoped)[0].keys).join(',');
     expect(layout(a)).not.toBe(layout(b));
   });
 });
@@ -191,7 +201,7 @@ function checkSegment(table: SessionTable, segment: Segment): string[] {
     if (words.every((word) => word === 0)) continue;
     occupied++;
     const [sessionId, authKeyId] = idsOf(words);
-    if (!table.find(sessionId, authKeyId) || table.segment !== segment || table.slot !== slot) problems.push(`slot ${slot} of a segment is not found where it is`);
+    if (!table.find(sessionId, authKeyId) || insidesOf(table).segment !== segment || insidesOf(table).slot !== slot) problems.push(`slot ${slot} of a segment is not found where it is`);
   }
   if (occupied !== segment.size) problems.push(`segment size ${segment.size} but ${occupied} slots occupied`);
   if (segment.size > Math.max(segment.growAt, 0)) problems.push(`segment over its load: ${segment.size}/${segment.cap}`);
@@ -209,7 +219,7 @@ describe('SessionTable (small segments, so that it splits often)', () => {
         fc.integer(),
         (pool, ops, seed) => {
           const keys = [new Array<number>(width).fill(0), ...pool];
-          const table = new SessionTable(width, undefined, Int32Array.of(seed, ~seed, seed * 3, seed ^ 0x5bd1e995), () => {}, 64);
+          const table = new SessionTable(width, Int32Array.of(seed, ~seed, seed * 3, seed ^ 0x5bd1e995), undefined, () => {}, 64);
           const model = new Set<string>();
           const find = (key: number[]) => table.find(...idsOf(key));
           // Fill first so that the run always grows through several splits, then apply the random operations.
@@ -243,8 +253,8 @@ describe('SessionTable (small segments, so that it splits often)', () => {
           }
           for (const key of keys) if (find(key) !== model.has(key.join(','))) disagreements.push(`final ${key.join(',')}`);
           expect(disagreements.slice(0, 5)).toEqual([]);
-          expect(table.segments.flatMap((segment) => checkSegment(table, segment))).toEqual([]);
-          if (keys.length > 200) expect(table.segments.length).toBeGreaterThan(2);
+          expect(segmentsOf(table).flatMap((segment) => checkSegment(table, segment))).toEqual([]);
+          if (keys.length > 200) expect(table.segmentCount).toBeGreaterThan(2);
         },
       ),
       { numRuns: 40 },
@@ -252,12 +262,12 @@ describe('SessionTable (small segments, so that it splits often)', () => {
   });
 
   it('splits deep: thousands of keys in 64-slot segments, then all removed again', () => {
-    const table = new SessionTable(2, undefined, Int32Array.of(1, 2, 3, 4), () => {}, 64);
+    const table = new SessionTable(2, Int32Array.of(1, 2, 3, 4), undefined, () => {}, 64);
     const random = idGenerator(5);
     const keys = Array.from({ length: 5_000 }, () => random());
     for (const key of keys) if (!table.find(key)) table.insert();
-    expect(table.segments.length).toBeGreaterThan(64);
-    expect(table.segments.flatMap((segment) => checkSegment(table, segment))).toEqual([]);
+    expect(table.segmentCount).toBeGreaterThan(64);
+    expect(segmentsOf(table).flatMap((segment) => checkSegment(table, segment))).toEqual([]);
     let missing = 0;
     for (const key of keys) {
       if (table.find(key)) table.remove();
@@ -265,6 +275,6 @@ describe('SessionTable (small segments, so that it splits often)', () => {
     }
     expect(missing).toBe(0);
     expect(table.size).toBe(0);
-    expect(table.segments.flatMap((segment) => checkSegment(table, segment))).toEqual([]);
+    expect(segmentsOf(table).flatMap((segment) => checkSegment(table, segment))).toEqual([]);
   });
 });
