@@ -16,7 +16,7 @@ const INV_2_32 = 2 ** -32;
 const imul = Math.imul;
 
 /** Two rounds of multiply-xorshift (the lowbias32 constants), keyed by `seed`: a bijection of 32-bit words. */
-function mix(word: number, seed: number): number {
+export function mix(word: number, seed: number): number {
   let x = imul(word ^ seed, 0x7feb352d);
   x ^= x >>> 15;
   x = imul(x, 0x846ca68b);
@@ -36,6 +36,10 @@ export function isEmpty(keys: Int32Array, k: number, width: number): boolean {
 /**
  * The keys of one table: the current key's words, the ids of a stored key, and
  * the seeded hashes of both. One per table, shared by its segments.
+ *
+ * The hashes are (a ^ b, a + b) of a = mix(w0, s0) (+ mix(w2, s2)) and
+ * b = mix(w1, s1) (+ mix(w3, s3)): {@link hashAt} here, and written out again in
+ * `TableCursor`'s probe, the hot path, which must stay shallow enough to inline.
  */
 export class KeyCodec {
   /** The current key's words: for width 4, the auth key id's two halves, then the session id's. */
@@ -48,10 +52,11 @@ export class KeyCodec {
   // Views of one 16-byte buffer: ids go in as bigints and come out as 32-bit halves (little-endian), without allocating.
   private readonly idWords = new BigInt64Array(2);
   private readonly halves = new Int32Array(this.idWords.buffer);
-  private readonly s0: number;
-  private readonly s1: number;
-  private readonly s2: number;
-  private readonly s3: number;
+  /** The seeds, one per key word. */
+  readonly s0: number;
+  readonly s1: number;
+  readonly s2: number;
+  readonly s3: number;
 
   constructor(
     readonly width: 2 | 4,
@@ -77,16 +82,6 @@ export class KeyCodec {
     this.w1 = halves[3];
     this.w2 = halves[0];
     this.w3 = halves[1];
-  }
-
-  /** Whether the current key is the all-zero one, which cannot live in a slot. */
-  currentIsZero(): boolean {
-    return this.width === 2 ? (this.w0 | this.w1) === 0 : (this.w0 | this.w1 | this.w2 | this.w3) === 0;
-  }
-
-  /** The position hash of the current key; its directory hash is left in {@link directoryHash}. */
-  hashCurrent(): number {
-    return this.width === 2 ? this.hash2(this.w0, this.w1) : this.hash4(this.w0, this.w1, this.w2, this.w3);
   }
 
   /** The position hash of the key at word `k` of `keys`; its directory hash is left in {@link directoryHash}. */

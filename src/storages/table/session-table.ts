@@ -9,7 +9,9 @@
  * of at most `MAX_SLOTS` slots, with a `Uint32Array` of deadlines beside them
  * when sessions expire. An extendible-hashing directory
  * (`segment-directory.ts`) picks the segment by the low bits of one seeded hash
- * (`key-codec.ts`); the position within it comes from another.
+ * (`key-codec.ts`); the position within it comes from another. A lookup
+ * (`table-cursor.ts`) keeps where it found the key, for the operation that
+ * follows.
  *
  * A segment that passes `MAX_LOAD` is rebuilt alone, about 1.125x larger, or
  * split in two, so the load of every segment stays within
@@ -20,8 +22,7 @@
  * tick), a `deadline` (the tick an entry lapses after) and `keep` (the least
  * deadline a touch leaves). The table holds no clock of its own.
  */
-import { KeyCodec } from './key-codec.js';
-import { SegmentDirectory } from './segment-directory.js';
+import { TableCursor } from './table-cursor.js';
 import { baseAt, capacityFor, MAX_SLOTS, type Segment } from './table-segment.js';
 
 /** Called for each entry a sweep finds lapsed, just before it is removed; `authKeyId` is present in a scoped table. */
@@ -30,7 +31,7 @@ export type LapsedHandler = (sessionId: bigint, authKeyId: bigint | undefined) =
 /**
  * A set of sessions, unscoped (width 2: the session id) or scoped (width 4: the
  * auth key id and the session id), with a deadline each when sessions expire:
- * looked up by {@link find}, then acted on.
+ * its operations on a session found by {@link find}, and its sweeps.
  *
  * {@link find} keeps the session as the current key: the other per-key methods
  * ({@link insert}, {@link remove}, {@link isLapsed}, {@link deadlineOf},
@@ -40,25 +41,13 @@ export type LapsedHandler = (sessionId: bigint, authKeyId: bigint | undefined) =
  * calls out during a change except to its {@link LapsedHandler}, which must not
  * call back into it.
  */
-export class SessionTable {
-  private readonly codec: KeyCodec;
-  private readonly directory: SegmentDirectory;
+export class SessionTable extends TableCursor {
   /** Whether entries have deadlines. */
   private readonly expiring: boolean;
   /** Entries over all segments, the all-zero key included. */
   private entries = 0;
-  /** The all-zero key, which cannot live in a slot (it marks empty ones). */
-  private zeroPresent = false;
   /** The all-zero key's deadline, an absolute tick. */
   private zeroDeadline = 0;
-  /** The segment of the current key. */
-  private segment: Segment;
-  /** Where the current key is in {@link segment}, or the empty slot where it would go; -1 for the all-zero key. */
-  private slot = -1;
-  /** Counts the changes that move entries or empty slots (removals, sweeps, rebuilds, splits). */
-  private changes = 0;
-  /** {@link changes} when the current key was last probed: `slot` is stale once they differ. */
-  private probedAt = 0;
 
   /**
    * @param width 2 for sessions of no auth key, 4 for (auth key id, session id) pairs.
@@ -68,16 +57,14 @@ export class SessionTable {
    * @param maxSlots Segments at this size split instead of growing; smaller only in tests, to split often.
    */
   constructor(
-    readonly width: 2 | 4,
+    width: 2 | 4,
     seeds: Int32Array,
     startTick: number | undefined,
     private readonly onLapsed: LapsedHandler,
     maxSlots = MAX_SLOTS,
   ) {
-    this.codec = new KeyCodec(width, seeds);
+    super(width, seeds, startTick !== undefined, startTick === undefined ? 0 : baseAt(startTick), maxSlots);
     this.expiring = startTick !== undefined;
-    this.directory = new SegmentDirectory(this.codec, this.expiring, startTick === undefined ? 0 : baseAt(startTick), maxSlots);
-    this.segment = this.directory.segments[0];
   }
 
   /** Entries held, lapsed ones that no sweep has removed yet included. O(1). */
@@ -106,25 +93,14 @@ export class SessionTable {
   }
 
   /**
-   * Looks a session up and makes it the current key. `authKeyId` is the scope:
-   * required by a scoped table (width 4), absent for an unscoped one. Ids are
-   * signed 64-bit, checked by the caller.
-   */
-  find(sessionId: bigint, authKeyId?: bigint): boolean {
-    this.codec.load(sessionId, authKeyId);
-    return this.probe();
-  }
-
-  /**
    * Adds the current key, lapsing after tick `deadline` when sessions expire;
    * false when it is present already. Looks it up again first if the table
    * changed since {@link find}. A full segment first drops its entries lapsed
    * at tick `now`, telling the {@link LapsedHandler}.
    */
   insert(now = 0, deadline = 0): boolean {
-    if (this.probedAt !== this.changes ? this.probe() : this.slot >= 0 && this.segment.occupied(this.slot)) return false;
+    if (this.present()) return false;
     if (this.slot < 0) {
-      if (this.zeroPresent) return false;
       this.entries++;
       this.zeroPresent = true;
       this.zeroDeadline = deadline;
@@ -143,11 +119,7 @@ export class SessionTable {
 
   /** Removes the current key; false when it is absent. Looks it up again first if the table changed since {@link find}. */
   remove(): boolean {
-    if (this.probedAt !== this.changes) {
-      if (!this.probe()) return false;
-    } else if (this.slot < 0 ? !this.zeroPresent : !this.segment.occupied(this.slot)) {
-      return false;
-    }
+    if (!this.present()) return false;
     this.entries--;
     if (this.slot < 0) {
       this.zeroPresent = false;
@@ -162,18 +134,29 @@ export class SessionTable {
 
   /** Whether the entry {@link find} found has lapsed at tick `now`. Only when sessions expire. */
   isLapsed(now: number): boolean {
-    return this.slot < 0 ? now > this.zeroDeadline : this.segment.isLapsedAt(this.slot, now);
+    if (this.slot < 0) return now > this.zeroDeadline;
+    const segment = this.segment;
+    return segment.relativeNow(now) > segment.deadlines![this.slot];
   }
 
   /** The deadline (an absolute tick) of the entry {@link find} found. Only when sessions expire. */
   deadlineOf(now: number): number {
-    return this.slot < 0 ? this.zeroDeadline : this.segment.deadlineAt(this.slot, now);
+    if (this.slot < 0) return this.zeroDeadline;
+    const segment = this.segment;
+    segment.relativeNow(now);
+    return segment.deadlines![this.slot] + segment.base;
   }
 
   /** Pushes the found entry's deadline to `deadline` when it is below `keep`: writes at most once per touch slack. Only when sessions expire. */
   touch(now: number, keep: number, deadline: number): void {
-    if (this.slot >= 0) this.segment.touchAt(this.slot, now, keep, deadline);
-    else if (this.zeroDeadline < keep) this.zeroDeadline = deadline;
+    if (this.slot < 0) {
+      if (this.zeroDeadline < keep) this.zeroDeadline = deadline;
+      return;
+    }
+    const segment = this.segment;
+    segment.relativeNow(now);
+    const deadlines = segment.deadlines!;
+    if (deadlines[this.slot] + segment.base < keep) deadlines[this.slot] = deadline - segment.base;
   }
 
   /**
@@ -194,26 +177,6 @@ export class SessionTable {
       this.zeroPresent = false;
       this.entries--;
     }
-  }
-
-  /** Looks the current key up, leaving where it is (or would go) in `segment` and `slot`. */
-  private probe(): boolean {
-    this.probedAt = this.changes;
-    const codec = this.codec;
-    if (codec.currentIsZero()) {
-      this.slot = -1;
-      return this.zeroPresent;
-    }
-    const positionHash = codec.hashCurrent();
-    const segment = this.directory.segmentFor(codec.directoryHash);
-    this.segment = segment;
-    const at = segment.find(positionHash);
-    if (at >= 0) {
-      this.slot = at;
-      return true;
-    }
-    this.slot = ~at;
-    return false;
   }
 
   private sweep(segment: Segment, now: number, mayShrink: boolean): number {

@@ -40,6 +40,7 @@ export function capacityFor(size: number): number {
   return Math.max(MIN_SLOTS, Math.ceil(size / RESIZED_LOAD));
 }
 
+/** One segment: its slots (keys, and deadlines when sessions expire), their loads, and every change within them. */
 export class Segment {
   keys: Int32Array;
   /** Relative to `base`; {@link EMPTY_SLOT_DEADLINE} in empty slots. Only when sessions expire. */
@@ -84,40 +85,6 @@ export class Segment {
     this.shrinkBelow = cap > MIN_SLOTS ? Math.floor(cap * SHRINK_LOAD) : 0;
   }
 
-  /** The slot holding the codec's current key, whose position hash is given; else ~slot of the empty slot where it would go. */
-  find(positionHash: number): number {
-    const codec = this.codec;
-    const keys = this.keys;
-    const cap = this.cap;
-    let i = homeOf(positionHash, cap);
-    if (this.width === 2) {
-      const w0 = codec.w0;
-      const w1 = codec.w1;
-      for (;;) {
-        const k = i << 1;
-        const x = keys[k];
-        const y = keys[k + 1];
-        if (x === w0 && y === w1) return i;
-        if ((x | y) === 0) return ~i;
-        i = i + 1 === cap ? 0 : i + 1;
-      }
-    }
-    const w0 = codec.w0;
-    const w1 = codec.w1;
-    const w2 = codec.w2;
-    const w3 = codec.w3;
-    for (;;) {
-      const k = i << 2;
-      const x0 = keys[k];
-      const x1 = keys[k + 1];
-      const x2 = keys[k + 2];
-      const x3 = keys[k + 3];
-      if (x0 === w0 && x1 === w1 && x2 === w2 && x3 === w3) return i;
-      if ((x0 | x1 | x2 | x3) === 0) return ~i;
-      i = i + 1 === cap ? 0 : i + 1;
-    }
-  }
-
   /** Whether `slot` holds an entry. */
   occupied(slot: number): boolean {
     return !isEmpty(this.keys, slot * this.width, this.width);
@@ -132,24 +99,6 @@ export class Segment {
     const relative = deadline - this.base;
     this.deadlines[slot] = relative;
     if (relative < this.earliest) this.earliest = relative;
-  }
-
-  /** The absolute deadline of the entry in `slot`. */
-  deadlineAt(slot: number, now: number): number {
-    this.relativeNow(now);
-    return this.deadlines![slot] + this.base;
-  }
-
-  /** Whether the entry in `slot` has lapsed at tick `now`. */
-  isLapsedAt(slot: number, now: number): boolean {
-    return this.relativeNow(now) > this.deadlines![slot];
-  }
-
-  /** Pushes the deadline of the entry in `slot` to `deadline` when it is below `keep` (all absolute ticks). */
-  touchAt(slot: number, now: number, keep: number, deadline: number): void {
-    this.relativeNow(now);
-    const deadlines = this.deadlines!;
-    if (deadlines[slot] + this.base < keep) deadlines[slot] = deadline - this.base;
   }
 
   /** Whether an entry can have lapsed at tick `now`: false when the earliest deadline is still ahead. */
@@ -254,8 +203,8 @@ export class Segment {
     return this.keys.byteLength + (this.deadlines?.byteLength ?? 0);
   }
 
-  /** Tick `now` relative to the base, rebasing first if that is out of range. */
-  private relativeNow(now: number): number {
+  /** Tick `now` relative to the base, rebasing first if that is out of range: read deadlines after it. */
+  relativeNow(now: number): number {
     const relative = now - this.base;
     if (relative >= 0 && relative <= REBASE_ABOVE) return relative;
     this.rebase(now - REBASED_TO);
