@@ -278,3 +278,107 @@ describe('SessionTable (small segments, so that it splits often)', () => {
     expect(segmentsOf(table).flatMap((segment) => checkSegment(table, segment))).toEqual([]);
   });
 });
+
+/** A pool of distinct keys (words as the table packs them), the all-zero key first. */
+function keyPool(width: 2 | 4, words: readonly number[][]): number[][] {
+  const seen = new Set<string>();
+  const keys = [new Array<number>(width).fill(0)];
+  for (const key of words) {
+    const name = key.join(',');
+    if (!seen.has(name) && key.some((word) => word !== 0)) {
+      seen.add(name);
+      keys.push(key);
+    }
+  }
+  return keys;
+}
+
+describe('SessionTable with deadlines (ticks passed to each call)', () => {
+  const word = fc.oneof(fc.constantFrom(0, -1, 1, 0x7fffffff, -0x80000000), fc.integer({ min: -0x80000000, max: 0x7fffffff }));
+  const op = fc.tuple(fc.constantFrom('insert', 'insert', 'touch', 'check', 'remove', 'advance', 'advance', 'jump', 'sweep'), fc.nat(), fc.integer({ min: -50, max: 3000 }));
+
+  it.each([2, 4] as const)('with %i-word keys agrees with a model of deadlines: lapse, touch, sweeps, full segments, and clock jumps that rebase them', (width) => {
+    fc.assert(
+      fc.property(fc.array(fc.array(word, { minLength: width, maxLength: width }), { minLength: 1, maxLength: 300, size: 'max' }), fc.array(op, { maxLength: 1500, size: 'max' }), fc.integer(), (words, ops, seed) => {
+        const keys = keyPool(width, words);
+        // A tick of 1 ms, as with a short idleTimeout: values well past 2^32.
+        let now = 1_700_000_000_000;
+        const model = new Map<string, number>();
+        const problems: string[] = [];
+        const onLapsed = (sessionId: bigint, authKeyId: bigint | undefined) => {
+          const name = modelKeyOfIds(width, sessionId, authKeyId);
+          const deadline = model.get(name);
+          if (deadline === undefined || !(now > deadline)) problems.push(`reported lapsed but not: ${name} (deadline ${deadline}, now ${now})`);
+          model.delete(name);
+        };
+        const table = new SessionTable(width, Int32Array.of(seed, ~seed, seed * 5, seed ^ 0x27d4eb2d), now, onLapsed, 64);
+        for (const [name, index, delta] of ops) {
+          const key = keys[index % keys.length];
+          const id = key.join(',');
+          if (name === 'advance') {
+            // Small steps, now and then back.
+            now += index % 5 === 0 ? -delta : delta;
+            continue;
+          }
+          if (name === 'jump') {
+            // Far enough to rebase every segment, as a clock stepping forward by weeks does.
+            now += 2 ** 31 + delta;
+            continue;
+          }
+          if (name === 'sweep') {
+            table.sweepZero(now);
+            for (let segment = 0; segment < table.segmentCount; segment++) table.sweepSegment(segment, now, index % 2 === 0);
+            for (const [left, deadline] of model) if (now > deadline) problems.push(`sweep left ${left} (deadline ${deadline}, now ${now})`);
+            continue;
+          }
+          const found = table.find(...idsOf(key));
+          if (found !== model.has(id)) problems.push(`${name} ${id}: found ${found}`);
+          if (name === 'insert') {
+            const deadline = now + delta;
+            if (table.insert(now, deadline) === found) problems.push(`insert ${id}: inserted although found ${found}`);
+            if (!found) model.set(id, deadline);
+          } else if (name === 'remove') {
+            if (table.remove() !== found) problems.push(`remove ${id}: removed although found ${found}`);
+            model.delete(id);
+          } else if (found && name === 'touch') {
+            // Every third touch at the boundary: a deadline equal to `keep` stays as it is.
+            const keep = index % 3 === 0 ? model.get(id)! : now + delta;
+            const deadline = keep + (index % 100);
+            table.touch(now, keep, deadline);
+            if (model.get(id)! < keep) model.set(id, deadline);
+          } else if (found && name === 'check') {
+            const deadline = model.get(id)!;
+            if (table.isLapsed(now) !== now > deadline) problems.push(`check ${id}: lapsed ${!(now > deadline)} at ${now}, deadline ${deadline}`);
+            // A deadline left far behind by a rebase is kept only as lapsed.
+            if (deadline >= now - 2 ** 29 && table.deadlineOf(now) !== deadline) problems.push(`check ${id}: deadline ${table.deadlineOf(now)}, model ${deadline}`);
+          }
+          if (table.size !== model.size) problems.push(`${name} ${id}: size ${table.size}, model ${model.size}`);
+          if (problems.length > 0) break;
+        }
+        expect(problems.slice(0, 5)).toEqual([]);
+        for (const key of keys) if (table.find(...idsOf(key)) !== model.has(key.join(','))) problems.push(`final ${key.join(',')}`);
+        expect(problems.slice(0, 5)).toEqual([]);
+        expect(segmentsOf(table).flatMap((segment) => checkSegment(table, segment))).toEqual([]);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('answers its sizes through its API: segments, slots from a segment on, and bytes', () => {
+    const random = idGenerator(11);
+    for (const expiring of [false, true]) {
+      const table = new SessionTable(4, Int32Array.of(1, 2, 3, 4), expiring ? 1000 : undefined, () => {}, 64);
+      for (let i = 0; i < 3000; i++) if (!table.find(random(), random())) table.insert(1000, 5000);
+      expect(table.segmentCount).toBeGreaterThan(8);
+      const caps = segmentsOf(table).map((segment) => segment.cap);
+      for (let from = 0; from <= table.segmentCount; from++) expect(table.slotCount(from)).toBe(caps.slice(from).reduce((a, b) => a + b, 0));
+      expect(table.byteSize()).toBe(table.slotCount() * (16 + (expiring ? 4 : 0)));
+    }
+  });
+});
+
+/** The model's name of the key that the ids make, in the words of {@link idsOf}. */
+function modelKeyOfIds(width: 2 | 4, sessionId: bigint, authKeyId: bigint | undefined): string {
+  const halves = (id: bigint) => [Number(BigInt.asIntN(32, id)), Number(BigInt.asIntN(32, id >> 32n))];
+  return (width === 2 ? halves(sessionId) : [...halves(authKeyId!), ...halves(sessionId)]).join(',');
+}
