@@ -7,8 +7,7 @@ import { LIFETIME_OPTIONS, resolveLifetime, type SessionLifetime, type SessionLi
 import { markChecksIds, type SessionStorage, type SessionTransitionSink } from '../../core/session-storage.js';
 import { SessionLimitError } from '../../core/session-storage-errors.js';
 import { toError } from '../../core/to-error.js';
-import { tickLengthOf, Ticks } from './deadline-ticks.js';
-import { SessionTable } from './session-table.js';
+import { SessionTable, tickLengthOf } from '../table/index.js';
 
 const IN_MEMORY_OPTIONS = [...LIFETIME_OPTIONS, 'instanceId'];
 
@@ -60,10 +59,17 @@ export class InMemorySessionStorage implements SessionStorage {
   /** The `origin` of the events this instance announces. */
   readonly instanceId: string;
   private readonly lifetime: SessionLifetime;
-  /** Present when sessions expire. */
-  private readonly ticks: Ticks | undefined;
+  /** Whether sessions expire (`idleTimeout`). */
+  private readonly expiring: boolean;
   /** Milliseconds per deadline tick. */
   private readonly tickLength: number;
+  // The clock as the current operation last read it, in ticks (see readClock); passed to the tables, which hold no clock.
+  /** The current tick. */
+  private now = 0;
+  /** A touched session's deadline must be at least this (the tick of now + idleTimeout). */
+  private keep = 0;
+  /** The deadline a created or refreshed session gets (the last tick before now + idleTimeout + touchSlack). */
+  private deadline = 0;
   private readonly unscoped: SessionTable;
   /** Keyed by (auth key id, session id). */
   private readonly scoped: SessionTable;
@@ -86,25 +92,23 @@ export class InMemorySessionStorage implements SessionStorage {
     assertKnownOptions(options, IN_MEMORY_OPTIONS, 'InMemorySessionStorage');
     this.lifetime = resolveLifetime(options, 'InMemorySessionStorage');
     this.instanceId = resolveInstanceId(options.instanceId, 'InMemorySessionStorage');
-    const { idleTimeout } = this.lifetime;
+    this.expiring = this.lifetime.idleTimeout !== undefined;
     this.tickLength = tickLengthOf(this.lifetime);
-    if (idleTimeout !== undefined) {
-      this.ticks = new Ticks();
-      this.readClock();
-    }
+    if (this.expiring) this.readClock();
+    const startTick = this.expiring ? this.now : undefined;
     const seeds = randomFillSync(new Int32Array(8));
     const onLapsed = (sessionId: SessionId, authKeyId: AuthKeyId | undefined) => this.announceLater(sessionId, authKeyId);
-    this.unscoped = new SessionTable(2, this.ticks, seeds.subarray(0, 4), onLapsed);
-    this.scoped = new SessionTable(4, this.ticks, seeds.subarray(4, 8), onLapsed);
+    this.unscoped = new SessionTable(2, seeds.subarray(0, 4), startTick, onLapsed);
+    this.scoped = new SessionTable(4, seeds.subarray(4, 8), startTick, onLapsed);
   }
 
   createSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid !== undefined) return Promise.reject(invalid);
     const table = authKeyId === undefined ? this.unscoped : this.scoped;
-    const expiring = this.ticks !== undefined;
+    const expiring = this.expiring;
     if (this.findLive(table, sessionId, authKeyId)) {
-      if (expiring) table.touch();
+      if (expiring) table.touch(this.now, this.keep, this.deadline);
       return RESOLVED_FALSE;
     }
     // The new session's deadline, and reclaim, go by the clock (read again if findLive came across a lapsed one).
@@ -114,7 +118,7 @@ export class InMemorySessionStorage implements SessionStorage {
       if (expiring) this.reclaim(limit);
       if (this.unscoped.size + this.scoped.size >= limit) return this.finishRejected(new SessionLimitError(limit));
     }
-    table.insert();
+    table.insert(this.now, this.deadline);
     if (expiring && this.timer === undefined) this.startTimer();
     return this.finish(true, this.sink && new SessionEvent('created', sessionId, authKeyId, { origin: this.instanceId }));
   }
@@ -124,7 +128,7 @@ export class InMemorySessionStorage implements SessionStorage {
     if (invalid !== undefined) return Promise.reject(invalid);
     const table = authKeyId === undefined ? this.unscoped : this.scoped;
     if (!this.findLive(table, sessionId, authKeyId)) return this.finish(false, undefined);
-    if (this.ticks !== undefined) table.touch();
+    if (this.expiring) table.touch(this.now, this.keep, this.deadline);
     return RESOLVED_TRUE;
   }
 
@@ -148,15 +152,15 @@ export class InMemorySessionStorage implements SessionStorage {
    * settled. Resolves 0 without `idleTimeout`.
    */
   expireIdleSessions(): Promise<number> {
-    if (this.ticks === undefined) return Promise.resolve(0);
+    if (!this.expiring) return Promise.resolve(0);
     const before = this.expired;
     this.readClock();
     let pending: Promise<unknown>[] | undefined;
     for (const table of [this.unscoped, this.scoped]) {
-      table.sweepZero();
+      table.sweepZero(this.now);
       // Announced segment by segment: the table is consistent between segments, and few events are held at once.
-      for (const segment of table.segments) {
-        table.sweepSegment(segment, true);
+      for (let segment = 0; segment < table.segmentCount; segment++) {
+        table.sweepSegment(segment, this.now, true);
         pending = this.announceLapsed(pending);
       }
     }
@@ -189,23 +193,23 @@ export class InMemorySessionStorage implements SessionStorage {
    */
   private findLive(table: SessionTable, sessionId: SessionId, authKeyId: AuthKeyId | undefined): boolean {
     if (!table.find(sessionId, authKeyId)) return false;
-    if (this.ticks === undefined) return true;
+    if (!this.expiring) return true;
     this.readClock();
-    if (!table.isLapsed()) return true;
+    if (!table.isLapsed(this.now)) return true;
     table.remove();
     this.announceLater(sessionId, authKeyId);
     return false;
   }
 
+  /** Reads the clock into {@link now}, {@link keep} and {@link deadline}. Only when sessions expire. */
   private readClock(): void {
-    const ticks = this.ticks!;
     const { clock, idleTimeout, touchSlack } = this.lifetime;
     const now = clock();
     const length = this.tickLength;
-    ticks.now = floor(now / length);
-    ticks.keep = floor((now + idleTimeout!) / length);
+    this.now = floor(now / length);
+    this.keep = floor((now + idleTimeout!) / length);
     // touchSlack >= tickLength, so this lands within (now + idleTimeout, now + idleTimeout + touchSlack].
-    ticks.deadline = floor((now + idleTimeout! + touchSlack) / length) - 1;
+    this.deadline = floor((now + idleTimeout! + touchSlack) / length) - 1;
   }
 
   /** A sweep or an operation came across a lapsed session and removed it. */
@@ -276,10 +280,10 @@ export class InMemorySessionStorage implements SessionStorage {
   /** Removes lapsed sessions until there are fewer than `limit`, or none is left to remove. */
   private reclaim(limit: number): void {
     for (const table of [this.unscoped, this.scoped]) {
-      table.sweepZero();
-      for (const segment of table.segments) {
+      table.sweepZero(this.now);
+      for (let segment = 0; segment < table.segmentCount; segment++) {
         if (this.unscoped.size + this.scoped.size < limit) return;
-        table.sweepSegment(segment, true);
+        table.sweepSegment(segment, this.now, true);
       }
     }
   }
@@ -314,19 +318,16 @@ export class InMemorySessionStorage implements SessionStorage {
     this.readClock();
     const tables = [this.unscoped, this.scoped];
     if (this.cursorTable === 0 && this.cursorSegment === 0) {
-      this.unscoped.sweepZero();
-      this.scoped.sweepZero();
+      this.unscoped.sweepZero(this.now);
+      this.scoped.sweepZero(this.now);
     }
     let left = 0;
-    for (let t = this.cursorTable; t < tables.length; t++) {
-      const segments = tables[t].segments;
-      for (let s = t === this.cursorTable ? this.cursorSegment : 0; s < segments.length; s++) left += segments[s].cap;
-    }
+    for (let t = this.cursorTable; t < tables.length; t++) left += tables[t].slotCount(t === this.cursorTable ? this.cursorSegment : 0);
     let budget = Math.max(TICK_SLOTS, Math.ceil(left / Math.max(1, PASS_TICKS - this.passTicks)));
     this.passTicks++;
     for (;;) {
       // Past the last segment of a table: on to the next one, or the pass is complete.
-      while (this.cursorTable < tables.length && this.cursorSegment >= tables[this.cursorTable].segments.length) {
+      while (this.cursorTable < tables.length && this.cursorSegment >= tables[this.cursorTable].segmentCount) {
         this.cursorTable++;
         this.cursorSegment = 0;
       }
@@ -338,7 +339,7 @@ export class InMemorySessionStorage implements SessionStorage {
       if (budget <= 0) break;
       const table = tables[this.cursorTable];
       // A segment whose earliest deadline is still ahead costs nothing to pass over.
-      budget -= table.sweepSegment(table.segments[this.cursorSegment++], true);
+      budget -= table.sweepSegment(this.cursorSegment++, this.now, true);
       // Announcements never reject (failures are logged), so nothing is left unhandled.
       this.announceLapsed(undefined);
     }

@@ -1,8 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { AuthKeyId, SessionId } from '../../core/session-id.js';
 import type { SessionLifetime } from '../../core/session-lifetime.js';
-import { DEADLINE_SPAN_TICKS, tickLengthOf, Ticks } from '../in-memory/deadline-ticks.js';
-import { SessionTable } from '../in-memory/session-table.js';
+import { DEADLINE_SPAN_TICKS, SessionTable, tickLengthOf } from '../table/index.js';
 import { parseMember } from './redis-keys.js';
 
 /** What {@link RedisReplica.lookup} knows of a session: not held (or not seeded yet), so ask Redis. */
@@ -49,8 +48,11 @@ export class RedisReplica {
   generation = 0;
   private unscoped: SessionTable;
   private scoped: SessionTable;
-  private readonly ticks: Ticks | undefined;
+  /** Whether sessions expire (`idleTimeout`): then each held one has the deadline Redis last confirmed. */
+  private readonly expiring: boolean;
   private readonly tickLength: number;
+  /** The tick the clock was last read at. */
+  private now = 0;
   /** Resolves when the current (or next) seed completes. */
   seeded: Promise<void>;
   private markSeeded: () => void = () => undefined;
@@ -58,18 +60,16 @@ export class RedisReplica {
   private changed: Set<string> | undefined;
 
   constructor(private readonly lifetime: SessionLifetime) {
-    const { idleTimeout } = lifetime;
+    this.expiring = lifetime.idleTimeout !== undefined;
     this.tickLength = tickLengthOf(lifetime);
-    if (idleTimeout !== undefined) {
-      this.ticks = new Ticks();
-      this.ticks.now = floor(lifetime.clock() / this.tickLength);
-    }
+    if (this.expiring) this.now = floor(lifetime.clock() / this.tickLength);
     this.seeded = new Promise((resolve) => (this.markSeeded = resolve));
     const seeds = randomFillSync(new Int32Array(8));
     // Lapsed entries dropped to make room are simply no longer held: lookups of them ask Redis.
     const onLapsed = (): void => undefined;
-    this.unscoped = new SessionTable(2, this.ticks, seeds.subarray(0, 4), onLapsed);
-    this.scoped = new SessionTable(4, this.ticks, seeds.subarray(4, 8), onLapsed);
+    const startTick = this.expiring ? this.now : undefined;
+    this.unscoped = new SessionTable(2, seeds.subarray(0, 4), startTick, onLapsed);
+    this.scoped = new SessionTable(4, seeds.subarray(4, 8), startTick, onLapsed);
   }
 
   /** Sessions held. */
@@ -79,21 +79,16 @@ export class RedisReplica {
 
   /** Bytes of the tables' typed arrays, for memory figures. */
   byteSize(): number {
-    let bytes = 0;
-    for (const table of [this.unscoped, this.scoped]) {
-      for (const segment of table.segments) bytes += segment.keys.byteLength + (segment.deadlines?.byteLength ?? 0);
-    }
-    return bytes;
+    return this.unscoped.byteSize() + this.scoped.byteSize();
   }
 
   /** What the replica knows of a session; only meaningful while {@link live}. */
   lookup(sessionId: SessionId, authKeyId: AuthKeyId | undefined): ReplicaAnswer {
     const table = this.tableFor(authKeyId);
     if (!table.find(sessionId, authKeyId)) return REPLICA_UNKNOWN;
-    const ticks = this.ticks;
-    if (ticks === undefined) return REPLICA_LIVE;
-    const now = this.readClock(ticks);
-    const deadline = table.deadlineOf();
+    if (!this.expiring) return REPLICA_LIVE;
+    const now = this.readClock();
+    const deadline = table.deadlineOf(now);
     if (deadline < now) return REPLICA_LAPSED;
     return (deadline - now) * this.tickLength < this.lifetime.idleTimeout! ? REPLICA_TOUCH_DUE : REPLICA_LIVE;
   }
@@ -116,12 +111,11 @@ export class RedisReplica {
       this.drop(sessionId, authKeyId);
       return;
     }
-    const ticks = this.ticks;
     const table = this.tableFor(authKeyId);
-    if (ticks === undefined || !table.find(sessionId, authKeyId)) return;
-    this.readClock(ticks);
-    ticks.keep = ticks.deadline = this.tickOf(deadline, ticks);
-    table.touch();
+    if (!this.expiring || !table.find(sessionId, authKeyId)) return;
+    const now = this.readClock();
+    const tick = this.tickOf(deadline, now);
+    table.touch(now, tick, tick);
   }
 
   /** Starts a seed (see the class comment); returns its generation. */
@@ -161,36 +155,36 @@ export class RedisReplica {
 
   private put(sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number | undefined): void {
     const table = this.tableFor(authKeyId);
-    const ticks = this.ticks;
-    if (ticks !== undefined) {
-      this.readClock(ticks);
+    let now = 0;
+    let tick = 0;
+    if (this.expiring) {
+      now = this.readClock();
       // Unknown (an entry without one): already due, so the first lookup asks Redis.
-      ticks.deadline = deadline === undefined ? ticks.now - 1 : this.tickOf(deadline, ticks);
-      ticks.keep = ticks.deadline;
+      tick = deadline === undefined ? now - 1 : this.tickOf(deadline, now);
     }
     if (table.find(sessionId, authKeyId)) {
-      if (ticks !== undefined) table.touch();
+      // Raised to the tick Redis holds, never lowered.
+      if (this.expiring) table.touch(now, tick, tick);
       return;
     }
-    table.insert();
+    table.insert(now, tick);
   }
 
   private drop(sessionId: SessionId, authKeyId: AuthKeyId | undefined): void {
     const table = this.tableFor(authKeyId);
-    if (this.ticks !== undefined) this.readClock(this.ticks);
     if (table.find(sessionId, authKeyId)) table.remove();
   }
 
   /** A deadline in ms as the tick before its own, so `now tick <= deadline tick` implies now < deadline; capped to what the ticks can hold. */
-  private tickOf(deadline: number, ticks: Ticks): number {
+  private tickOf(deadline: number, now: number): number {
     const tick = floor(deadline / this.tickLength) - 1;
-    const cap = ticks.now + DEADLINE_SPAN_TICKS;
-    return tick > cap ? cap : tick < ticks.now - 1 ? ticks.now - 1 : tick;
+    const cap = now + DEADLINE_SPAN_TICKS;
+    return tick > cap ? cap : tick < now - 1 ? now - 1 : tick;
   }
 
-  private readClock(ticks: Ticks): number {
+  private readClock(): number {
     const now = floor(this.lifetime.clock() / this.tickLength);
-    ticks.now = now;
+    this.now = now;
     return now;
   }
 
@@ -198,8 +192,9 @@ export class RedisReplica {
     // Tables have no clear(); removing entry by entry would cost more than dropping them.
     const seeds = randomFillSync(new Int32Array(8));
     const onLapsed = (): void => undefined;
-    this.unscoped = new SessionTable(2, this.ticks, seeds.subarray(0, 4), onLapsed);
-    this.scoped = new SessionTable(4, this.ticks, seeds.subarray(4, 8), onLapsed);
+    const startTick = this.expiring ? this.now : undefined;
+    this.unscoped = new SessionTable(2, seeds.subarray(0, 4), startTick, onLapsed);
+    this.scoped = new SessionTable(4, seeds.subarray(4, 8), startTick, onLapsed);
   }
 
   /** The table of a scope: unscoped, or auth-key-scoped. */

@@ -1,18 +1,28 @@
 import fc from 'fast-check';
 import { InMemorySessionStorage } from 'nestjs-mtproto-sessions';
-import { SessionTable } from '../../src/storages/in-memory/session-table';
-import { MAX_LOAD, MAX_SLOTS, type Segment } from '../../src/storages/in-memory/table-segment';
-import { INT64_MAX, INT64_MIN, modelKey } from './session-test-helpers';
+import { SessionTable } from '../../../src/storages/table/session-table';
+import type { SegmentDirectory } from '../../../src/storages/table/segment-directory';
+import { MAX_LOAD, MAX_SLOTS, type Segment } from '../../../src/storages/table/table-segment';
+import { INT64_MAX, INT64_MIN, modelKey } from '../../unit/session-test-helpers';
 
 /** The storage's tables, for checks on the layout behind the public API. */
 function tablesOf(storage: InMemorySessionStorage): { unscoped: SessionTable; scoped: SessionTable } {
   return storage as unknown as { unscoped: SessionTable; scoped: SessionTable };
 }
 
+/** A table's insides, for checks on its layout. */
+function insidesOf(table: SessionTable): { directory: SegmentDirectory; segment: Segment; slot: number; zeroPresent: boolean } {
+  return table as unknown as { directory: SegmentDirectory; segment: Segment; slot: number; zeroPresent: boolean };
+}
+
+function segmentsOf(table: SessionTable): readonly Segment[] {
+  return insidesOf(table).directory.segments;
+}
+
 /** Occupied slots over every segment: equals the entries when deletion leaves no tombstones. */
 function occupiedSlots(table: SessionTable): number {
   let occupied = 0;
-  for (const segment of table.segments) {
+  for (const segment of segmentsOf(table)) {
     for (let k = 0; k < segment.keys.length; k += table.width) {
       let any = 0;
       for (let w = 0; w < table.width; w++) any |= segment.keys[k + w];
@@ -90,7 +100,7 @@ describe('InMemorySessionStorage hash table', () => {
           for (const id of pool) for (const authKeyId of authKeys) await op(2, id, authKeyId);
           expect(disagreements).toEqual([]);
           const { unscoped, scoped } = tablesOf(storage);
-          expect(occupiedSlots(unscoped) + occupiedSlots(scoped)).toBe(model.size - (unscoped.zeroPresent ? 1 : 0) - (scoped.zeroPresent ? 1 : 0));
+          expect(occupiedSlots(unscoped) + occupiedSlots(scoped)).toBe(model.size - (insidesOf(unscoped).zeroPresent ? 1 : 0) - (insidesOf(scoped).zeroPresent ? 1 : 0));
         },
       ),
       { numRuns: 4 },
@@ -103,9 +113,9 @@ describe('InMemorySessionStorage hash table', () => {
     const ids = Array.from({ length: 100_000 }, random);
     for (const id of ids) await storage.createSession(id);
     const { unscoped } = tablesOf(storage);
-    expect(unscoped.segments.length).toBeGreaterThanOrEqual(4);
+    expect(unscoped.segmentCount).toBeGreaterThanOrEqual(4);
     expect(MAX_SLOTS).toBe(1 << 15);
-    for (const segment of unscoped.segments) {
+    for (const segment of segmentsOf(unscoped)) {
       expect(segment.cap).toBeLessThanOrEqual(MAX_SLOTS);
       expect(segment.size).toBeLessThanOrEqual(Math.floor(segment.cap * MAX_LOAD));
     }
@@ -170,7 +180,7 @@ describe('InMemorySessionStorage hash table', () => {
       await a.createSession(id);
       await b.createSession(id);
     }
-    const layout = (storage: InMemorySessionStorage) => Array.from(tablesOf(storage).unscoped.segments[0].keys).join(',');
+    const layout = (storage: InMemorySessionStorage) => Array.from(segmentsOf(tablesOf(storage).unscoped)[0].keys).join(',');
     expect(layout(a)).not.toBe(layout(b));
   });
 });
@@ -191,7 +201,7 @@ function checkSegment(table: SessionTable, segment: Segment): string[] {
     if (words.every((word) => word === 0)) continue;
     occupied++;
     const [sessionId, authKeyId] = idsOf(words);
-    if (!table.find(sessionId, authKeyId) || table.segment !== segment || table.slot !== slot) problems.push(`slot ${slot} of a segment is not found where it is`);
+    if (!table.find(sessionId, authKeyId) || insidesOf(table).segment !== segment || insidesOf(table).slot !== slot) problems.push(`slot ${slot} of a segment is not found where it is`);
   }
   if (occupied !== segment.size) problems.push(`segment size ${segment.size} but ${occupied} slots occupied`);
   if (segment.size > Math.max(segment.growAt, 0)) problems.push(`segment over its load: ${segment.size}/${segment.cap}`);
@@ -209,7 +219,7 @@ describe('SessionTable (small segments, so that it splits often)', () => {
         fc.integer(),
         (pool, ops, seed) => {
           const keys = [new Array<number>(width).fill(0), ...pool];
-          const table = new SessionTable(width, undefined, Int32Array.of(seed, ~seed, seed * 3, seed ^ 0x5bd1e995), () => {}, 64);
+          const table = new SessionTable(width, Int32Array.of(seed, ~seed, seed * 3, seed ^ 0x5bd1e995), undefined, () => {}, 64);
           const model = new Set<string>();
           const find = (key: number[]) => table.find(...idsOf(key));
           // Fill first so that the run always grows through several splits, then apply the random operations.
@@ -243,8 +253,8 @@ describe('SessionTable (small segments, so that it splits often)', () => {
           }
           for (const key of keys) if (find(key) !== model.has(key.join(','))) disagreements.push(`final ${key.join(',')}`);
           expect(disagreements.slice(0, 5)).toEqual([]);
-          expect(table.segments.flatMap((segment) => checkSegment(table, segment))).toEqual([]);
-          if (keys.length > 200) expect(table.segments.length).toBeGreaterThan(2);
+          expect(segmentsOf(table).flatMap((segment) => checkSegment(table, segment))).toEqual([]);
+          if (keys.length > 200) expect(table.segmentCount).toBeGreaterThan(2);
         },
       ),
       { numRuns: 40 },
@@ -252,12 +262,12 @@ describe('SessionTable (small segments, so that it splits often)', () => {
   });
 
   it('splits deep: thousands of keys in 64-slot segments, then all removed again', () => {
-    const table = new SessionTable(2, undefined, Int32Array.of(1, 2, 3, 4), () => {}, 64);
+    const table = new SessionTable(2, Int32Array.of(1, 2, 3, 4), undefined, () => {}, 64);
     const random = idGenerator(5);
     const keys = Array.from({ length: 5_000 }, () => random());
     for (const key of keys) if (!table.find(key)) table.insert();
-    expect(table.segments.length).toBeGreaterThan(64);
-    expect(table.segments.flatMap((segment) => checkSegment(table, segment))).toEqual([]);
+    expect(table.segmentCount).toBeGreaterThan(64);
+    expect(segmentsOf(table).flatMap((segment) => checkSegment(table, segment))).toEqual([]);
     let missing = 0;
     for (const key of keys) {
       if (table.find(key)) table.remove();
@@ -265,6 +275,110 @@ describe('SessionTable (small segments, so that it splits often)', () => {
     }
     expect(missing).toBe(0);
     expect(table.size).toBe(0);
-    expect(table.segments.flatMap((segment) => checkSegment(table, segment))).toEqual([]);
+    expect(segmentsOf(table).flatMap((segment) => checkSegment(table, segment))).toEqual([]);
   });
 });
+
+/** A pool of distinct keys (words as the table packs them), the all-zero key first. */
+function keyPool(width: 2 | 4, words: readonly number[][]): number[][] {
+  const seen = new Set<string>();
+  const keys = [new Array<number>(width).fill(0)];
+  for (const key of words) {
+    const name = key.join(',');
+    if (!seen.has(name) && key.some((word) => word !== 0)) {
+      seen.add(name);
+      keys.push(key);
+    }
+  }
+  return keys;
+}
+
+describe('SessionTable with deadlines (ticks passed to each call)', () => {
+  const word = fc.oneof(fc.constantFrom(0, -1, 1, 0x7fffffff, -0x80000000), fc.integer({ min: -0x80000000, max: 0x7fffffff }));
+  const op = fc.tuple(fc.constantFrom('insert', 'insert', 'touch', 'check', 'remove', 'advance', 'advance', 'jump', 'sweep'), fc.nat(), fc.integer({ min: -50, max: 3000 }));
+
+  it.each([2, 4] as const)('with %i-word keys agrees with a model of deadlines: lapse, touch, sweeps, full segments, and clock jumps that rebase them', (width) => {
+    fc.assert(
+      fc.property(fc.array(fc.array(word, { minLength: width, maxLength: width }), { minLength: 1, maxLength: 300, size: 'max' }), fc.array(op, { maxLength: 1500, size: 'max' }), fc.integer(), (words, ops, seed) => {
+        const keys = keyPool(width, words);
+        // A tick of 1 ms, as with a short idleTimeout: values well past 2^32.
+        let now = 1_700_000_000_000;
+        const model = new Map<string, number>();
+        const problems: string[] = [];
+        const onLapsed = (sessionId: bigint, authKeyId: bigint | undefined) => {
+          const name = modelKeyOfIds(width, sessionId, authKeyId);
+          const deadline = model.get(name);
+          if (deadline === undefined || !(now > deadline)) problems.push(`reported lapsed but not: ${name} (deadline ${deadline}, now ${now})`);
+          model.delete(name);
+        };
+        const table = new SessionTable(width, Int32Array.of(seed, ~seed, seed * 5, seed ^ 0x27d4eb2d), now, onLapsed, 64);
+        for (const [name, index, delta] of ops) {
+          const key = keys[index % keys.length];
+          const id = key.join(',');
+          if (name === 'advance') {
+            // Small steps, now and then back.
+            now += index % 5 === 0 ? -delta : delta;
+            continue;
+          }
+          if (name === 'jump') {
+            // Far enough to rebase every segment, as a clock stepping forward by weeks does.
+            now += 2 ** 31 + delta;
+            continue;
+          }
+          if (name === 'sweep') {
+            table.sweepZero(now);
+            for (let segment = 0; segment < table.segmentCount; segment++) table.sweepSegment(segment, now, index % 2 === 0);
+            for (const [left, deadline] of model) if (now > deadline) problems.push(`sweep left ${left} (deadline ${deadline}, now ${now})`);
+            continue;
+          }
+          const found = table.find(...idsOf(key));
+          if (found !== model.has(id)) problems.push(`${name} ${id}: found ${found}`);
+          if (name === 'insert') {
+            const deadline = now + delta;
+            if (table.insert(now, deadline) === found) problems.push(`insert ${id}: inserted although found ${found}`);
+            if (!found) model.set(id, deadline);
+          } else if (name === 'remove') {
+            if (table.remove() !== found) problems.push(`remove ${id}: removed although found ${found}`);
+            model.delete(id);
+          } else if (found && name === 'touch') {
+            // Every third touch at the boundary: a deadline equal to `keep` stays as it is.
+            const keep = index % 3 === 0 ? model.get(id)! : now + delta;
+            const deadline = keep + (index % 100);
+            table.touch(now, keep, deadline);
+            if (model.get(id)! < keep) model.set(id, deadline);
+          } else if (found && name === 'check') {
+            const deadline = model.get(id)!;
+            if (table.isLapsed(now) !== now > deadline) problems.push(`check ${id}: lapsed ${!(now > deadline)} at ${now}, deadline ${deadline}`);
+            // A deadline left far behind by a rebase is kept only as lapsed.
+            if (deadline >= now - 2 ** 29 && table.deadlineOf(now) !== deadline) problems.push(`check ${id}: deadline ${table.deadlineOf(now)}, model ${deadline}`);
+          }
+          if (table.size !== model.size) problems.push(`${name} ${id}: size ${table.size}, model ${model.size}`);
+          if (problems.length > 0) break;
+        }
+        expect(problems.slice(0, 5)).toEqual([]);
+        for (const key of keys) if (table.find(...idsOf(key)) !== model.has(key.join(','))) problems.push(`final ${key.join(',')}`);
+        expect(problems.slice(0, 5)).toEqual([]);
+        expect(segmentsOf(table).flatMap((segment) => checkSegment(table, segment))).toEqual([]);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('answers its sizes through its API: segments, slots from a segment on, and bytes', () => {
+    const random = idGenerator(11);
+    for (const expiring of [false, true]) {
+      const table = new SessionTable(4, Int32Array.of(1, 2, 3, 4), expiring ? 1000 : undefined, () => {}, 64);
+      for (let i = 0; i < 3000; i++) if (!table.find(random(), random())) table.insert(1000, 5000);
+      expect(table.segmentCount).toBeGreaterThan(8);
+      const caps = segmentsOf(table).map((segment) => segment.cap);
+      for (let from = 0; from <= table.segmentCount; from++) expect(table.slotCount(from)).toBe(caps.slice(from).reduce((a, b) => a + b, 0));
+      expect(table.byteSize()).toBe(table.slotCount() * (16 + (expiring ? 4 : 0)));
+    }
+  });
+});
+
+/** The model's name of the key that the ids make, in the words of {@link idsOf}. */
+function modelKeyOfIds(width: 2 | 4, sessionId: bigint, authKeyId: bigint | undefined): string {
+  const halves = (id: bigint) => [Number(BigInt.asIntN(32, id)), Number(BigInt.asIntN(32, id >> 32n))];
+  return (width === 2 ? halves(sessionId) : [...halves(authKeyId!), ...halves(sessionId)]).join(',');
+}
