@@ -1,7 +1,7 @@
 import { Injectable, Module, type INestApplication } from '@nestjs/common';
 import { EventEmitterModule, OnEvent } from '@nestjs/event-emitter';
 import { OnSessionEvent, SessionEvent, SessionsModule, SessionSubject } from 'nestjs-mtproto-sessions';
-import { bootstrap } from './bootstrap';
+import { bootstrap } from '../support/bootstrap';
 
 @Injectable()
 class OnEventListener {

@@ -9,7 +9,7 @@ import {
   type SessionTransitionSink,
 } from 'nestjs-mtproto-sessions';
 import { InMemorySessionStorage } from 'nestjs-mtproto-sessions';
-import { bootstrap } from './bootstrap';
+import { bootstrap } from '../support/bootstrap';
 
 /** A storage that announces itself, so the test can raise a missed-events notice as a shared storage would. */
 class AnnouncingStorage extends InMemorySessionStorage implements SessionStorage {

@@ -9,7 +9,7 @@ import {
   type SessionId,
 } from 'nestjs-mtproto-sessions';
 import request from 'supertest';
-import { bootstrap } from './bootstrap';
+import { bootstrap } from '../support/bootstrap';
 
 const INT64_MAX = '9223372036854775807';
 const INT64_MIN = '-9223372036854775808';

@@ -9,7 +9,7 @@ import {
   type SessionsModuleOptions,
   type SessionsOptionsFactory,
 } from 'nestjs-mtproto-sessions';
-import { bootstrap } from './bootstrap';
+import { bootstrap } from '../support/bootstrap';
 
 const STORAGE = Symbol('STORAGE');
 

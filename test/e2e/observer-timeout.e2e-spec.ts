@@ -1,6 +1,6 @@
 import { Injectable, Module } from '@nestjs/common';
 import { OnSessionEvent, SessionEvent, SessionsModule, SessionSubject, type SessionsModuleOptions } from 'nestjs-mtproto-sessions';
-import { bootstrap } from './bootstrap';
+import { bootstrap } from '../support/bootstrap';
 
 @Injectable()
 class HungObserver {

@@ -4,7 +4,7 @@ import { OnSessionEventsMissed, SessionsModule, SessionSubject, type SessionStor
 import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import { SessionsHealthIndicator } from 'nestjs-mtproto-sessions/terminus';
 import request from 'supertest';
-import { bootstrap } from '../e2e/bootstrap';
+import { bootstrap } from '../support/bootstrap';
 import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
 
 @Controller('health')

@@ -1,8 +1,8 @@
 import type { INestApplication, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { RecordingLogger } from '../support/recording-logger';
+import { RecordingLogger } from './recording-logger';
 
-export { deferred } from '../support/deferred';
+export { deferred } from './deferred';
 export { RecordingLogger };
 
 /** Boots a real Nest application around one small module, as a user's app would. */

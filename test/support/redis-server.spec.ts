@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
-import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../support/redis-server';
+import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from './redis-server';
 
 const execFileAsync = promisify(execFile);
 

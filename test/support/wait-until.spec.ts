@@ -1,4 +1,4 @@
-import { Conditions, pollUntil, within } from '../support/wait-until';
+import { Conditions, pollUntil, within } from './wait-until';
 import { deferred, stateOf } from './session-test-helpers';
 
 describe('test/support/wait-until', () => {
