@@ -1,5 +1,5 @@
-import { CLUSTER_SLOTS, groupIndex, groupTag, keySlot } from '../../src/storages/redis/redis-key-routing';
-import { groupKeys } from '../../src/storages/redis/redis-key-routing';
+import { CLUSTER_SLOTS, groupIndex, groupTag, keySlot } from '../../../src/storages/redis/redis-key-routing';
+import { groupKeys } from '../../../src/storages/redis/redis-key-routing';
 
 describe('key groups: routing and placement', () => {
   it('computes Cluster slots as Redis does (values from CLUSTER KEYSLOT)', () => {

@@ -8,8 +8,8 @@ import {
   type SessionObserver,
   type SessionTransitionSink,
 } from 'nestjs-mtproto-sessions';
-import { within } from '../support/wait-until';
-import { deferred, fakeLogger, INT64_MAX, INT64_MIN, stateOf, type Deferred } from './session-test-helpers';
+import { within } from '../../support/wait-until';
+import { deferred, fakeLogger, INT64_MAX, INT64_MIN, stateOf, type Deferred } from '../../support/session-test-helpers';
 
 const IDLE = 1000;
 /** touchSlack for IDLE: idleTimeout / 8. */
