@@ -7,11 +7,11 @@ import { createClient } from 'redis';
 import { SessionSubject, type SessionEvent, type SessionObserver } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { ManualClock } from 'nestjs-mtproto-sessions/testing';
-import { RecordingLogger } from '../support/recording-logger';
-import { EventLog, eventLine } from '../support/event-log';
-import { REDIS_CLIENT_KINDS } from '../support/redis-client-kinds';
-import { pollUntil, within } from '../support/wait-until';
-import { describeRedis, freePort, startRedisServer, type RedisServer } from '../support/redis-server';
+import { RecordingLogger } from '../../support/recording-logger';
+import { EventLog, eventLine } from '../../support/event-log';
+import { REDIS_CLIENT_KINDS } from '../../support/redis-client-kinds';
+import { pollUntil, within } from '../../support/wait-until';
+import { describeRedis, freePort, startRedisServer, type RedisServer } from '../../support/redis-server';
 
 
 /** Only where no event can be awaited (a timer's ticks); bounded. */

@@ -1,9 +1,9 @@
 import { SessionSubject, type SessionLogger } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import { ManualClock } from 'nestjs-mtproto-sessions/testing';
-import { EventLog } from '../support/event-log';
-import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
-import { pollUntil } from '../support/wait-until';
+import { EventLog } from '../../support/event-log';
+import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
+import { pollUntil } from '../../support/wait-until';
 
 const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
 

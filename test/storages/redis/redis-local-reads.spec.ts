@@ -8,9 +8,9 @@
 import { SessionSubject, type SessionLogger } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { ManualClock } from 'nestjs-mtproto-sessions/testing';
-import { EventLog } from '../support/event-log';
-import { connectRaw, type RawClient } from '../support/raw-redis';
-import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
+import { EventLog } from '../../support/event-log';
+import { connectRaw, type RawClient } from '../../support/raw-redis';
+import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
 
 const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
 

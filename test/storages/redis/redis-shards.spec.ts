@@ -6,8 +6,8 @@
 import { createClient } from 'redis';
 import { SessionLimitError, SessionSubject, type SessionLogger } from 'nestjs-mtproto-sessions';
 import { RedisKeyLayoutError, RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
-import { EventLog, eventLine } from '../support/event-log';
-import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
+import { EventLog, eventLine } from '../../support/event-log';
+import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
 
 const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
 

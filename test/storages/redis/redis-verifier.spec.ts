@@ -6,12 +6,12 @@
  */
 import { SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisKeyLayoutError, RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
-import { EventLog } from '../support/event-log';
-import { connectRaw, type RawClient } from '../support/raw-redis';
-import { RecordingLogger } from '../support/recording-logger';
-import { REDIS_CLIENT_KINDS, type RedisClientKind } from '../support/redis-client-kinds';
-import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
-import { pollUntil } from '../support/wait-until';
+import { EventLog } from '../../support/event-log';
+import { connectRaw, type RawClient } from '../../support/raw-redis';
+import { RecordingLogger } from '../../support/recording-logger';
+import { REDIS_CLIENT_KINDS, type RedisClientKind } from '../../support/redis-client-kinds';
+import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
+import { pollUntil } from '../../support/wait-until';
 
 const VERIFY_INTERVAL = 200;
 const COMMAND_TIMEOUT = 500;

@@ -13,12 +13,12 @@ import {
   type SessionLogger,
 } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
-import { EventLog, eventLine } from '../support/event-log';
-import { connectRaw, type RawClient } from '../support/raw-redis';
-import { stateOf } from '../support/promise-state';
-import { REDIS_CLIENT_KINDS } from '../support/redis-client-kinds';
-import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
-import { Conditions, pollUntil } from '../support/wait-until';
+import { EventLog, eventLine } from '../../support/event-log';
+import { connectRaw, type RawClient } from '../../support/raw-redis';
+import { stateOf } from '../../support/promise-state';
+import { REDIS_CLIENT_KINDS } from '../../support/redis-client-kinds';
+import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
+import { Conditions, pollUntil } from '../../support/wait-until';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;

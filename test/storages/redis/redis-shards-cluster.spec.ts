@@ -8,11 +8,11 @@
 import { createCluster } from 'redis';
 import { SessionStorageUnavailableError, SessionSubject, type SessionEvent, type SessionLogger } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type NodeRedisClient, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
-import { keySlot } from '../../src/storages/redis/redis-key-routing';
-import { EventLog, eventLine } from '../support/event-log';
-import { connectRaw } from '../support/raw-redis';
-import { describeRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../support/redis-server';
-import { pollUntil } from '../support/wait-until';
+import { keySlot } from '../../../src/storages/redis/redis-key-routing';
+import { EventLog, eventLine } from '../../support/event-log';
+import { connectRaw } from '../../support/raw-redis';
+import { describeRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../../support/redis-server';
+import { pollUntil } from '../../support/wait-until';
 
 const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
 

@@ -6,12 +6,12 @@
  */
 import { SessionStorageUnavailableError, SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
-import { EventLog } from '../support/event-log';
-import { connectRaw, type RawClient } from '../support/raw-redis';
-import { RecordingLogger } from '../support/recording-logger';
-import { REDIS_CLIENT_KINDS } from '../support/redis-client-kinds';
-import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
+import { EventLog } from '../../support/event-log';
+import { connectRaw, type RawClient } from '../../support/raw-redis';
+import { RecordingLogger } from '../../support/recording-logger';
+import { REDIS_CLIENT_KINDS } from '../../support/redis-client-kinds';
+import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
+import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
 
 const COMMAND_TIMEOUT = 400;
 const CREATES = Array.from({ length: 20 }, (_, i) => BigInt(1000 + i));

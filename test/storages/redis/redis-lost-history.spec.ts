@@ -8,11 +8,11 @@ import { setTimeout } from 'node:timers';
 import { createCluster } from 'redis';
 import { SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type NodeRedisClient, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
-import { RecordingLogger } from '../support/recording-logger';
-import { EventLog } from '../support/event-log';
-import { connectRaw } from '../support/raw-redis';
-import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../support/redis-server';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
+import { RecordingLogger } from '../../support/recording-logger';
+import { EventLog } from '../../support/event-log';
+import { connectRaw } from '../../support/raw-redis';
+import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../../support/redis-server';
+import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
 
 
 interface Instance {

@@ -1,8 +1,8 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { SessionStorageUnavailableError, SessionSubject, type SessionLogger } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
-import { EventLog } from '../support/event-log';
-import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../support/redis-server';
+import { EventLog } from '../../support/event-log';
+import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../../support/redis-server';
 
 const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
 let prefixes = 0;

@@ -7,11 +7,11 @@
  */
 import { SessionStorageUnavailableError, SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
-import { EventLog } from '../support/event-log';
-import { RecordingLogger } from '../support/recording-logger';
-import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
-import { pollUntil } from '../support/wait-until';
+import { EventLog } from '../../support/event-log';
+import { RecordingLogger } from '../../support/recording-logger';
+import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
+import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
+import { pollUntil } from '../../support/wait-until';
 
 const MAX_STALENESS = 1000;
 /** Timer and scheduling slack on a loaded machine, on top of the bound. */

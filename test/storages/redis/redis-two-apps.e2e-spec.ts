@@ -1,10 +1,10 @@
 import { Injectable, Module, type INestApplication } from '@nestjs/common';
 import { OnSessionEvent, SessionEvent, SessionsModule, SessionStorageUnavailableError, SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
-import { bootstrap } from '../support/bootstrap';
-import { eventLine } from '../support/event-log';
-import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
-import { Conditions } from '../support/wait-until';
+import { bootstrap } from '../../support/bootstrap';
+import { eventLine } from '../../support/event-log';
+import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
+import { Conditions } from '../../support/wait-until';
 
 @Injectable()
 class SessionLog {
