@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { InvalidSessionIdError, isSessionId, toAuthKeyId, toSessionId } from 'nestjs-mtproto-sessions';
-import { INT64_MAX, INT64_MIN } from '../support/session-test-helpers';
+import { INT64_MAX, INT64_MIN } from '../../src/core/session-id';
 
 const converters = [
   { name: 'toSessionId', convert: toSessionId, argument: 'sessionId', label: 'session id' },

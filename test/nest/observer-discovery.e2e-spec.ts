@@ -1,7 +1,8 @@
 import { Controller, Inject, Injectable, Module, Scope, type INestApplication, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { OnSessionEvent, SessionEvent, SessionsModule, SessionSubject, type SessionEventType } from 'nestjs-mtproto-sessions';
-import { bootstrap, type RecordingLogger } from '../support/bootstrap';
+import { bootstrap } from '../support/bootstrap';
+import type { RecordingLogger } from '../support/recording-logger';
 
 /** Events a decorated method received, in order. */
 class EventLog {

@@ -1,7 +1,8 @@
 import { Injectable, Module } from '@nestjs/common';
 import { InMemorySessionStorage, OnSessionEvent, SessionEvent, SessionsModule, SessionSubject } from 'nestjs-mtproto-sessions';
+import { bootstrap } from '../support/bootstrap';
+import { deferred } from '../support/deferred';
 import { stateOf } from '../support/promise-state';
-import { bootstrap, deferred } from '../support/bootstrap';
 
 /** An in-memory storage that records when it is closed. */
 class ClosableStorage extends InMemorySessionStorage {

@@ -1,5 +1,6 @@
 import { Conditions, pollUntil, within } from './wait-until';
-import { deferred, stateOf } from './session-test-helpers';
+import { deferred } from './deferred';
+import { stateOf } from './promise-state';
 
 describe('test/support/wait-until', () => {
   it('Conditions: a wait resolves at once when its condition holds, else on the wake() after it comes to hold', async () => {

@@ -9,7 +9,10 @@ import {
   type SessionTransitionSink,
 } from 'nestjs-mtproto-sessions';
 import { within } from '../../support/wait-until';
-import { deferred, fakeLogger, INT64_MAX, INT64_MIN, stateOf, type Deferred } from '../../support/session-test-helpers';
+import { INT64_MAX, INT64_MIN } from '../../../src/core/session-id';
+import { deferred, type Deferred } from '../../support/deferred';
+import { stateOf } from '../../support/promise-state';
+import { fakeLogger } from '../../support/session-test-helpers';
 
 const IDLE = 1000;
 /** touchSlack for IDLE: idleTimeout / 8. */

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { InMemorySessionStorage, InvalidSessionIdError, type SessionStorage } from 'nestjs-mtproto-sessions';
-import { INT64_MAX, INT64_MIN, modelKey, opsArbitrary } from '../../support/session-test-helpers';
+import { INT64_MAX, INT64_MIN } from '../../../src/core/session-id';
+import { modelKey, opsArbitrary } from '../../support/session-test-helpers';
 
 const KEY_A = 0x0123456789abcdefn;
 const KEY_B = -0x0123456789abcdefn;

@@ -13,16 +13,15 @@ import {
   type SessionLogger,
 } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
+import { INT64_MAX, INT64_MIN } from '../../../src/core/session-id';
 import { EventLog, eventLine } from '../../support/event-log';
+import { pool } from '../../support/pool';
 import { connectRaw, type RawClient } from '../../support/raw-redis';
 import { stateOf } from '../../support/promise-state';
 import { REDIS_CLIENT_KINDS } from '../../support/redis-client-kinds';
 import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
+import { spreadId } from '../../support/session-test-helpers';
 import { Conditions, pollUntil } from '../../support/wait-until';
-
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
-
 
 /** A logger that records, and lets a test await a message instead of sleeping. */
 class WatchedLogger implements SessionLogger {
@@ -54,15 +53,6 @@ interface DuplicateTracker {
 /** The pace of a fault injector, whose loop is bounded; waits for a state use test/support/wait-until. */
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Runs `task(i)` for i in [0, count) with at most `limit` in flight. */
-async function pool(count: number, limit: number, task: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < count) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
 }
 
 interface ClientInfo {
@@ -106,11 +96,6 @@ function entryLine(message: Record<string, string>, origins: Record<string, stri
 
 function lineWithOrigin(event: SessionEvent): string {
   return `${eventLine(event)}#${event.origin}`;
-}
-
-/** A 64-bit id spread over the whole signed range; distinct for distinct i (odd multiplier mod 2^64). */
-function spreadId(i: number, multiplier = 0x9e3779b97f4a7c15n): bigint {
-  return BigInt.asIntN(64, BigInt(i + 1) * multiplier);
 }
 
 function settleTimes<T>(calls: Record<string, () => Promise<T>>): Promise<{ name: string; ms: number; outcome: PromiseSettledResult<T> }[]> {

@@ -7,12 +7,10 @@ import {
   type SessionLogger,
 } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
+import { INT64_MAX, INT64_MIN } from '../../../src/core/session-id';
 import { EventLog } from '../../support/event-log';
 import { REDIS_CLIENT_KINDS } from '../../support/redis-client-kinds';
 import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
-
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 
 class QuietLogger implements SessionLogger {
   readonly warnings: string[] = [];

@@ -10,24 +10,13 @@ import { SessionStorageUnavailableError, SessionSubject, type SessionEvent, type
 import { RedisSessionStorage, type NodeRedisClient, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { keySlot } from '../../../src/storages/redis/redis-key-routing';
 import { EventLog, eventLine } from '../../support/event-log';
+import { pool } from '../../support/pool';
 import { connectRaw } from '../../support/raw-redis';
 import { describeRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../../support/redis-server';
+import { spreadId } from '../../support/session-test-helpers';
 import { pollUntil } from '../../support/wait-until';
 
 const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
-
-function spreadId(i: number): bigint {
-  return BigInt.asIntN(64, BigInt(i + 1) * 0x9e3779b97f4a7c15n);
-}
-
-/** Runs `task(i)` for i in [0, count) with at most `limit` in flight. */
-async function pool(count: number, limit: number, task: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < count) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
-}
 
 async function nodeCommand(node: RedisServer, args: string[]): Promise<unknown> {
   const client = await connectRaw(node.url);

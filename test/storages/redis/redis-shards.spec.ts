@@ -8,13 +8,9 @@ import { SessionLimitError, SessionSubject, type SessionLogger } from 'nestjs-mt
 import { RedisKeyLayoutError, RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { EventLog, eventLine } from '../../support/event-log';
 import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
+import { spreadId } from '../../support/session-test-helpers';
 
 const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
-
-/** A 64-bit id spread over the whole signed range; distinct for distinct i. */
-function spreadId(i: number): bigint {
-  return BigInt.asIntN(64, BigInt(i + 1) * 0x9e3779b97f4a7c15n);
-}
 
 describe('RedisSessionStorage shards option', () => {
   it.each([0, -1, 1.5, Number.NaN, 1025, '12', null])('refuses shards %p with a TypeError naming the option', (shards) => {
