@@ -1,6 +1,7 @@
 import { metrics } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { InMemorySessionStorage, SessionSubject, type SessionLogger } from 'nestjs-mtproto-sessions';
+import { InMemorySessionStorage, SessionSubject } from 'nestjs-mtproto-sessions';
+import { RecordingLogger } from '../support/recording-logger';
 
 /** A reader that collects on demand, registered as the global meter provider's, as an app's SDK set-up would. */
 class CollectingReader extends MetricReader {
@@ -11,8 +12,6 @@ class CollectingReader extends MetricReader {
     return Promise.resolve();
   }
 }
-
-const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
 
 function points(collected: ResourceMetrics, name: string): { attributes: Record<string, unknown>; value: unknown }[] {
   for (const scope of collected.scopeMetrics) {
@@ -37,7 +36,7 @@ describe('metrics through the OpenTelemetry API, read by a registered reader', (
   it('reports live sessions, transitions by type, reason and origin, lookups, observer failures and storage call durations', async () => {
     let now = 1_000;
     const storage = new InMemorySessionStorage({ idleTimeout: 100, clock: () => now, instanceId: 'here' });
-    const subject = new SessionSubject(storage, { logger: quiet });
+    const subject = new SessionSubject(storage, { logger: new RecordingLogger() });
     subject.subscribe({ update: () => undefined });
     const failing = { update: () => { throw new Error('boom'); }, toString: () => 'FailingObserver' };
     subject.subscribe(failing);

@@ -1,11 +1,6 @@
 import fc from 'fast-check';
 import { INT64_MAX, INT64_MIN } from '../../src/core/session-id';
 
-/** A fake of the logger the subject takes. */
-export function fakeLogger(): { error: jest.Mock; warn: jest.Mock } {
-  return { error: jest.fn(), warn: jest.fn() };
-}
-
 /** A 64-bit id spread over the whole signed range (and so over key groups); distinct for distinct i (an odd multiplier mod 2^64). */
 export function spreadId(i: number, multiplier = 0x9e3779b97f4a7c15n): bigint {
   return BigInt.asIntN(64, BigInt(i + 1) * multiplier);

@@ -1,11 +1,10 @@
 import { createCluster } from 'redis';
 import { Cluster, Redis } from 'ioredis';
-import { type SessionLogger } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type NodeRedisClient } from 'nestjs-mtproto-sessions/redis';
 import { describeSessionStorage } from 'nestjs-mtproto-sessions/testing';
+import { RecordingLogger } from '../support/recording-logger';
 import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../support/redis-server';
 
-const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
 let prefixes = 0;
 const freshPrefix = () => `conformance-${process.pid}-${++prefixes}`;
 
@@ -19,14 +18,14 @@ describeRedis('RedisSessionStorage conformance on Redis standalone', () => {
   for (const shards of [1, 12]) {
     describeSessionStorage(
       `RedisSessionStorage({ url, shards: ${shards} })`,
-      (options) => new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), shards, logger: quiet, ...options }),
+      (options) => new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), shards, logger: new RecordingLogger(), ...options }),
       { lifetime: true },
     );
   }
 
   describeSessionStorage(
     'RedisSessionStorage({ url, localReads: false })',
-    (options) => new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), logger: quiet, localReads: false, ...options }),
+    (options) => new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), logger: new RecordingLogger(), localReads: false, ...options }),
     { lifetime: true },
   );
 });
@@ -49,7 +48,7 @@ describeRedis('RedisSessionStorage conformance on a 3-master Redis Cluster', () 
   for (const shards of [1, 12]) {
     describeSessionStorage(
       `RedisSessionStorage({ client: cluster, shards: ${shards} })`,
-      (options) => new RedisSessionStorage({ client, keyPrefix: freshPrefix(), shards, logger: quiet, ...options }),
+      (options) => new RedisSessionStorage({ client, keyPrefix: freshPrefix(), shards, logger: new RecordingLogger(), ...options }),
       { lifetime: true },
     );
   }
@@ -71,7 +70,7 @@ describeRedis('RedisSessionStorage conformance on an ioredis client, Redis stand
 
   describeSessionStorage(
     'RedisSessionStorage({ client: new Redis() })',
-    (options) => new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: quiet, ...options }),
+    (options) => new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: new RecordingLogger(), ...options }),
     { lifetime: true },
   );
 });
@@ -92,7 +91,7 @@ describeRedis('RedisSessionStorage conformance on an ioredis Cluster of 3 master
 
   describeSessionStorage(
     'RedisSessionStorage({ client: new Cluster() })',
-    (options) => new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: quiet, ...options }),
+    (options) => new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: new RecordingLogger(), ...options }),
     { lifetime: true },
   );
 });

@@ -12,7 +12,7 @@ import { within } from '../../support/wait-until';
 import { INT64_MAX, INT64_MIN } from '../../../src/core/session-id';
 import { deferred, type Deferred } from '../../support/deferred';
 import { stateOf } from '../../support/promise-state';
-import { fakeLogger } from '../../support/session-test-helpers';
+import { RecordingLogger } from '../../support/recording-logger';
 
 const IDLE = 1000;
 /** touchSlack for IDLE: idleTimeout / 8. */
@@ -22,8 +22,8 @@ const KEY = 0x0123456789abcdefn;
 /** A sink that records what it is told; `settle` decides what announce() returns. */
 function recordingSink(settle: (event: SessionEvent) => Promise<unknown> | undefined = () => undefined) {
   const events: SessionEvent[] = [];
-  const logger = fakeLogger();
-  const sink: SessionTransitionSink & { events: SessionEvent[]; logger: ReturnType<typeof fakeLogger> } = {
+  const logger = new RecordingLogger();
+  const sink: SessionTransitionSink & { events: SessionEvent[]; logger: RecordingLogger } = {
     events,
     logger,
     eventsMissed: jest.fn(),
@@ -261,7 +261,7 @@ describe('InMemorySessionStorage idle expiry (manual clock)', () => {
       const clock = { now: 0 };
       return { storage: new InMemorySessionStorage({ idleTimeout: IDLE, clock: () => clock.now, instanceId: 'node-1' }), time: clock };
     })();
-    const subject = new SessionSubject(storage, { logger: fakeLogger() });
+    const subject = new SessionSubject(storage, { logger: new RecordingLogger() });
     const heard: SessionEvent[] = [];
     const observer: SessionObserver = { update: (event) => void heard.push(event) };
     subject.subscribe(observer);
@@ -315,7 +315,7 @@ describe('InMemorySessionStorage announcing', () => {
     mode = 'reject';
     await expect(storage.destroySession(1n)).resolves.toBe(true);
     await expect(storage.count()).resolves.toBe(0);
-    expect(sink.logger.error.mock.calls.map(([message]) => message)).toEqual([
+    expect(sink.logger.errors).toEqual([
       expect.stringMatching(/could not announce 'created' of session 1: sink boom/),
       expect.stringMatching(/could not announce 'destroyed' of session 1: sink rejected/),
     ]);
@@ -333,7 +333,7 @@ describe('InMemorySessionStorage announcing', () => {
     await expect(storage.createSession(1n)).resolves.toBe(true);
     mode = 'reject';
     await expect(storage.destroySession(1n)).resolves.toBe(true);
-    expect(sink.logger.error.mock.calls.map(([message]) => message)).toEqual([
+    expect(sink.logger.errors).toEqual([
       expect.stringMatching(/could not announce 'created' of session 1: .*null prototype.*E_THROWN/),
       expect.stringMatching(/could not announce 'destroyed' of session 1: .*null prototype.*E_REJECTED/),
     ]);
@@ -418,7 +418,7 @@ describe('InMemorySessionStorage sweep timer', () => {
       },
     });
     expect(() => jest.advanceTimersByTime(10)).not.toThrow();
-    expect(sink.logger.error).toHaveBeenCalledWith(expect.stringMatching(/node-1 sweep failed: clock broke/), expect.any(String));
+    expect(sink.logger.entries).toContainEqual({ level: 'error', message: expect.stringMatching(/node-1 sweep failed: clock broke/), context: expect.any(String) });
     storage.close();
   });
 
@@ -427,7 +427,7 @@ describe('InMemorySessionStorage sweep timer', () => {
     const time = { now: 0 };
     const storage = new InMemorySessionStorage({ idleTimeout: IDLE, clock: () => time.now, sweepInterval: 10 });
     let announced = 0;
-    storage.attach({ announce: () => void announced++, eventsMissed: () => {}, logger: fakeLogger() });
+    storage.attach({ announce: () => void announced++, eventsMissed: () => {}, logger: new RecordingLogger() });
     const sessions = 1_000_000;
     const ids = new BigInt64Array(sessions);
     randomFillSync(ids);

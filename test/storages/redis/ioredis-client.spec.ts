@@ -1,10 +1,10 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { SessionStorageUnavailableError, SessionSubject, type SessionLogger } from 'nestjs-mtproto-sessions';
+import { SessionStorageUnavailableError, SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import { EventLog } from '../../support/event-log';
+import { RecordingLogger } from '../../support/recording-logger';
 import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../../support/redis-server';
 
-const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
 let prefixes = 0;
 const freshPrefix = () => `ioredis-${process.pid}-${++prefixes}`;
 
@@ -60,8 +60,9 @@ describeRedis('RedisSessionStorage on an ioredis Redis client', () => {
   it('uses the client without closing it, and waits for one that is still connecting', async () => {
     const client = appClient();
     // Not connected yet: calls wait for it (within commandTimeout).
-    const storage = new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: quiet });
-    const subject = new SessionSubject(storage, { logger: quiet });
+    const logger = new RecordingLogger();
+    const storage = new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger });
+    const subject = new SessionSubject(storage, { logger });
     const log = new EventLog();
     subject.subscribe(log);
     await expect(subject.createSession(11n, -1n)).resolves.toBe(true);
@@ -76,8 +77,9 @@ describeRedis('RedisSessionStorage on an ioredis Redis client', () => {
     const commandTimeout = 300;
     // maxRetriesPerRequest: null keeps a queued command waiting for as long as Redis is away.
     const client = appClient({ maxRetriesPerRequest: null });
-    const storage = new RedisSessionStorage({ client, keyPrefix: freshPrefix(), commandTimeout, logger: quiet });
-    const subject = new SessionSubject(storage, { logger: quiet });
+    const logger = new RecordingLogger();
+    const storage = new RedisSessionStorage({ client, keyPrefix: freshPrefix(), commandTimeout, logger });
+    const subject = new SessionSubject(storage, { logger });
     const log = new EventLog();
     subject.subscribe(log);
     await expect(subject.createSession(1n)).resolves.toBe(true);
@@ -119,7 +121,8 @@ describeRedis('RedisSessionStorage on an ioredis Cluster of 3 masters, two insta
     const client = new Cluster(cluster.nodes.map(({ host, port }) => ({ host, port })));
     client.on('error', () => undefined);
     clients.push(client);
-    const subject = new SessionSubject(new RedisSessionStorage({ client, keyPrefix, instanceId, logger: quiet }), { logger: quiet });
+    const logger = new RecordingLogger();
+    const subject = new SessionSubject(new RedisSessionStorage({ client, keyPrefix, instanceId, logger }), { logger });
     const log = new EventLog();
     subject.subscribe(log);
     return { subject, log };
@@ -129,7 +132,7 @@ describeRedis('RedisSessionStorage on an ioredis Cluster of 3 masters, two insta
     const client = new Cluster(cluster.nodes.map(({ host, port }) => ({ host, port })));
     client.on('error', () => undefined);
     clients.push(client);
-    const storage = new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: quiet });
+    const storage = new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: new RecordingLogger() });
     try {
       expect(storage.keyGroups).toHaveLength(12);
     } finally {

@@ -10,7 +10,6 @@ import {
   SessionStorageUnavailableError,
   SessionSubject,
   type SessionEvent,
-  type SessionLogger,
 } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { INT64_MAX, INT64_MIN } from '../../../src/core/session-id';
@@ -18,31 +17,11 @@ import { EventLog, eventLine } from '../../support/event-log';
 import { pool } from '../../support/pool';
 import { connectRaw, type RawClient } from '../../support/raw-redis';
 import { stateOf } from '../../support/promise-state';
+import { RecordingLogger } from '../../support/recording-logger';
 import { REDIS_CLIENT_KINDS } from '../../support/redis-client-kinds';
 import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
 import { spreadId } from '../../support/session-test-helpers';
 import { Conditions, pollUntil } from '../../support/wait-until';
-
-/** A logger that records, and lets a test await a message instead of sleeping. */
-class WatchedLogger implements SessionLogger {
-  readonly warnings: string[] = [];
-  readonly errors: string[] = [];
-  private readonly conditions = new Conditions();
-
-  warn(message: string): void {
-    this.warnings.push(message);
-    this.conditions.wake();
-  }
-
-  error(message: string): void {
-    this.errors.push(message);
-    this.conditions.wake();
-  }
-
-  untilWarning(pattern: RegExp, timeoutMs?: number): Promise<void> {
-    return this.conditions.until(() => this.warnings.some((line) => pattern.test(line)), () => `a warning matching ${pattern}; got ${JSON.stringify(this.warnings)}`, timeoutMs);
-  }
-}
 
 /** Connections a storage duplicated from its client (its reader connections), so a test can see which it left open. */
 interface DuplicateTracker {
@@ -188,7 +167,7 @@ for (const kind of REDIS_CLIENT_KINDS) for (const shards of [1, 12]) describeRed
 
   /** One application instance: a subject over its own storage, sharing `keyPrefix` with its peers. */
   function instance(keyPrefix: string, instanceId: string, options: Partial<RedisSessionStorageOptions> = {}) {
-    const logger = new WatchedLogger();
+    const logger = new RecordingLogger();
     const { options: source, release } = kind.connect(server.url);
     const storage = new RedisSessionStorage({ ...source, keyPrefix, instanceId, logger, shards, ...options });
     // Before the subject attaches: the reader opens its first connection in attach().
@@ -461,7 +440,7 @@ for (const kind of REDIS_CLIENT_KINDS) for (const shards of [1, 12]) describeRed
     const prefix = freshPrefix();
     const b = instance(prefix, 'b');
     // The writer has no subject, so no reader: the only reader on the server is b's.
-    const writer = new RedisSessionStorage({ url: server.url, keyPrefix: prefix, instanceId: 'w', logger: new WatchedLogger() });
+    const writer = new RedisSessionStorage({ url: server.url, keyPrefix: prefix, instanceId: 'w', logger: new RecordingLogger() });
     open.push(writer);
     await b.storage.ping();
     await expect(writer.createSession(1n)).resolves.toBe(true);
@@ -502,7 +481,7 @@ for (const kind of REDIS_CLIENT_KINDS) for (const shards of [1, 12]) describeRed
   itOneStream("reports entries trimmed by the storage's own MAXLEN while a reader was locked out", async () => {
     const prefix = freshPrefix();
     const b = instance(prefix, 'b');
-    const writer = new RedisSessionStorage({ url: server.url, keyPrefix: prefix, instanceId: 'w', streamMaxLength: 10, logger: new WatchedLogger() });
+    const writer = new RedisSessionStorage({ url: server.url, keyPrefix: prefix, instanceId: 'w', streamMaxLength: 10, logger: new RecordingLogger() });
     open.push(writer);
     // MAXLEN ~ trims whole stream nodes only; nodes of 5 entries make it trim at this scale.
     await raw.sendCommand(['CONFIG', 'SET', 'stream-node-max-entries', '5']);
@@ -549,7 +528,7 @@ for (const kind of REDIS_CLIENT_KINDS) for (const shards of [1, 12]) describeRed
     const b = instance(prefix, 'b');
     await b.storage.ping();
     await untilClients(raw, (clients) => clients.filter((client) => client.cmd === 'xread').length === 1, "b's reader in XREAD");
-    const writer = new RedisSessionStorage({ url: server.url, keyPrefix: prefix, instanceId: 'w', logger: new WatchedLogger() });
+    const writer = new RedisSessionStorage({ url: server.url, keyPrefix: prefix, instanceId: 'w', logger: new RecordingLogger() });
     open.push(writer);
     await expect(writer.createSession(1n)).resolves.toBe(true);
     await b.log.until(() => b.log.lines.includes('created:1'), 'b to see created:1');

@@ -1,11 +1,10 @@
-import { SessionSubject, type SessionLogger } from 'nestjs-mtproto-sessions';
+import { SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import { ManualClock } from 'nestjs-mtproto-sessions/testing';
 import { EventLog } from '../../support/event-log';
+import { RecordingLogger } from '../../support/recording-logger';
 import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
 import { pollUntil } from '../../support/wait-until';
-
-const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
 
 describeRedis('idle expiry with several instances on one Redis', () => {
   let server: RedisServer;
@@ -23,8 +22,9 @@ describeRedis('idle expiry with several instances on one Redis', () => {
   function instances(count: number, options: { idleTimeout: number; sweepInterval?: number; clock?: () => number }) {
     const keyPrefix = `lifetime-${process.pid}-${++prefixes}`;
     return Array.from({ length: count }, (_, i) => {
-      const storage = new RedisSessionStorage({ url: server.url, keyPrefix, instanceId: `instance-${i}`, logger: quiet, ...options });
-      const subject = new SessionSubject(storage, { logger: quiet });
+      const logger = new RecordingLogger();
+      const storage = new RedisSessionStorage({ url: server.url, keyPrefix, instanceId: `instance-${i}`, logger, ...options });
+      const subject = new SessionSubject(storage, { logger });
       const log = new EventLog();
       subject.subscribe(log);
       subjects.push(subject);

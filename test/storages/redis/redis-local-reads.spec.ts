@@ -5,15 +5,13 @@
  * after trimmed entries and after a restart without data, and how many Redis
  * commands lookups cost (counted with INFO commandstats, never timed).
  */
-import { SessionSubject, type SessionLogger } from 'nestjs-mtproto-sessions';
+import { SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { ManualClock } from 'nestjs-mtproto-sessions/testing';
 import { EventLog } from '../../support/event-log';
 import { connectRaw, type RawClient } from '../../support/raw-redis';
+import { RecordingLogger } from '../../support/recording-logger';
 import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
-
-const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
-
 
 /** Calls per command since the last CONFIG RESETSTAT (a script's inner commands count too). */
 async function commandCalls(raw: RawClient): Promise<Record<string, number>> {
@@ -51,8 +49,9 @@ describeRedis('RedisSessionStorage local replica (localReads)', () => {
   const freshPrefix = () => `replica-${process.pid}-${++prefixes}`;
 
   function instance(keyPrefix: string, instanceId: string, options: Partial<RedisSessionStorageOptions> = {}) {
-    const storage = new RedisSessionStorage({ url: server.url, keyPrefix, instanceId, logger: quiet, ...options });
-    const subject = new SessionSubject(storage, { logger: quiet });
+    const logger = new RecordingLogger();
+    const storage = new RedisSessionStorage({ url: server.url, keyPrefix, instanceId, logger, ...options });
+    const subject = new SessionSubject(storage, { logger });
     const log = new EventLog();
     subject.subscribe(log);
     open.push(subject);

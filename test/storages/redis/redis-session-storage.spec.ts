@@ -4,24 +4,13 @@ import {
   SessionLimitError,
   SessionStorageUnavailableError,
   SessionSubject,
-  type SessionLogger,
 } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import { INT64_MAX, INT64_MIN } from '../../../src/core/session-id';
 import { EventLog } from '../../support/event-log';
+import { RecordingLogger } from '../../support/recording-logger';
 import { REDIS_CLIENT_KINDS } from '../../support/redis-client-kinds';
 import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
-
-class QuietLogger implements SessionLogger {
-  readonly warnings: string[] = [];
-  readonly errors: string[] = [];
-  warn(message: string): void {
-    this.warnings.push(message);
-  }
-  error(message: string): void {
-    this.errors.push(message);
-  }
-}
 
 for (const kind of REDIS_CLIENT_KINDS) describeRedis(`RedisSessionStorage against a real redis-server (${kind.name})`, () => {
   let server: RedisServer;
@@ -42,7 +31,7 @@ for (const kind of REDIS_CLIENT_KINDS) describeRedis(`RedisSessionStorage agains
 
   /** One application instance: a subject over its own storage, sharing `keyPrefix` with its peers. */
   function instance(keyPrefix: string, options: Partial<ConstructorParameters<typeof RedisSessionStorage>[0]> = {}) {
-    const logger = new QuietLogger();
+    const logger = new RecordingLogger();
     const { options: source, release } = kind.connect(server.url);
     const storage = new RedisSessionStorage({ ...source, keyPrefix, logger, ...options });
     const subject = new SessionSubject(storage, { logger });
@@ -145,7 +134,7 @@ for (const kind of REDIS_CLIENT_KINDS) describeRedis(`RedisSessionStorage agains
     const client = createClient({ url: server.url });
     await client.connect();
     try {
-      const storage = new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: new QuietLogger() });
+      const storage = new RedisSessionStorage({ client, keyPrefix: freshPrefix(), logger: new RecordingLogger() });
       const subject = new SessionSubject(storage);
       const log = new EventLog();
       subject.subscribe(log);
@@ -159,7 +148,7 @@ for (const kind of REDIS_CLIENT_KINDS) describeRedis(`RedisSessionStorage agains
   });
 
   it('changes nothing when the event cannot be recorded (the stream key holds another type)', async () => {
-    const storage = new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), logger: new QuietLogger() });
+    const storage = new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), logger: new RecordingLogger() });
     open.push(storage);
     const raw = createClient({ url: server.url });
     await raw.connect();
@@ -200,7 +189,7 @@ for (const kind of REDIS_CLIENT_KINDS) describeRedis(`RedisSessionStorage agains
   });
 
   it('fails calls to an unreachable Redis within commandTimeout with a typed error', async () => {
-    const logger = new QuietLogger();
+    const logger = new RecordingLogger();
     const storage = new RedisSessionStorage({ url: 'redis://127.0.0.1:1', commandTimeout: 300, logger });
     open.push(storage);
     const started = Date.now();

@@ -6,17 +6,16 @@
  * repeated; service is back once the master returns.
  */
 import { createCluster } from 'redis';
-import { SessionStorageUnavailableError, SessionSubject, type SessionEvent, type SessionLogger } from 'nestjs-mtproto-sessions';
+import { SessionStorageUnavailableError, SessionSubject, type SessionEvent } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type NodeRedisClient, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { keySlot } from '../../../src/storages/redis/redis-key-routing';
 import { EventLog, eventLine } from '../../support/event-log';
 import { pool } from '../../support/pool';
 import { connectRaw } from '../../support/raw-redis';
+import { RecordingLogger } from '../../support/recording-logger';
 import { describeRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../../support/redis-server';
 import { spreadId } from '../../support/session-test-helpers';
 import { pollUntil } from '../../support/wait-until';
-
-const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
 
 async function nodeCommand(node: RedisServer, args: string[]): Promise<unknown> {
   const client = await connectRaw(node.url);
@@ -85,8 +84,9 @@ describeRedis('RedisSessionStorage key groups on a 3-master Redis Cluster', () =
   }
 
   async function instance(keyPrefix: string, instanceId: string, options: Partial<RedisSessionStorageOptions> = {}) {
-    const storage = new RedisSessionStorage({ client: await clusterClient(), keyPrefix, instanceId, logger: quiet, ...options });
-    const subject = new SessionSubject(storage, { logger: quiet });
+    const logger = new RecordingLogger();
+    const storage = new RedisSessionStorage({ client: await clusterClient(), keyPrefix, instanceId, logger, ...options });
+    const subject = new SessionSubject(storage, { logger });
     const log = new EventLog();
     subject.subscribe(log);
     open.push(subject);
@@ -146,7 +146,7 @@ describeRedis('RedisSessionStorage key groups on a 3-master Redis Cluster', () =
     client.on('error', () => undefined);
     const connecting = client.connect();
     open.push({ close: async () => void (await client.close().catch(() => client.destroy())) });
-    const storage = new RedisSessionStorage({ client: client as unknown as NodeRedisClient, keyPrefix: freshPrefix(), logger: quiet, commandTimeout: 5000 });
+    const storage = new RedisSessionStorage({ client: client as unknown as NodeRedisClient, keyPrefix: freshPrefix(), logger: new RecordingLogger(), commandTimeout: 5000 });
     open.push(storage);
     await storage.ready();
     await connecting;

@@ -4,13 +4,12 @@
  * groups, count, and maxSessions shared by the groups.
  */
 import { createClient } from 'redis';
-import { SessionLimitError, SessionSubject, type SessionLogger } from 'nestjs-mtproto-sessions';
+import { SessionLimitError, SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisKeyLayoutError, RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { EventLog, eventLine } from '../../support/event-log';
+import { RecordingLogger } from '../../support/recording-logger';
 import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
 import { spreadId } from '../../support/session-test-helpers';
-
-const quiet: SessionLogger = { warn: () => undefined, error: () => undefined };
 
 describe('RedisSessionStorage shards option', () => {
   it.each([0, -1, 1.5, Number.NaN, 1025, '12', null])('refuses shards %p with a TypeError naming the option', (shards) => {
@@ -40,14 +39,14 @@ describeRedis('RedisSessionStorage with several key groups (standalone)', () => 
   });
 
   function storage(keyPrefix: string, options: Partial<RedisSessionStorageOptions> = {}): RedisSessionStorage {
-    const created = new RedisSessionStorage({ url: server.url, keyPrefix, logger: quiet, ...options });
+    const created = new RedisSessionStorage({ url: server.url, keyPrefix, logger: new RecordingLogger(), ...options });
     open.push(created);
     return created;
   }
 
   function instance(keyPrefix: string, options: Partial<RedisSessionStorageOptions> = {}) {
     const store = storage(keyPrefix, options);
-    const subject = new SessionSubject(store, { logger: quiet });
+    const subject = new SessionSubject(store, { logger: new RecordingLogger() });
     const log = new EventLog();
     subject.subscribe(log);
     open.push(subject);
@@ -66,7 +65,7 @@ describeRedis('RedisSessionStorage with several key groups (standalone)', () => 
     const client = createClient({ url: server.url });
     await client.connect();
     try {
-      const borrowing = new RedisSessionStorage({ client, keyPrefix: prefix, logger: quiet });
+      const borrowing = new RedisSessionStorage({ client, keyPrefix: prefix, logger: new RecordingLogger() });
       expect(borrowing.keyGroups).toHaveLength(1);
       await borrowing.close();
     } finally {
