@@ -1,4 +1,4 @@
-import { Conditions, pollUntil, within } from './wait-until';
+import { Conditions, pollUntil, untilResolves, within } from './wait-until';
 import { deferred } from './deferred';
 import { stateOf } from './promise-state';
 
@@ -29,6 +29,9 @@ describe('test/support/wait-until', () => {
     await pollUntil(async () => ++calls === 3, 'three calls', { intervalMs: 1 });
     expect(calls).toBe(3);
     await expect(pollUntil(() => false, 'never', { timeoutMs: 20, intervalMs: 5 })).rejects.toThrow('Timed out after 20 ms waiting for never');
+    let tries = 0;
+    await expect(untilResolves(async () => (++tries < 3 ? Promise.reject(new Error(`try ${tries}`)) : 'third'), 'a third try', { intervalMs: 1 })).resolves.toBe('third');
+    await expect(untilResolves(() => Promise.reject(new Error('down')), 'an answer', { timeoutMs: 20, intervalMs: 5 })).rejects.toThrow('Timed out after 20 ms waiting for an answer; last failure: Error: down');
   });
 
   it('within: passes a promise on, or rejects after its bound', async () => {

@@ -6,6 +6,7 @@ import { SessionsHealthIndicator } from 'nestjs-mtproto-sessions/terminus';
 import request from 'supertest';
 import { bootstrap } from '../support/bootstrap';
 import { describeRedis, startRedisServer, type RedisServer } from '../support/redis-server';
+import { untilResolves } from '../support/wait-until';
 
 @Controller('health')
 class HealthController {
@@ -41,19 +42,6 @@ async function healthApp(storage?: SessionStorage): Promise<INestApplication> {
   })
   class HealthModule {}
   return (await bootstrap(HealthModule)).app;
-}
-
-/** Asks until Redis answers the storage again: the client reconnects on its own schedule, which has no event of ours to await. */
-async function untilReachable(storage: RedisSessionStorage): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    try {
-      await storage.ping();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  throw new Error('Redis did not come back within 100 attempts');
 }
 
 describe('SessionsHealthIndicator on the default in-memory storage', () => {
@@ -97,7 +85,8 @@ describeRedis('SessionsHealthIndicator: a terminus health endpoint over a RedisS
 
     // Back, but empty (no persistence): the reader notices the history is gone and says so.
     await server.restart();
-    await untilReachable(storage);
+    // The client reconnects on its own schedule, which has no event of ours to await: ping() is retried, bounded.
+    await untilResolves(() => storage.ping(), 'Redis to answer the storage again', { intervalMs: 50 });
     await app.get(MissedEvents).heard;
     const back = await request(app.getHttpServer()).get('/health').expect(200);
     expect(back.body.info.sessions).toMatchObject({ status: 'up', connected: true, eventsMissed: 1, lastEventsMissedAt: expect.any(String) });

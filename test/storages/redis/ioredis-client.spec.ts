@@ -4,22 +4,10 @@ import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import { EventLog } from '../../support/event-log';
 import { RecordingLogger } from '../../support/recording-logger';
 import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../../support/redis-server';
+import { untilResolves } from '../../support/wait-until';
 
 let prefixes = 0;
 const freshPrefix = () => `ioredis-${process.pid}-${++prefixes}`;
-
-/** Retries ping() until Redis answers again: nothing in the public API announces that it is back. Bounded. */
-async function untilReachable(storage: RedisSessionStorage): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    try {
-      await storage.ping();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-  throw new Error('Redis did not come back within 200 attempts');
-}
 
 describe('RedisSessionStorage refuses an ioredis client it cannot use', () => {
   it('refuses an ioredis client with a keyPrefix of its own, naming the option to use instead', () => {
@@ -95,7 +83,8 @@ describeRedis('RedisSessionStorage on an ioredis Redis client', () => {
     }
 
     await server.restart();
-    await untilReachable(storage);
+    // Nothing in the public API announces that Redis is back: ping() is retried, bounded.
+    await untilResolves(() => storage.ping(), 'Redis to answer ping() again', { intervalMs: 25 });
     // A transition after the outage: once it is heard, anything queued during the outage would have run before it.
     await expect(subject.createSession(3n)).resolves.toBe(true);
     await log.until(() => log.lines.includes('created:3'), 'created:3');

@@ -21,7 +21,7 @@ import { RecordingLogger } from '../../support/recording-logger';
 import { REDIS_CLIENT_KINDS } from '../../support/redis-client-kinds';
 import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
 import { spreadId } from '../../support/session-test-helpers';
-import { Conditions, pollUntil } from '../../support/wait-until';
+import { Conditions, pollUntil, untilResolves } from '../../support/wait-until';
 
 /** Connections a storage duplicated from its client (its reader connections), so a test can see which it left open. */
 interface DuplicateTracker {
@@ -331,11 +331,7 @@ for (const kind of REDIS_CLIENT_KINDS) for (const shards of [1, 12]) describeRed
     await server.restart();
     raw = await connectRaw(server.url);
     // Nothing in the public API announces "Redis is back": retry ping(), bounded.
-    for (const peer of [a, b]) {
-      let failure: unknown;
-      const pinged = () => peer.storage.ping().then(() => true, (error: unknown) => ((failure = error), false));
-      await pollUntil(pinged, () => `${peer.id}'s ping() to succeed; last failure: ${String(failure)}`, { intervalMs: 25 });
-    }
+    for (const peer of [a, b]) await untilResolves(() => peer.storage.ping(), `${peer.id}'s ping() to succeed`, { intervalMs: 25 });
     await Promise.all([a, b].map((peer) => peer.logger.untilWarning(/reconnected after \d+ ms/)));
     // Nor does anything announce that a reader is back: wait until both are blocked in XREAD again.
     await untilClients(raw, (clients) => clients.filter((client) => client.cmd === 'xread').length === 2, 'both readers back in XREAD');

@@ -12,6 +12,7 @@ import { EventLog } from '../../support/event-log';
 import { connectRaw, type RawClient } from '../../support/raw-redis';
 import { RecordingLogger } from '../../support/recording-logger';
 import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
+import { pollUntil, untilResolves } from '../../support/wait-until';
 
 /** Calls per command since the last CONFIG RESETSTAT (a script's inner commands count too). */
 async function commandCalls(raw: RawClient): Promise<Record<string, number>> {
@@ -248,7 +249,8 @@ describeRedis('RedisSessionStorage local replica (localReads)', () => {
     await server.restart();
     raw = await connectRaw(server.url);
     await Promise.all([a, b].map((peer) => peer.log.until(() => peer.log.missed.length === 1, 'the restart to be reported')));
-    await Promise.all([a, b].map((peer) => untilPing(peer.storage)));
+    // Nothing announces that a storage's command connection is back: ping() is retried, bounded.
+    await Promise.all([a, b].map((peer) => untilResolves(() => peer.storage.ping(), `${peer.storage.instanceId}'s ping() to succeed`, { intervalMs: 25 })));
     // b registers first this time, so the codes are not the ones before the restart.
     await expect(b.subject.createSession(2n)).resolves.toBe(true);
     await expect(a.subject.createSession(3n)).resolves.toBe(true);
@@ -270,27 +272,13 @@ describeRedis('RedisSessionStorage local replica (localReads)', () => {
   });
 });
 
-/** Retries ping() until the storage's command connection is back (bounded): nothing announces it. */
-async function untilPing(storage: RedisSessionStorage): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      return await storage.ping();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-}
-
 /** The id of the one reader connection on the server (blocked in XREAD); polled, bounded: Redis announces no such event. */
 async function readerConnection(raw: RawClient): Promise<string> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
+  let ids: (string | undefined)[] = [];
+  await pollUntil(async () => {
     const text = String(await raw.sendCommand(['CLIENT', 'LIST', 'TYPE', 'normal']));
-    const ids = text.split('\n').filter((line) => / cmd=xread /.test(` ${line} `)).map((line) => /id=(\d+)/.exec(line)?.[1]);
-    if (ids.length === 1 && ids[0] !== undefined) return ids[0];
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error('no single reader connection in XREAD within 10 s');
+    ids = text.split('\n').filter((line) => / cmd=xread /.test(` ${line} `)).map((line) => /id=(\d+)/.exec(line)?.[1]);
+    return ids.length === 1 && ids[0] !== undefined;
+  }, () => `a single reader connection in XREAD; found ${ids.length}`);
+  return ids[0]!;
 }

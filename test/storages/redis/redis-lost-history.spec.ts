@@ -4,7 +4,6 @@
  * ones that lagged behind included: their own view cannot show it, since the
  * sequence numbers go on seamlessly from the older state.
  */
-import { setTimeout } from 'node:timers';
 import { createCluster } from 'redis';
 import { SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type NodeRedisClient, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
@@ -13,6 +12,7 @@ import { EventLog } from '../../support/event-log';
 import { connectRaw } from '../../support/raw-redis';
 import { describeRedis, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../../support/redis-server';
 import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
+import { pollUntil, untilResolves } from '../../support/wait-until';
 
 
 interface Instance {
@@ -35,32 +35,24 @@ async function instance(options: RedisSessionStorageOptions): Promise<Instance> 
 /** Waits (XREAD BLOCK, bounded) until the stream holds a loss entry, as recorded for the other instances. */
 async function untilLossEntry(client: { xRead(...args: never[]): Promise<unknown> }, stream: string): Promise<void> {
   const read = client.xRead as unknown as (stream: { key: string; id: string }, options: { BLOCK: number; COUNT: number }) => Promise<unknown>;
-  const deadline = Date.now() + 15_000;
   let position = '0-0';
-  while (Date.now() < deadline) {
+  // Each check blocks in XREAD for up to 500 ms: no pause between them.
+  await pollUntil(async () => {
     const reply = (await read.call(client, { key: stream, id: position }, { BLOCK: 500, COUNT: 100 })) as { messages: { id: string; message: Record<string, string> }[] }[] | null;
     for (const entry of reply?.[0]?.messages ?? []) {
-      if (entry.message.t === 'l') return;
+      if (entry.message.t === 'l') return true;
       position = entry.id;
     }
-  }
-  throw new Error(`no loss entry on ${stream} within 15 s`);
+    return false;
+  }, `a loss entry on ${stream}`, { timeoutMs: 15_000, intervalMs: 0 });
 }
 
 /**
  * The first answer of `call`, retried while it fails (each try bounded by commandTimeout), for at most 20 s;
  * 50 ms between tries, so that a call failing at once does not keep the event loop from the readers.
  */
-async function settled<T>(call: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      return await call();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+function settled<T>(call: () => Promise<T>): Promise<T> {
+  return untilResolves(call, 'an answer', { timeoutMs: 20_000, intervalMs: 50 });
 }
 
 describeRedis('lost history is reported by every instance (real redis-server)', () => {

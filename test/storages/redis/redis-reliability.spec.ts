@@ -10,7 +10,7 @@ import { ManualClock } from 'nestjs-mtproto-sessions/testing';
 import { RecordingLogger } from '../../support/recording-logger';
 import { EventLog, eventLine } from '../../support/event-log';
 import { REDIS_CLIENT_KINDS } from '../../support/redis-client-kinds';
-import { pollUntil, within } from '../../support/wait-until';
+import { untilResolves, within } from '../../support/wait-until';
 import { describeRedis, freePort, startRedisServer, type RedisServer } from '../../support/redis-server';
 
 
@@ -212,12 +212,7 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
         await expect(subject.createSession(1n)).rejects.toMatchObject({ name: expect.stringMatching(/^SessionStorage(Unavailable|Timeout)Error$/) });
         late = await startRedisServer({ port });
         // Nothing announces that the storage reconnected: retried, bounded.
-        let last: unknown;
-        await pollUntil(
-          () => subject.createSession(2n).then(() => true, (error: unknown) => ((last = error), false)),
-          () => `createSession to succeed once Redis is up; last failure: ${String(last)}`,
-          { intervalMs: 50, timeoutMs: 10_000 },
-        );
+        await untilResolves(() => subject.createSession(2n), 'createSession to succeed once Redis is up', { intervalMs: 50, timeoutMs: 10_000 });
         await expect(subject.hasSession(2n)).resolves.toBe(true);
         await expect(storage.ready()).resolves.toBeUndefined();
       } finally {
