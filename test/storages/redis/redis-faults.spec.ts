@@ -15,7 +15,7 @@ import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtp
 import { INT64_MAX, INT64_MIN } from '../../../src/core/session-id';
 import { EventLog, eventLine } from '../../support/event-log';
 import { pool } from '../../support/pool';
-import { connectRaw, type RawClient } from '../../support/raw-redis';
+import { clientList, connectRaw, untilClients, type RawClient } from '../../support/raw-redis';
 import { stateOf } from '../../support/promise-state';
 import { RecordingLogger } from '../../support/recording-logger';
 import { REDIS_CLIENT_KINDS } from '../../support/redis-client-kinds';
@@ -34,33 +34,9 @@ function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-interface ClientInfo {
-  id: string;
-  cmd: string;
-  flags: string;
-  name: string;
-}
-
-async function clientList(raw: RawClient): Promise<ClientInfo[]> {
-  const text = String(await raw.sendCommand(['CLIENT', 'LIST', 'TYPE', 'normal']));
-  return text.split('\n').filter((line) => line.trim() !== '').map((line) => {
-    const fields = new Map(line.trim().split(' ').map((pair) => {
-      const at = pair.indexOf('=');
-      return [pair.slice(0, at), pair.slice(at + 1)] as const;
-    }));
-    return { id: fields.get('id') ?? '', cmd: fields.get('cmd') ?? '', flags: fields.get('flags') ?? '', name: fields.get('name') ?? '' };
-  });
-}
-
 /** Reader connections: the ones whose last command is XREAD (blocked in it, or between two). */
 async function readerIds(raw: RawClient): Promise<string[]> {
   return (await clientList(raw)).filter((client) => client.cmd === 'xread').map((client) => client.id);
-}
-
-/** Polls CLIENT LIST (bounded): Redis announces no event when a client connects or blocks. */
-async function untilClients(raw: RawClient, check: (clients: ClientInfo[]) => boolean, what: string, timeoutMs?: number): Promise<void> {
-  let last: ClientInfo[] = [];
-  await pollUntil(async () => check((last = await clientList(raw))), () => `${what}; clients: ${JSON.stringify(last)}`, { timeoutMs });
 }
 
 /** The event a stream entry records, as EventLog lines it, with its origin. */

@@ -9,7 +9,7 @@ import { SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
 import { ManualClock } from 'nestjs-mtproto-sessions/testing';
 import { EventLog } from '../../support/event-log';
-import { connectRaw, type RawClient } from '../../support/raw-redis';
+import { clientList, connectRaw, type ClientInfo, type RawClient } from '../../support/raw-redis';
 import { RecordingLogger } from '../../support/recording-logger';
 import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
 import { pollUntil, untilResolves } from '../../support/wait-until';
@@ -274,11 +274,10 @@ describeRedis('RedisSessionStorage local replica (localReads)', () => {
 
 /** The id of the one reader connection on the server (blocked in XREAD); polled, bounded: Redis announces no such event. */
 async function readerConnection(raw: RawClient): Promise<string> {
-  let ids: (string | undefined)[] = [];
-  await pollUntil(async () => {
-    const text = String(await raw.sendCommand(['CLIENT', 'LIST', 'TYPE', 'normal']));
-    ids = text.split('\n').filter((line) => / cmd=xread /.test(` ${line} `)).map((line) => /id=(\d+)/.exec(line)?.[1]);
-    return ids.length === 1 && ids[0] !== undefined;
-  }, () => `a single reader connection in XREAD; found ${ids.length}`);
-  return ids[0]!;
+  let readers: ClientInfo[] = [];
+  await pollUntil(
+    async () => (readers = (await clientList(raw)).filter((client) => client.cmd === 'xread')).length === 1,
+    () => `a single reader connection in XREAD; found ${readers.length}`,
+  );
+  return readers[0]!.id;
 }
