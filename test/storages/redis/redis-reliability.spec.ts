@@ -9,12 +9,13 @@ import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtp
 import { ManualClock } from 'nestjs-mtproto-sessions/testing';
 import { RecordingLogger } from '../../support/recording-logger';
 import { EventLog, eventLine } from '../../support/event-log';
+import { clientList, connectRaw, untilClients, type RawClient } from '../../support/raw-redis';
 import { REDIS_CLIENT_KINDS } from '../../support/redis-client-kinds';
 import { untilResolves, within } from '../../support/wait-until';
 import { describeRedis, freePort, startRedisServer, type RedisServer } from '../../support/redis-server';
 
 
-/** Only where no event can be awaited (a timer's ticks); bounded. */
+/** The pace of a scenario (a slow observer, a close amid sweeps); never a wait for a state or for nothing to happen. */
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -224,8 +225,31 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
   });
 
   describe('closing', () => {
+    let raw: RawClient;
+    beforeAll(async () => {
+      raw = await connectRaw(server.url);
+    });
+    afterAll(async () => {
+      await raw.close();
+    });
+
+    /** The highest client id the server has given: a connection opened later gets a higher one. */
+    async function lastClientId(): Promise<number> {
+      return Math.max(...(await clientList(raw)).map((client) => Number(client.id)));
+    }
+
+    /**
+     * Waits until the server has seen every connection opened after `lastId` go. A storage's close
+     * settles each of its commands (a reply, or a rejection as its connection is cut) before the server
+     * sees that connection go, so by then anything the close made the storage log has been logged.
+     */
+    function untilClosedAtServer(lastId: number): Promise<void> {
+      return untilClients(raw, (clients) => clients.every((client) => Number(client.id) <= lastId), "the storage's connections to close at the server");
+    }
+
     it('closing right after it is ready, while its replica seeds and its reader reads, logs nothing', async () => {
       for (let round = 0; round < 5; round++) {
+        const lastId = await lastClientId();
         const logger = new RecordingLogger();
         const storage = new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), logger });
         const subject = new SessionSubject(storage, { logger });
@@ -234,7 +258,7 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
         const lookup = subject.hasSession(1n).catch(() => undefined);
         await subject.close();
         await lookup;
-        await pause(20);
+        await untilClosedAtServer(lastId);
         expect([...logger.warnings, ...logger.errors]).toEqual([]);
       }
     });
@@ -280,6 +304,7 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
 
     it('a clean close() with idleTimeout does not log a failed sweep', async () => {
       for (let round = 0; round < 10; round++) {
+        const lastId = await lastClientId();
         const logger = new RecordingLogger();
         const storage = new RedisSessionStorage({ url: server.url, keyPrefix: freshPrefix(), logger, idleTimeout: 1000, sweepInterval: 1 });
         const subject = new SessionSubject(storage, { logger });
@@ -288,7 +313,7 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
         // The sweeper ticks every millisecond: closing now lands amid sweeps in flight.
         await pause(round);
         await subject.close();
-        await pause(20);
+        await untilClosedAtServer(lastId);
         expect(logger.warnings.filter((line) => /Sweeping expired sessions failed/.test(line))).toEqual([]);
       }
     });
