@@ -1,4 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
+import { Conditions } from './wait-until';
 
 export interface LogEntry {
   level: 'log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal';
@@ -6,9 +7,14 @@ export interface LogEntry {
   context: unknown;
 }
 
-/** Keeps the test output quiet and lets a test check what the app logged. */
+/**
+ * The tests' one logger, for Nest and for the subject and storages alike:
+ * keeps the test output quiet, records what was logged for a test to check,
+ * and lets a test await a message instead of sleeping.
+ */
 export class RecordingLogger implements LoggerService {
   readonly entries: LogEntry[] = [];
+  private readonly conditions = new Conditions();
 
   get errors(): string[] {
     return this.messages('error');
@@ -37,6 +43,15 @@ export class RecordingLogger implements LoggerService {
     this.record('fatal', message, params);
   }
 
+  /** Resolves once a warning matches `pattern` (at once if one has); rejects after `timeoutMs` with the warnings seen. */
+  untilWarning(pattern: RegExp, timeoutMs?: number): Promise<void> {
+    return this.conditions.until(
+      () => this.warnings.some((message) => pattern.test(message)),
+      () => `a warning matching ${pattern}; got ${JSON.stringify(this.warnings)}`,
+      timeoutMs,
+    );
+  }
+
   private messages(level: LogEntry['level']): string[] {
     return this.entries.filter((entry) => entry.level === level).map((entry) => entry.message);
   }
@@ -44,5 +59,6 @@ export class RecordingLogger implements LoggerService {
   private record(level: LogEntry['level'], message: unknown, params: unknown[]): void {
     // Nest's Logger passes its context as the last parameter.
     this.entries.push({ level, message: String(message), context: params.at(-1) });
+    this.conditions.wake();
   }
 }

@@ -5,7 +5,9 @@
  *   await; the recorder calls `wake()` after each change, so a wait ends as
  *   soon as its condition holds.
  * - {@link pollUntil}: only for states nothing announces (a Redis server's
- *   client list, say), checked again every `intervalMs`.
+ *   client list, say), checked again every `intervalMs`; {@link untilResolves}
+ *   is the same for a call that fails until that state comes (a ping while a
+ *   client reconnects on its own schedule).
  * - {@link within}: bounds a promise that should settle by itself.
  *
  * Each rejects with what it waited for (and, when given, what it saw) once its
@@ -77,6 +79,29 @@ export async function pollUntil(
     if (Date.now() >= deadline) throw timedOut(what, timeoutMs);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/**
+ * The result of the first call of `call` that resolves, tried `intervalMs`
+ * apart for at most `timeoutMs` (a {@link pollUntil} on a call); the
+ * rejection after the bound names the last failure.
+ */
+export async function untilResolves<T>(
+  call: () => Promise<T>,
+  what: string,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  let result: { value: T } | undefined;
+  let failure: unknown;
+  await pollUntil(
+    () => call().then(
+      (value) => ((result = { value }), true),
+      (error: unknown) => ((failure = error), false),
+    ),
+    () => `${what}; last failure: ${String(failure)}`,
+    options,
+  );
+  return result!.value;
 }
 
 /** `promise`, unless it takes longer than `timeoutMs`: then a rejection naming `what`. */

@@ -1,49 +1,5 @@
-import fc from 'fast-check';
-import { INT64_MAX, INT64_MIN } from '../../src/core/session-id';
-export { deferred, type Deferred } from '../support/deferred';
-export { stateOf, type PromiseState } from '../support/promise-state';
-
+// Moved to test/support/session-test-helpers.ts. This re-export serves only
+// test/unit/in-memory-table.spec.ts while it moves to test/storages/table/;
+// delete it once that spec imports from test/support.
 export { INT64_MAX, INT64_MIN } from '../../src/core/session-id';
-
-/** A fake of the logger the subject takes. */
-export function fakeLogger(): { error: jest.Mock; warn: jest.Mock } {
-  return { error: jest.fn(), warn: jest.fn() };
-}
-
-/** Ids from a small pool (so that operations collide), with the 64-bit edges always in it. */
-export function idPoolArbitrary(): fc.Arbitrary<bigint[]> {
-  return fc
-    .uniqueArray(fc.bigInt({ min: INT64_MIN, max: INT64_MAX }), { minLength: 1, maxLength: 4 })
-    .map((random) => [...new Set([INT64_MIN, INT64_MAX, 0n, -1n, ...random])]);
-}
-
-export type OpName = 'create' | 'has' | 'destroy';
-
-export interface Op {
-  name: OpName;
-  sessionId: bigint;
-  authKeyId: bigint | undefined;
-}
-
-/**
- * A random sequence of operations on ids drawn from a small pool, each with an
- * optional auth key drawn from a small pool too (so that scopes collide and
- * differ).
- */
-export function opsArbitrary(maxLength = 60): fc.Arbitrary<Op[]> {
-  return fc.tuple(idPoolArbitrary(), idPoolArbitrary()).chain(([sessionIds, authKeyIds]) =>
-    fc.array(
-      fc.record({
-        name: fc.constantFrom<OpName>('create', 'has', 'destroy'),
-        sessionId: fc.constantFrom(...sessionIds),
-        authKeyId: fc.option(fc.constantFrom(...authKeyIds), { nil: undefined }),
-      }),
-      { maxLength },
-    ),
-  );
-}
-
-/** The model's key of a session: its scope and id. */
-export function modelKey(sessionId: bigint, authKeyId: bigint | undefined): string {
-  return `${authKeyId ?? 'unscoped'}:${sessionId}`;
-}
+export { modelKey } from '../support/session-test-helpers';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { InMemorySessionStorage, SessionSubject } from 'nestjs-mtproto-sessions';
 import { RecordingLogger } from '../../support/recording-logger';
-import { modelKey, opsArbitrary } from '../../unit/session-test-helpers';
+import { modelKey, opsArbitrary } from '../../support/session-test-helpers';
 
 // SessionSubject: agreement with a model, sequential and concurrent.
 describe('SessionSubject', () => {

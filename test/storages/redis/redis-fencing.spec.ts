@@ -1,0 +1,96 @@
+/**
+ * Fenced transitions: a create or destroy whose caller was told it failed
+ * never takes effect afterwards, whether Redis was stalled (SIGSTOP) or the
+ * network held the command (a partition that TCP outlasts). It may have
+ * happened before the caller was told; then its event is delivered.
+ */
+import { SessionStorageUnavailableError, SessionSubject } from 'nestjs-mtproto-sessions';
+import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
+import { EventLog } from '../../support/event-log';
+import { connectRaw, type RawClient } from '../../support/raw-redis';
+import { RecordingLogger } from '../../support/recording-logger';
+import { REDIS_CLIENT_KINDS } from '../../support/redis-client-kinds';
+import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
+import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
+
+const COMMAND_TIMEOUT = 400;
+const CREATES = Array.from({ length: 20 }, (_, i) => BigInt(1000 + i));
+const DESTROYS = [1n, 2n, 3n, 4n, 5n];
+
+describeRedis('RedisSessionStorage fences its transitions', () => {
+  let server: RedisServer;
+  let proxy: TcpProxy;
+  let raw: RawClient;
+  const open: (() => Promise<void>)[] = [];
+  let prefixes = 0;
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+    proxy = await startTcpProxy(server.port);
+    raw = await connectRaw(server.url);
+  });
+
+  afterEach(async () => {
+    server.resume();
+    proxy.heal();
+    await Promise.all(open.splice(0).map((close) => close()));
+  });
+
+  afterAll(async () => {
+    await raw.close();
+    await proxy.close();
+    await server.stop();
+  });
+
+  for (const kind of REDIS_CLIENT_KINDS) {
+    describe(`on ${kind.name}`, () => {
+      function instance(url: string) {
+        const keyPrefix = `fence${++prefixes}`;
+        const { options, release } = kind.connect(url);
+        const logger = new RecordingLogger();
+        const storage = new RedisSessionStorage({ ...options, keyPrefix, instanceId: 'a', commandTimeout: COMMAND_TIMEOUT, logger });
+        const subject = new SessionSubject(storage, { logger });
+        const log = new EventLog();
+        subject.subscribe(log);
+        open.push(() => subject.close().finally(release));
+        return { storage, subject, log };
+      }
+
+      /** Calls told they failed while `fault` holds their commands; then the fault ends and a later create goes through. */
+      async function expectNoLateEffect(url: string, fault: { start(): void; end(): void }): Promise<void> {
+        const a = instance(url);
+        for (const id of DESTROYS) await expect(a.subject.createSession(id)).resolves.toBe(true);
+        await a.log.untilCount(DESTROYS.length);
+        const before = a.log.lines.length;
+
+        fault.start();
+        const outcomes = await Promise.allSettled([
+          ...CREATES.map((id) => a.subject.createSession(id)),
+          ...DESTROYS.map((id) => a.subject.destroySession(id)),
+        ]);
+        for (const outcome of outcomes) {
+          expect(outcome.status).toBe('rejected');
+          expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(SessionStorageUnavailableError);
+        }
+        fault.end();
+
+        // A create after the fault, on the same connection: once its event is here, anything sent before it has run or never will.
+        await expect(a.subject.createSession(4242n)).resolves.toBe(true);
+        await a.log.until(() => a.log.lines.includes('created:4242'), 'the create after the fault');
+        expect(a.log.lines.slice(before)).toEqual(['created:4242']);
+        const keys = a.storage.redisKeys;
+        for (const id of CREATES) expect(await raw.zScore(keys.sessions, String(id))).toBeNull();
+        for (const id of DESTROYS) expect(await raw.zScore(keys.sessions, String(id))).not.toBeNull();
+        for (const id of DESTROYS) await expect(a.subject.hasSession(id)).resolves.toBe(true);
+      }
+
+      it('through a stall of Redis (SIGSTOP, then SIGCONT)', async () => {
+        await expectNoLateEffect(server.url, { start: () => server.pause(), end: () => server.resume() });
+      }, 30_000);
+
+      it('through a partition that holds the commands and then delivers them', async () => {
+        await expectNoLateEffect(proxy.url, { start: () => proxy.hold(), end: () => proxy.heal() });
+      }, 30_000);
+    });
+  }
+});
