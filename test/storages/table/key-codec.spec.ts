@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { isEmpty, KeyCodec } from '../../../src/storages/table/key-codec';
-import { INT64_MAX, INT64_MIN } from '../../unit/session-test-helpers';
+import { INT64_MAX, INT64_MIN } from '../../../src/core/session-id';
 
 const int64 = fc.oneof(fc.constantFrom(0n, -1n, 1n, INT64_MIN, INT64_MAX, 2n ** 32n, -(2n ** 32n)), fc.bigInt({ min: INT64_MIN, max: INT64_MAX }));
 

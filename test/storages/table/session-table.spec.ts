@@ -3,7 +3,8 @@ import { InMemorySessionStorage } from 'nestjs-mtproto-sessions';
 import { SessionTable } from '../../../src/storages/table/session-table';
 import type { SegmentDirectory } from '../../../src/storages/table/segment-directory';
 import { MAX_LOAD, MAX_SLOTS, type Segment } from '../../../src/storages/table/table-segment';
-import { INT64_MAX, INT64_MIN, modelKey } from '../../unit/session-test-helpers';
+import { INT64_MAX, INT64_MIN } from '../../../src/core/session-id';
+import { modelKey } from '../../support/session-test-helpers';
 
 /** The storage's tables, for checks on the layout behind the public API. */
 function tablesOf(storage: InMemorySessionStorage): { unscoped: SessionTable; scoped: SessionTable } {

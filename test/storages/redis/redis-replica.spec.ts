@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { resolveLifetime } from '../../src/core/session-lifetime';
-import { REPLICA_LAPSED, REPLICA_LIVE, REPLICA_TOUCH_DUE, REPLICA_UNKNOWN, RedisReplica } from '../../src/storages/redis/redis-replica';
+import { resolveLifetime } from '../../../src/core/session-lifetime';
+import { REPLICA_LAPSED, REPLICA_LIVE, REPLICA_TOUCH_DUE, REPLICA_UNKNOWN, RedisReplica } from '../../../src/storages/redis/redis-replica';
 
 const member = (id: bigint, authKeyId?: bigint) => (authKeyId === undefined ? `${id}` : `${authKeyId}:${id}`);
 
