@@ -14,7 +14,8 @@
 #   `nest new` makes it today and in a CommonJS one as Nest 11's made it
 #   (test/docs/apps/).
 # Each app runs on the Node major in its row below when NODE_DIR_<major> names
-# the directory of that Node's binary (.ci/run sets them), else on the Node on PATH.
+# the directory of that Node's binary (.ci/run sets them), else on the Node on
+# PATH. The rows put each Nest major on every Node line.
 # Usage, from the repo root after `npm run build`: bash test/consumers/run.sh [app name...]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,13 +24,13 @@ repo=$(cd "$here/../.." && pwd)
 # name                 nest  mode  kind     source         node
 apps=(
   'nest11-cjs           11   cjs   memory   tarball        20'
-  'nest11-esm           11   esm   memory   tarball        22'
+  'nest11-esm           11   esm   memory   tarball        26'
   'nest12-cjs           12   cjs   memory   tarball        20'
-  'nest12-esm           12   esm   memory   tarball        26'
+  'nest12-esm           12   esm   memory   tarball        22'
   'nest11-redis-cjs     11   cjs   redis    tarball        24'
-  'nest12-redis-esm     12   esm   redis    tarball        22'
-  'nest12-ioredis-cjs   12   cjs   ioredis  tarball        26'
-  'nest11-ioredis-esm   11   esm   ioredis  tarball        20'
+  'nest12-redis-esm     12   esm   redis    tarball        26'
+  'nest12-ioredis-cjs   12   cjs   ioredis  tarball        24'
+  'nest11-ioredis-esm   11   esm   ioredis  tarball        22'
   'install-links        12   esm   memory   install-links  24'
   'git-file             12   esm   memory   git            22'
   'docs-esm             12   esm   docs     tarball        26'
