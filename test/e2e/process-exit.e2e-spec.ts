@@ -15,6 +15,9 @@ import { describeRedis, freePort, startRedisServer, type RedisServer } from '../
 const ROOT = path.resolve(__dirname, '../..');
 /** How long a child may take to end; a process that hangs is killed here and fails its test. */
 const EXIT_BOUND_MS = 15_000;
+// Each test waits for a child for up to EXIT_BOUND_MS, so jest's own 5 s default
+// must not fail it first: a Nest process starting on a loaded 2-core machine took longer than 5 s in CI.
+jest.setTimeout(EXIT_BOUND_MS + 5_000);
 
 interface Exit {
   readonly code: number | null;
