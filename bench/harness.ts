@@ -202,7 +202,8 @@ export function toFigure(suite: string, input: FigureInput): Figure {
 
 function targetText(target: Target, better: Better, unit: Unit): string {
   const parts: string[] = [];
-  if (target.ratio !== undefined) parts.push(`≥ ${target.ratio}×`);
+  // Printed as the measured ratios are (two decimals), so a target such as 1 / 1.5 reads 0.67, not 0.6666666666666666.
+  if (target.ratio !== undefined) parts.push(`≥ ${Number(target.ratio.toFixed(2))}×`);
   if (target.value !== undefined) parts.push(`${better === 'higher' ? '≥' : '≤'} ${format(target.value, unit)}`);
   return parts.join(', ');
 }

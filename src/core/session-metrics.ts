@@ -22,12 +22,26 @@ interface Histogram { record(value: number, attributes?: Attributes): void }
 interface Meter {
   createObservableGauge(name: string, options: { description: string; unit: string }): Observable;
   createObservableCounter(name: string, options: { description: string; unit: string }): Observable;
-  createHistogram(name: string, options: { description: string; unit: string }): Histogram;
+  createHistogram(name: string, options: { description: string; unit: string; advice?: { explicitBucketBoundaries?: number[] } }): Histogram;
 }
 interface MeterProvider { getMeter(name: string, version?: string): Meter }
 interface OtelApi { metrics: { getMeterProvider(): MeterProvider } }
 
 const METER_NAME = 'nestjs-mtproto-sessions';
+
+/**
+ * Bucket boundaries (s) for the storage call duration, given to the SDK as the
+ * API's advice. Without them the SDK uses its defaults (0, 5, 10 … 10000),
+ * made for milliseconds, and every call, from an in-memory one of a few
+ * microseconds to a Redis one of a millisecond, would land in the first
+ * bucket. These span 10 µs (an in-memory call with its observers) to 10 s
+ * (past the default `commandTimeout` of 2 s and `observerTimeout` of 5 s), in
+ * 1-2.5-5 steps. A view registered in the SDK still overrides them.
+ */
+export const DURATION_BUCKETS_SECONDS: readonly number[] = Object.freeze([
+  0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+  0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+]);
 
 type Counts = Map<string, { attributes: Attributes; count: number }>;
 
@@ -154,6 +168,7 @@ function register(meter: Meter): void {
   durations = meter.createHistogram('mtproto.session.storage.operation.duration', {
     description: 'Duration of session storage calls (createSession, destroySession), with error.type when they failed',
     unit: 's',
+    advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_SECONDS] },
   });
   meter.createObservableGauge('mtproto.session.count', { description: 'Live sessions, as the storage counts them', unit: '{session}' })
     .addCallback(async (result) => {

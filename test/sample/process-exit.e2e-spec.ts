@@ -7,8 +7,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
-import { requireBuiltPackage, ROOT, run } from '../support/node-process';
+import { EXIT_BOUND_MS, requireBuiltPackage, ROOT, run } from '../support/node-process';
 import { describeRedis, freePort, startRedisServer, type RedisServer } from '../support/redis-server';
+
+// Each test waits for a child for up to EXIT_BOUND_MS, so jest's own 5 s default
+// must not fail it first: a Nest process starting on a loaded 2-core machine took longer than 5 s in CI.
+jest.setTimeout(EXIT_BOUND_MS + 5_000);
 
 /** A port something listens on, as another program holding it would. */
 async function takenPort(): Promise<{ port: number; server: Server }> {

@@ -10,7 +10,7 @@ import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '../..');
 /** How long a child may take to end; a process that hangs is killed here and fails its test. */
-const EXIT_BOUND_MS = 15_000;
+export const EXIT_BOUND_MS = 15_000;
 
 export interface Exit {
   readonly code: number | null;

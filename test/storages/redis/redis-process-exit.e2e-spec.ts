@@ -3,8 +3,12 @@
  * the storage is closed, run as a user runs it (a script on the built
  * package), whether or not its Redis was ever reachable.
  */
-import { requireBuiltPackage, run } from '../../support/node-process';
+import { EXIT_BOUND_MS, requireBuiltPackage, run } from '../../support/node-process';
 import { describeRedis, freePort, startRedisServer, type RedisServer } from '../../support/redis-server';
+
+// Each test waits for a child for up to EXIT_BOUND_MS, so jest's own 5 s default
+// must not fail it first: a Nest process starting on a loaded 2-core machine took longer than 5 s in CI.
+jest.setTimeout(EXIT_BOUND_MS + 5_000);
 
 describe('a process with a RedisSessionStorage ends by itself once it is closed (built package)', () => {
   beforeAll(() => {
