@@ -2,8 +2,12 @@ import type { RedisConnection } from './redis-connection.js';
 import type { RedisSessionKeys } from './redis-keys.js';
 import { clockScript } from './scripts/clock.script.js';
 
-/** How long a lower bound of the offset is trusted before a newer, lower one may replace it (clocks drift and step). */
-const OFFSET_WINDOW_MS = 10_000;
+/**
+ * The best lower bound of the offset is the largest of the recent ones (a
+ * reply handled late, on a busy event loop, gives a loose one); older ones
+ * are let go, as clocks drift and step. Kept in two windows of this length.
+ */
+const OFFSET_WINDOW_MS = 30_000;
 
 /** This process's clock for fences: monotonic (no NTP steps), in ms. */
 export function localNow(): number {
@@ -24,9 +28,11 @@ export function localNow(): number {
  * the bound unknown again; the next transition reads TIME first.
  */
 export class RedisClock {
-  private offset: number | undefined;
-  private offsetAt = 0;
-  /** The connection generation the offset was learnt on. */
+  /** The largest bound of the current window, and of the one before. */
+  private current: number | undefined;
+  private previous: number | undefined;
+  private windowStart = 0;
+  /** The connection generation the bounds were learnt on. */
   private generation = -1;
 
   constructor(
@@ -39,19 +45,25 @@ export class RedisClock {
     // 1 ms for the reply's rounding down to whole ms.
     const bound = redisMs - receivedAt - 1;
     const generation = this.connection.generation;
-    if (this.offset === undefined || generation !== this.generation || bound > this.offset || receivedAt - this.offsetAt > OFFSET_WINDOW_MS) {
-      this.offset = bound;
-      this.offsetAt = receivedAt;
+    if (generation !== this.generation) {
+      // Maybe another server (a failover, a restart): nothing learnt before holds.
       this.generation = generation;
+      this.current = this.previous = undefined;
+      this.windowStart = receivedAt;
+    } else if (receivedAt - this.windowStart > OFFSET_WINDOW_MS) {
+      this.previous = this.current;
+      this.current = undefined;
+      this.windowStart = receivedAt;
     }
+    if (this.current === undefined || bound > this.current) this.current = bound;
   }
 
   /** `localDeadline` on Redis's clock (ms), reading Redis's clock first when the offset is unknown. */
   async fence(localDeadline: number): Promise<number> {
-    if (this.offset === undefined || this.generation !== this.connection.generation) {
+    if (this.current === undefined || this.generation !== this.connection.generation) {
       const redisMs = await this.connection.run(clockScript, this.keys, undefined);
       this.learn(redisMs, localNow());
     }
-    return localDeadline + this.offset!;
+    return localDeadline + Math.max(this.current!, this.previous ?? -Infinity);
   }
 }

@@ -131,14 +131,14 @@ export class RedisReadPath {
 
   /**
    * Whether the replica, at the stream position where Redis's sorted set held
-   * `sessions`, holds other sessions than Redis: the set was deleted or
-   * evicted, or the replica missed something. It may hold fewer with
-   * idleTimeout (lapsed ones it dropped), never more; without, exactly as many.
+   * `sessions`, holds more sessions than Redis: the set was deleted or
+   * evicted, or Redis lost data. It may rightly hold fewer: lapsed sessions it
+   * dropped, and those it let go of after an own destroy failed (lookups of
+   * them ask Redis); never more.
    */
   diverges(sessions: number): boolean {
     const replica = this.replica;
-    if (replica === undefined || !replica.live) return false;
-    return this.expiring ? replica.size > sessions : replica.size !== sessions;
+    return replica !== undefined && replica.live && replica.size > sessions;
   }
 
   /** The replica may lack what missed entries did: it is rebuilt from the sorted set. */

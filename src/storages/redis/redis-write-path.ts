@@ -131,6 +131,8 @@ export class RedisWritePath {
     }
     this.clock.learn(reply.redisMs, localNow());
     if (reply.status === TRANSITION.fenced) {
+      // The fence errs early by how late this instance learnt Redis's clock: the call still fails no sooner than its bound.
+      await sleep(deadline - localNow());
       throw new SessionStorageTimeoutError(operation, this.settings.commandTimeout, 'Redis received it past its deadline and did not run it');
     }
     return reply;

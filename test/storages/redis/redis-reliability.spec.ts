@@ -80,9 +80,10 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
 
     it('an observer slower than commandTimeout: the call still resolves true, the change being made', async () => {
       const prefix = freshPrefix();
-      const a = await instance(prefix, { commandTimeout: 100, observerTimeout: 5000 });
+      // A bound a loaded machine meets (a call that reaches Redis past it is refused: fencing), and an observer slower still.
+      const a = await instance(prefix, { commandTimeout: 1000, observerTimeout: 5000 });
       const log = new EventLog();
-      a.subject.subscribe({ update: () => new Promise<void>((resolve) => setTimeout(resolve, 300)) });
+      a.subject.subscribe({ update: () => new Promise<void>((resolve) => setTimeout(resolve, 1500)) });
       a.subject.subscribe(log);
       expect(await a.subject.createSession(6n)).toBe(true);
       expect(await a.subject.destroySession(6n)).toBe(true);
@@ -91,9 +92,9 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
 
     it('an expiry observer slower than commandTimeout: the sweep still reports what it expired', async () => {
       const clock = new ManualClock();
-      const { storage, subject } = await instance(freshPrefix(), { commandTimeout: 300, idleTimeout: 1000, sweepInterval: 3_600_000, clock: clock.now });
+      const { storage, subject } = await instance(freshPrefix(), { commandTimeout: 1000, idleTimeout: 1000, sweepInterval: 3_600_000, clock: clock.now });
       let settled = false;
-      subject.subscribe({ update: (event) => (event.reason === 'expired' ? pause(700).then(() => { settled = true; }) : undefined) });
+      subject.subscribe({ update: (event) => (event.reason === 'expired' ? pause(2500).then(() => { settled = true; }) : undefined) });
       await subject.createSession(1n);
       clock.advance(2000);
       await expect(storage.expireIdleSessions()).resolves.toBe(1);
