@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { SessionLogger } from '../../core/session-logger.js';
-import { sleep } from './backoff.js';
 import type { Deadlines } from './deadlines.js';
 import { localNow } from './redis-clock.js';
 import type { RedisConnection } from './redis-connection.js';
@@ -19,13 +18,12 @@ import { POOL_STATUS, TRANSFER } from './scripts/quota-status.js';
 /** How often each instance runs a healing pass (ms). */
 export const HEAL_INTERVAL_MS = 1000;
 /**
- * How long a recount may hold the pool, in commandTimeouts: the transfers in
- * flight are decided within one (their fences are their calls' deadlines),
- * and reading the groups and finishing take one more at most.
+ * How long a recount may hold the pool, as a share of commandTimeout: it
+ * takes three steps (hold, the groups, finish), a few milliseconds unless
+ * Redis is slow; one cut off leaves its hold to lapse, and takes wait that
+ * long at most.
  */
-const RECOUNT_HOLD = 2;
-/** Between two looks at the transfers a recount waits for (ms). */
-const DRAIN_RETRY_MS = 20;
+const RECOUNT_HOLD = 0.5;
 const OPERATION = 'healing the session limit';
 
 export interface QuotaHealerSettings {
@@ -129,22 +127,24 @@ export class RedisQuotaHealer {
   }
 
   /**
-   * Holds the pool (no transfer starts), settles every transfer in flight,
-   * reads each group's quota (telling it the ledger's incarnation), and sets
-   * the pool to maxSessions minus their sum.
+   * Holds the pool (no transfer starts), reads each group's quota while it
+   * decides every transfer to it in the ledger for good (and tells it the
+   * ledger's incarnation), and sets the pool to maxSessions minus their sum.
    */
   private async recountOnce(): Promise<boolean> {
     const id = randomBytes(6).toString('hex');
-    const deadline = localNow() + RECOUNT_HOLD * this.settings.commandTimeout;
-    const start = await this.bounded(this.pool.startRecount(id, deadline));
+    const start = await this.bounded(this.pool.startRecount(id, localNow() + RECOUNT_HOLD * this.settings.commandTimeout));
     if (!start.started) return false;
     let finished = false;
     try {
-      await this.drain(start.incarnation, start.transfers, deadline);
-      const quotas = await Promise.all(this.groups.map((keys) => this.bounded(this.connection.run(groupRecountScript, keys, { incarnation: start.incarnation }))));
+      const { incarnation, low, transfers } = start;
+      const quotas = await Promise.all(this.groups.map((keys, group) => {
+        const toGroup = transfers.filter((transfer) => transfer.group === group);
+        return this.bounded(this.connection.run(groupRecountScript, keys, { incarnation, low, transfers: toGroup }));
+      }));
       const held = quotas.reduce((total, quota) => total + quota, 0);
       const { maxSessions, shards } = this.settings;
-      const finish = await this.bounded(this.pool.finishRecount({ id, held, maxSessions, shards }));
+      const finish = await this.bounded(this.pool.finishRecount({ id, held, maxSessions, shards, transfers: transfers.map((transfer) => transfer.id) }));
       if (finish.status === POOL_STATUS.mismatch) {
         this.logger.error(quotaMessages.layoutChanged(this.pool.keys, shards));
         this.stop();
@@ -157,17 +157,6 @@ export class RedisQuotaHealer {
       return true;
     } finally {
       if (!finished) await this.bounded(this.pool.abandonRecount(id)).catch(() => undefined);
-    }
-  }
-
-  /** Settles `transfers` as their fences pass, until none is left; throws past `deadline` (local). */
-  private async drain(incarnation: string, transfers: readonly Transfer[], deadline: number): Promise<void> {
-    let pending = transfers;
-    while (pending.length > 0) {
-      pending = await this.settle(incarnation, pending);
-      if (pending.length === 0) return;
-      if (localNow() >= deadline) throw new Error(quotaMessages.stillInFlight(pending.length));
-      await sleep(DRAIN_RETRY_MS);
     }
   }
 

@@ -1,6 +1,8 @@
 import { SessionLimitError, SessionStorageTimeoutError } from '../../core/session-storage-errors.js';
 import { sleep } from './backoff.js';
+import type { Deadlines } from './deadlines.js';
 import { localNow } from './redis-clock.js';
+import { bounded } from './redis-failures.js';
 import type { RedisQuotaHealer } from './redis-quota-healer.js';
 import type { RedisQuotaPool } from './redis-quota-pool.js';
 import { quotaMessages } from './redis-storage.messages.js';
@@ -55,35 +57,40 @@ import { POOL_STATUS, TRANSFER } from './scripts/quota-status.js';
  * grants hash does not name the ledger's incarnation, or whose quota is below
  * its sessions. Then the healer recounts:
  * 1. It holds the pool (one script): no take or reclaim starts while the
- *    hold lasts (2 × commandTimeout at most; a hold that lapses is dropped by
- *    the next take, which makes the recount's finish refuse). A ledger with
- *    no incarnation gets a new random one.
- * 2. It settles every transfer in the ledger, waiting for their fences. Now
- *    no group's quota can grow: grants come from the ledger alone, and every
- *    grant recorded was received or refused for good.
- * 3. Each group (one script each) records the ledger's incarnation, so a
- *    grant of a ledger that was lost, still on its way, is refused when it
- *    lands; and reports its quota (at least its sessions).
- * 4. The finish (one script) sets the pool to maxSessions minus their sum,
- *    if the hold is still this recount's and the ledger empty. The quotas
- *    read can only have shrunk since (a new loss), never grown, so pool +
- *    quotas stay within the limit, while calls run and while other
- *    instances heal.
+ *    hold lasts (half a commandTimeout at most; a hold that lapses is
+ *    dropped by the next take, which makes the recount's finish refuse). A
+ *    ledger with no incarnation gets a new random one.
+ * 2. Each group (one script each) records the ledger's incarnation, so that
+ *    a grant of a ledger that was lost, still on its way, is refused when it
+ *    lands; decides every transfer to it still in the ledger for good (one
+ *    it has not taken part in is refused: marked, so it can never land); and
+ *    reports its quota (at least its sessions). From then on its quota can
+ *    only shrink while the hold lasts: grants come from the ledger alone,
+ *    and every one recorded was received or refused.
+ * 3. The finish (one script) sets the pool to maxSessions minus their sum
+ *    and drops the transfers the recount found (the quotas hold their
+ *    outcome), if the hold is still this recount's and no other transfer
+ *    appeared. The quotas read can only have shrunk since (a new loss),
+ *    never grown, so pool + quotas stay within the limit, while calls run
+ *    and while other instances heal; a recount cut off midway changes no
+ *    total (its decisions are the groups' for good, settled as any other).
  * A pool kept by an earlier version (a pool, never counted) is adopted: its
  * recount may lower it, never raise it, as that version's instances may have
- * quota in flight that no ledger records. The same holds for the layout
- * record's "pool starts full", which was wrong after a partial loss on a
- * Cluster (the groups kept their quotas): the layout script no longer touches
- * the pool; the first recount fills it.
+ * quota in flight that no ledger records. The layout record's "pool starts
+ * full" was wrong after a partial loss on a Cluster (the record gone, the
+ * groups' quotas kept: the verifier writing the record again let the
+ * sessions pass the limit): the layout script no longer touches the pool;
+ * the first recount fills it.
  *
  * Bounds. A grant lost by a failed call is back at the first healing pass
- * after its fence (its caller's commandTimeout): within commandTimeout + 1 s
- * of the call's start, or of the fault's end if Redis was out of reach. Data
- * loss is found by the first pass after it (1 s, or one commandTimeout when a
- * pass was stuck on a dead connection), and its recount takes at most
- * 2 × commandTimeout (a few milliseconds when nothing is in flight). So,
- * with the defaults, capacity is back within 2 × commandTimeout + 2 s = 6 s
- * of the fault's end (README, "maxSessions with N > 1").
+ * after its fence (its caller's deadline): within commandTimeout + 1 s of
+ * the call's start, or of the fault's end if Redis was out of reach then.
+ * Data loss is found by the first pass after it (1 s, plus one
+ * commandTimeout when a pass was stuck on a dead connection), and recounted
+ * in three round trips (or, when a recount was cut off, after its hold
+ * lapses, half a commandTimeout). So, with the defaults, capacity is back
+ * within 2 × commandTimeout + 2 s = 6 s of the fault's end (README,
+ * "maxSessions with N > 1").
  *
  * Below the limit, a create is refused only while unused quota is out of
  * reach: held by a group whose node does not answer (as long as it does
@@ -105,6 +112,7 @@ export class RedisSessionQuota {
   constructor(
     private readonly pool: RedisQuotaPool,
     private readonly healer: RedisQuotaHealer,
+    private readonly deadlines: Deadlines,
     private readonly groups: readonly RedisWritePath[],
     private readonly maxSessions: number,
     private readonly commandTimeout: number,
@@ -167,9 +175,13 @@ export class RedisSessionQuota {
     }
   }
 
-  /** Every group releases its unused quota to the pool; calls that need it meanwhile share one round. */
+  /**
+   * Every group releases its unused quota to the pool; calls that need it
+   * meanwhile share one round, bounded by commandTimeout as a call is (it
+   * outlives the call that started it).
+   */
   private reclaim(deadline: number): Promise<void> {
-    this.reclaiming ??= this.reclaimOnce(deadline).catch(() => undefined).then(() => {
+    this.reclaiming ??= bounded(this.deadlines, this.reclaimOnce(deadline), 'reclaiming unused session quota').catch(() => undefined).then(() => {
       this.reclaiming = undefined;
     });
     return this.reclaiming;

@@ -93,7 +93,7 @@ export class RedisSessionStorage implements SessionStorage {
       const healerSettings = { maxSessions, shards, commandTimeout: resolved.commandTimeout };
       this.healer = new RedisQuotaHealer(pool, this.connection, this.deadlines, resolved.groups, healerSettings, this.logger);
       const writes = this.groups.map((group) => group.write);
-      this.quota = new RedisSessionQuota(pool, this.healer, writes, maxSessions, resolved.commandTimeout, () => this.countNow());
+      this.quota = new RedisSessionQuota(pool, this.healer, this.deadlines, writes, maxSessions, resolved.commandTimeout, () => this.countNow());
       this.healer.start();
     }
     this.verifier = new RedisVerifier(this.groups, { keys: resolved.layout, wanted }, this.connection, this.deadlines, this.logger);

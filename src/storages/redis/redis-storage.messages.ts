@@ -73,7 +73,6 @@ export const quotaMessages = {
     `Recounted the session limit of ${keys.pool} (Redis lost or never had its count: a restart without data, a flush, an eviction, `
     + `a new prefix or one an earlier version wrote): the key groups hold ${held} of maxSessions ${maxSessions}, the pool now ${pool}`,
   healFailed: (error: unknown, interval: number) => `Healing the session limit failed (${describeError(error)}); retrying every ${interval} ms`,
-  stillInFlight: (count: number) => `${count} transfer(s) of session quota still undecided when the recount's hold ran out; the next pass recounts again`,
   layoutChanged: (keys: RedisLayoutKeys, shards: number) =>
     `${keys.layout} now records other shards than this storage's ${shards}: this instance no longer heals the session limit (see RedisKeyLayoutError)`,
   belowLimit: (recounting: boolean) => recounting
