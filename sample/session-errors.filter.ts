@@ -10,7 +10,7 @@ import { SessionLimitError, SessionStorageUnavailableError } from 'nestjs-mtprot
 export class SessionErrorsFilter implements ExceptionFilter {
   catch(error: SessionLimitError | SessionStorageUnavailableError, host: ArgumentsHost): void {
     const body = error instanceof SessionLimitError
-      ? { statusCode: HttpStatus.SERVICE_UNAVAILABLE, error: error.name, message: error.message, limit: error.limit }
+      ? { statusCode: HttpStatus.SERVICE_UNAVAILABLE, error: error.name, message: error.message, limit: error.limit, live: error.live }
       : { statusCode: HttpStatus.SERVICE_UNAVAILABLE, error: error.name, message: error.message };
     host.switchToHttp().getResponse<Response>().status(HttpStatus.SERVICE_UNAVAILABLE).json(body);
   }

@@ -8,8 +8,18 @@ export class SessionLimitError extends Error {
   constructor(
     /** The configured bound on live sessions. */
     readonly limit: number,
+    /**
+     * How many live sessions there were when the create was refused, where
+     * the storage could count them. Below `limit` only where the storage says
+     * when that can happen (a limit shared by several Redis key groups).
+     */
+    readonly live?: number,
+    /** Why a create was refused below the limit, when it was. */
+    detail?: string,
   ) {
-    super(`Session limit reached: ${limit} live sessions already exist`);
+    super(live === undefined
+      ? `Session limit reached: ${limit} live sessions already exist`
+      : `Session limit reached: ${live} live sessions exist, maxSessions is ${limit}${detail === undefined ? '' : ` (${detail})`}`);
   }
 }
 

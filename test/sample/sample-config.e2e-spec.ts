@@ -38,7 +38,7 @@ describe('sample app configuration from the environment', () => {
     await request(baseUrl).put('/sessions/1').expect(201);
     await request(baseUrl).put('/sessions/2?authKeyId=5').expect(201);
     await request(baseUrl).put('/sessions/3').expect(503).expect((response) => {
-      expect(response.body).toMatchObject({ error: 'SessionLimitError', limit: 2 });
+      expect(response.body).toMatchObject({ error: 'SessionLimitError', limit: 2, live: 2 });
     });
     await request(baseUrl).put('/sessions/1').expect(200);
     await request(baseUrl).get('/sessions').expect(200).expect({ count: 2 });

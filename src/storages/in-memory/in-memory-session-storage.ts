@@ -116,7 +116,7 @@ export class InMemorySessionStorage implements SessionStorage {
     const limit = this.lifetime.maxSessions;
     if (limit !== undefined && this.unscoped.size + this.scoped.size >= limit) {
       if (expiring) this.reclaim(limit);
-      if (this.unscoped.size + this.scoped.size >= limit) return this.finishRejected(new SessionLimitError(limit));
+      if (this.unscoped.size + this.scoped.size >= limit) return this.finishRejected(new SessionLimitError(limit, this.unscoped.size + this.scoped.size));
     }
     table.insert(this.now, this.deadline);
     if (expiring && this.timer === undefined) this.startTimer();

@@ -1,5 +1,4 @@
 import type { RedisConnection } from './redis-connection.js';
-import type { RedisSessionKeys } from './redis-keys.js';
 import { clockScript } from './scripts/clock.script.js';
 
 /**
@@ -15,11 +14,12 @@ export function localNow(): number {
 }
 
 /**
- * What this instance knows of one key group's Redis clock: a lower bound of
- * (Redis time − local time), from the TIME that every transition script
- * reads and returns. A reply read at Redis time r and received here at local
- * time t was read no later than t, so the offset is at least r − t; the
- * largest such bound of the last few seconds is kept.
+ * What this instance knows of the clock of the Redis node that holds a key
+ * (a key group's, or the pool's): a lower bound of (Redis time − local
+ * time), from the TIME that every transition script and take reads and
+ * returns. A reply read at Redis time r and received here at local time t
+ * was read no later than t, so the offset is at least r − t; the largest
+ * such bound of the last few seconds is kept.
  *
  * A fence is a caller's deadline on Redis's clock: local deadline + the
  * bound, never later than the true moment on Redis's clock, so a script that
@@ -36,7 +36,8 @@ export class RedisClock {
   private generation = -1;
 
   constructor(
-    private readonly keys: RedisSessionKeys,
+    /** A key on the node whose clock this is. */
+    private readonly routeKey: string,
     private readonly connection: RedisConnection,
   ) {}
 
@@ -61,7 +62,7 @@ export class RedisClock {
   /** `localDeadline` on Redis's clock (ms), reading Redis's clock first when the offset is unknown. */
   async fence(localDeadline: number): Promise<number> {
     if (this.current === undefined || this.generation !== this.connection.generation) {
-      const redisMs = await this.connection.run(clockScript, this.keys, undefined);
+      const redisMs = await this.connection.run(clockScript, this.routeKey, undefined);
       this.learn(redisMs, localNow());
     }
     return localDeadline + Math.max(this.current!, this.previous ?? -Infinity);

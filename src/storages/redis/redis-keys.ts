@@ -12,6 +12,12 @@ export interface RedisSessionKeys {
   readonly sequence: string;
   /** With `shards` > 1 and `maxSessions`: how many sessions the group may hold, its share of the limit. */
   readonly quota: string;
+  /**
+   * With `shards` > 1 and `maxSessions`: the group's side of the quota ledger,
+   * which transfers of quota it took part in and which ledger it takes them
+   * from (see redis-session-quota.ts).
+   */
+  readonly grants: string;
   /** Hash interning instance ids as small codes, so stream entries stay short. */
   readonly origins: string;
   /**
@@ -28,6 +34,8 @@ export interface RedisLayoutKeys {
   readonly layout: string;
   /** With `shards` > 1 and `maxSessions`: the part of the limit no group holds yet. */
   readonly pool: string;
+  /** With `shards` > 1 and `maxSessions`: the quota in flight between the pool and the groups, and the pool's state (see redis-session-quota.ts). */
+  readonly ledger: string;
   /** The single group's keys of `shards: 1`, the layout of every version before `shards` existed. */
   readonly single: RedisSessionKeys;
 }
@@ -43,12 +51,12 @@ export function checkPrefix(prefix: string): void {
 
 /** A key group's keys under hash tag `tag`. */
 export function keysTagged(tag: string): RedisSessionKeys {
-  return { sessions: `{${tag}}:sessions`, events: `{${tag}}:events`, sequence: `{${tag}}:sequence`, quota: `{${tag}}:quota`, origins: `{${tag}}:origins`, epoch: `{${tag}}:epoch` };
+  return { sessions: `{${tag}}:sessions`, events: `{${tag}}:events`, sequence: `{${tag}}:sequence`, quota: `{${tag}}:quota`, grants: `{${tag}}:grants`, origins: `{${tag}}:origins`, epoch: `{${tag}}:epoch` };
 }
 
 export function layoutKeys(prefix: string): RedisLayoutKeys {
   checkPrefix(prefix);
-  return { layout: `{${prefix}}:layout`, pool: `{${prefix}}:pool`, single: keysTagged(prefix) };
+  return { layout: `{${prefix}}:layout`, pool: `{${prefix}}:pool`, ledger: `{${prefix}}:quota-ledger`, single: keysTagged(prefix) };
 }
 
 /**

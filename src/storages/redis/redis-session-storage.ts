@@ -10,6 +10,8 @@ import { RedisKeyGroup } from './redis-key-group.js';
 import { groupIndex } from './redis-key-routing.js';
 import { sessionMember, type RedisSessionKeys } from './redis-keys.js';
 import { checkKeyLayout, LAYOUT } from './redis-layout-check.js';
+import { RedisQuotaHealer } from './redis-quota-healer.js';
+import { RedisQuotaPool } from './redis-quota-pool.js';
 import { RedisSessionQuota } from './redis-session-quota.js';
 import { resolveRedisOptions, type RedisSessionStorageOptions } from './redis-storage-options.js';
 import type { Transition } from './redis-transition.js';
@@ -40,6 +42,8 @@ export class RedisSessionStorage implements SessionStorage {
   private readonly shards: number;
   private readonly quota: RedisSessionQuota | undefined;
   private readonly verifier: RedisVerifier;
+  /** With a quota: brings back what faults took of it. */
+  private readonly healer: RedisQuotaHealer | undefined;
   private readonly deadlines: Deadlines;
   private readonly logger: ForwardingLogger;
   private readonly explicitLogger: boolean;
@@ -84,9 +88,14 @@ export class RedisSessionStorage implements SessionStorage {
       commandTimeout: resolved.commandTimeout,
     };
     this.groups = resolved.groups.map((keys) => new RedisKeyGroup(keys, parts, settings));
-    this.quota = maxSessions !== undefined && shards > 1
-      ? new RedisSessionQuota(this.connection, resolved.layout, this.groups.map((group) => group.write), maxSessions)
-      : undefined;
+    if (maxSessions !== undefined && shards > 1) {
+      const pool = new RedisQuotaPool(this.connection, resolved.layout);
+      const healerSettings = { maxSessions, shards, commandTimeout: resolved.commandTimeout };
+      this.healer = new RedisQuotaHealer(pool, this.connection, this.deadlines, resolved.groups, healerSettings, this.logger);
+      const writes = this.groups.map((group) => group.write);
+      this.quota = new RedisSessionQuota(pool, this.healer, this.deadlines, writes, maxSessions, resolved.commandTimeout, () => this.countNow());
+      this.healer.start();
+    }
     this.verifier = new RedisVerifier(this.groups, { keys: resolved.layout, wanted }, this.connection, this.deadlines, this.logger);
     layoutChecked.then(() => {
       if (!this.state.closed) this.verifier.start(resolved.verifyInterval);
@@ -123,11 +132,12 @@ export class RedisSessionStorage implements SessionStorage {
     const invalid = checkIds(sessionId, authKeyId);
     if (invalid) return Promise.reject(invalid);
     const member = sessionMember(sessionId, authKeyId);
-    const write = this.groupOf(sessionId, authKeyId).write;
+    const index = this.shards === 1 ? 0 : groupIndex(sessionId, authKeyId, this.shards);
+    const write = this.groups[index]!.write;
     const quota = this.quota;
     // The caller is told of a timeout no sooner than this; the scripts refuse to run past it (fencing).
     const deadline = localNow() + this.deadlines.timeout;
-    const create = quota === undefined ? () => write.create(member, deadline) : () => quota.create(write, member, deadline);
+    const create = quota === undefined ? () => write.create(member, deadline) : () => quota.create(index, member, deadline);
     return afterObservers(bounded(this.deadlines, this.connection.afterReady(create), 'createSession'));
   }
 
@@ -151,11 +161,7 @@ export class RedisSessionStorage implements SessionStorage {
 
   /** Live sessions over all scopes (those whose deadline has not passed): one O(log n) count per key group, summed. */
   count(): Promise<number> {
-    const client = () => this.connection.client;
-    return bounded(this.deadlines, this.connection.afterReady(async () => {
-      const now = this.clock();
-      return sum(await Promise.all(this.groups.map((group) => client().zCount(group.keys.sessions, `(${now}`, '+inf'))));
-    }), 'count');
+    return bounded(this.deadlines, this.connection.afterReady(() => this.countNow()), 'count');
   }
 
   /**
@@ -236,6 +242,8 @@ export class RedisSessionStorage implements SessionStorage {
   /** The layout changed under this instance: every call fails with `error`, and the replicas stop answering. */
   private stopServing(error: Error): void {
     this.connection.failForGood(error);
+    // Nor may it touch the prefix's shared limit any more.
+    this.healer?.stop();
     this.readers.close();
     for (const group of this.groups) group.read.close();
   }
@@ -246,9 +254,15 @@ export class RedisSessionStorage implements SessionStorage {
     // A call that just timed out says Redis is not answering: waiting for replies on closing would only add another commandTimeout.
     const grace = this.deadlines.timedOutRecently ? 0 : this.deadlines.timeout;
     for (const group of this.groups) group.close();
+    this.healer?.stop();
     this.readers.close();
     this.deadlines.close();
     await this.connection.close(grace);
+  }
+
+  private async countNow(): Promise<number> {
+    const now = this.clock();
+    return sum(await Promise.all(this.groups.map((group) => this.connection.client.zCount(group.keys.sessions, `(${now}`, '+inf'))));
   }
 
   private groupOf(sessionId: SessionId, authKeyId: AuthKeyId | undefined): RedisKeyGroup {

@@ -64,3 +64,18 @@ export const layoutMessages = {
       + 'With shards > 1 the limit is the prefix\'s, shared by every instance; to change it, see the README ("Changing maxSessions").';
   },
 };
+
+/** What the shared limit (maxSessions over several key groups) logs and says in refusals. */
+export const quotaMessages = {
+  returned: (keys: RedisLayoutKeys, amount: number) =>
+    `Returned ${amount} of the session limit to ${keys.pool}: calls that failed (a timeout, a dropped connection) had taken it on its way to a key group`,
+  recounted: (keys: RedisLayoutKeys, held: number, maxSessions: number, pool: number) =>
+    `Recounted the session limit of ${keys.pool} (Redis lost or never had its count: a restart without data, a flush, an eviction, `
+    + `a new prefix or one an earlier version wrote): the key groups hold ${held} of maxSessions ${maxSessions}, the pool now ${pool}`,
+  healFailed: (error: unknown, interval: number) => `Healing the session limit failed (${describeError(error)}); retrying every ${interval} ms`,
+  layoutChanged: (keys: RedisLayoutKeys, shards: number) =>
+    `${keys.layout} now records other shards than this storage's ${shards}: this instance no longer heals the session limit (see RedisKeyLayoutError)`,
+  belowLimit: (recounting: boolean) => recounting
+    ? 'the rest of the limit is being recounted after a fault; retry shortly'
+    : 'the rest of the limit is out of reach for now: held by key groups that did not answer, in flight in other calls, or taken by a fault and not healed yet',
+};

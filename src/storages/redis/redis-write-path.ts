@@ -28,12 +28,31 @@ export interface WritePathSettings {
 
 const SETTLED = Promise.resolve();
 
+/** Quota taken from the pool for this group, recorded in the pool's ledger (see redis-session-quota.ts). */
+export interface Grant {
+  /** The ledger's incarnation and the grant's id in it. */
+  readonly incarnation: string;
+  readonly id: string;
+  readonly amount: number;
+  /** The call's deadline on this group's node (Redis ms): the create that carries it refuses past it. */
+  readonly fence: number;
+}
+
+/** A reclaim of the ledger: the group releases its unused quota, unless past the fence. */
+export interface Reclaim {
+  readonly incarnation: string;
+  readonly id: string;
+  readonly fence: number;
+}
+
 /** What settles once the observers have; wrapped, as an async function that returned the promise itself would wait for it. */
 interface Settling {
   readonly settled: Promise<void>;
 }
 
 const NOTHING_TO_SETTLE: Settling = { settled: SETTLED };
+
+const NO_GRANT = { grant: 0, grantId: '', incarnation: '' } as const;
 
 /**
  * One key group's transitions: each is one script that changes the sorted
@@ -58,25 +77,31 @@ export class RedisWritePath {
     private readonly connection: RedisConnection,
     private readonly settings: WritePathSettings,
   ) {
-    this.clock = new RedisClock(keys, connection);
+    this.clock = new RedisClock(keys.sessions, connection);
   }
 
   /** Creates a session within maxSessions (one group): changed is true if new, false if it existed. `deadline`: the caller's, local (localNow). */
   async create(member: string, deadline: number): Promise<Transition<boolean>> {
     const limit = this.settings.maxSessions ?? LIMIT.none;
-    const { reply, settled } = await this.runCreate(member, limit, 0, deadline);
-    if (reply.status === TRANSITION.limitReached) throw new SessionLimitError(this.settings.maxSessions!);
+    const { reply, settled } = await this.runCreate(member, limit, undefined, deadline);
+    if (reply.status === TRANSITION.limitReached) throw new SessionLimitError(limit, await this.liveCount().catch(() => undefined));
     return { changed: reply.status === TRANSITION.done, settled };
   }
 
   /**
    * Creates a session within the group's quota (several groups share
-   * maxSessions), adding `grant` to the quota first: changed is 'quota' when
-   * the quota is used up.
+   * maxSessions), adding `grant` to the quota first unless the group
+   * received or refused it already: changed is 'quota' when the quota is
+   * used up.
    */
-  async createWithinQuota(member: string, grant: number, deadline: number): Promise<Transition<boolean | 'quota'>> {
+  async createWithinQuota(member: string, grant: Grant | undefined, deadline: number): Promise<Transition<boolean | 'quota'>> {
     const { reply, settled } = await this.runCreate(member, LIMIT.quotaKey, grant, deadline);
     return { changed: reply.status === TRANSITION.quotaUsedUp ? 'quota' : reply.status === TRANSITION.done, settled };
+  }
+
+  /** A caller's `deadline` (local) on this group's node: the fence of its scripts here. */
+  fenceOf(deadline: number): Promise<number> {
+    return this.clock.fence(deadline);
   }
 
   /** Destroys a session: changed is true if it existed. `deadline` as in {@link create}. */
@@ -99,24 +124,31 @@ export class RedisWritePath {
   }
 
   /**
-   * Hands the group's unused quota back (after expiring up to one batch of
-   * lapsed sessions); resolves how much, once the expiries are announced
-   * here. Their observers are not waited for: they are not the waiting
-   * create's to wait for inside its commandTimeout.
+   * Hands the group's unused quota back for `reclaim` (after expiring up to
+   * one batch of lapsed sessions); resolves how much, once the expiries are
+   * announced here. Their observers are not waited for: they are not the
+   * waiting create's to wait for inside its commandTimeout.
    */
-  async release(): Promise<number> {
+  async release(reclaim: Reclaim): Promise<number> {
     const reading = this.cursor.isReading;
-    const reply = await this.connection.run(releaseQuotaScript, this.keys, { ...this.appendArgs(0), batch: SWEEP_BATCH });
+    const reply = await this.connection.run(releaseQuotaScript, this.keys, { ...this.appendArgs(reclaim.fence), batch: SWEEP_BATCH, id: reclaim.id, incarnation: reclaim.incarnation });
     if (reading) await this.announced(reply.eventIds);
     return reply.released;
   }
 
-  private async runCreate(member: string, limit: number, grant: number, callDeadline: number): Promise<{ reply: TransitionReply; settled: Promise<void> }> {
+  /** The group's live sessions now. */
+  private async liveCount(): Promise<number> {
+    return this.connection.client.zCount(this.keys.sessions, `(${this.settings.lifetime.clock()}`, '+inf');
+  }
+
+  private async runCreate(member: string, limit: number, grant: Grant | undefined, callDeadline: number): Promise<{ reply: TransitionReply; settled: Promise<void> }> {
     const reading = this.cursor.isReading;
     const { lifetime } = this.settings;
-    const args = this.appendArgs(await this.clock.fence(callDeadline));
+    // A grant's fence was recorded with it in the ledger: the create runs under that very fence.
+    const args = this.appendArgs(grant?.fence ?? (await this.clock.fence(callDeadline)));
     const deadline = lifetime.idleTimeout === undefined ? NO_DEADLINE : args.now + lifetime.idleTimeout + lifetime.touchSlack;
-    const reply = await this.fenced(this.connection.run(createSessionScript, this.keys, { ...args, member, deadline, limit, grant }), callDeadline, 'createSession');
+    const grantArgs = grant === undefined ? NO_GRANT : { grant: grant.amount, grantId: grant.id, incarnation: grant.incarnation };
+    const reply = await this.fenced(this.connection.run(createSessionScript, this.keys, { ...args, member, deadline, limit, ...grantArgs }), callDeadline, 'createSession');
     return { reply, settled: reading ? (await this.announced(reply.eventIds)).settled : SETTLED };
   }
 

@@ -43,8 +43,8 @@ describe('key groups: routing and placement', () => {
     ]);
     expect(groups[0]).toEqual({
       sessions: '{mtproto-sessions:g0:2}:sessions', events: '{mtproto-sessions:g0:2}:events',
-      sequence: '{mtproto-sessions:g0:2}:sequence', quota: '{mtproto-sessions:g0:2}:quota', origins: '{mtproto-sessions:g0:2}:origins',
-      epoch: '{mtproto-sessions:g0:2}:epoch',
+      sequence: '{mtproto-sessions:g0:2}:sequence', quota: '{mtproto-sessions:g0:2}:quota', grants: '{mtproto-sessions:g0:2}:grants',
+      origins: '{mtproto-sessions:g0:2}:origins', epoch: '{mtproto-sessions:g0:2}:epoch',
     });
     // One group keeps the layout of every earlier version.
     expect(groupKeys('mtproto-sessions', 1)[0]!.sessions).toBe('{mtproto-sessions}:sessions');

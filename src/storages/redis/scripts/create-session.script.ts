@@ -1,6 +1,7 @@
 import { ENTRY_TYPE } from '../redis-stream-entry.js';
 import { APPEND_EVENT, appendArgs, type AppendArgs } from './append-event.lua.js';
 import { defineScript, transitionKeys } from './define-script.js';
+import { QUOTA_MARKS } from './quota-marks.lua.js';
 import { transitionReply, type TransitionReply } from './transition-reply.js';
 import { LIMIT, TRANSITION } from './transition-status.js';
 
@@ -9,23 +10,29 @@ const SOURCE = `--[[
   A lapsed session is expired (and announced) first, then created anew; when
   the group is full, lapsed sessions are expired to make room first.
   Input:
-    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] quota, KEYS[5] origins
+    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] quota, KEYS[5] origins, KEYS[6] grants
     ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~), ARGV[4] fence (Redis ms; 0 none)
     ARGV[5] member
     ARGV[6] deadline (ms; also recorded in the entry unless it is NO_DEADLINE)
-    ARGV[7] limit: ${LIMIT.none} none, > 0 the most sessions the group may hold,
+    ARGV[7] limit: ${LIMIT.none} none, > 0 the most live sessions the group may hold,
             ${LIMIT.quotaKey} the group's quota key holds it (several groups share maxSessions)
-    ARGV[8] grant: quota taken from the pool for this group, added first so that it is never lost
-            (also when fenced: the quota is the group's, whatever becomes of the call)
+    ARGV[8] grant: quota taken from the pool for this group (0: none), ARGV[9] its id in the pool's
+            ledger, ARGV[10] the ledger's incarnation. Added to the quota first, and marked received,
+            unless fenced, or the group decided on it already, or takes from another ledger
+            (then the ledger's healer gives it back to the pool: see redis-session-quota.ts)
   Output: {status, Redis ms, event ids...}; status ${TRANSITION.done} created, ${TRANSITION.unchanged} existed,
     ${TRANSITION.limitReached} limit reached, ${TRANSITION.quotaUsedUp} the group's quota is used up,
     ${TRANSITION.fenced} past the fence (nothing else changed)
 ]]
 ${APPEND_EVENT}
+${QUOTA_MARKS}
 local member, deadline = ARGV[5], ARGV[6]
-local grant = tonumber(ARGV[8])
-if grant > 0 then redis.call('INCRBY', KEYS[4], grant) end
 if FENCED then return {${TRANSITION.fenced}, REDIS_MS} end
+local grant = tonumber(ARGV[8])
+if grant > 0 and accepts(KEYS[6], ARGV[10]) and not read_mark(KEYS[6], ARGV[10], ARGV[9]) then
+  redis.call('INCRBY', KEYS[4], grant)
+  write_mark(KEYS[6], ARGV[10], ARGV[9], '+', grant, FENCE)
+end
 local ids = {}
 local score = redis.call('ZSCORE', KEYS[1], member)
 if score then
@@ -34,10 +41,15 @@ if score then
   redis.call('ZREM', KEYS[1], member)
 end
 local max, full = tonumber(ARGV[7]), ${TRANSITION.limitReached}
+-- One group counts its live sessions (exact); a quota counts every member until it is expired (never over).
+local function held()
+  if full == ${TRANSITION.limitReached} then return redis.call('ZCOUNT', KEYS[1], '(' .. NOW, '+inf') end
+  return redis.call('ZCARD', KEYS[1])
+end
 if max == ${LIMIT.quotaKey} then max, full = tonumber(redis.call('GET', KEYS[4]) or '0'), ${TRANSITION.quotaUsedUp} end
 if (max > 0 or full == ${TRANSITION.quotaUsedUp}) and redis.call('ZCARD', KEYS[1]) >= max then
   expire_lapsed(100, ids)
-  if redis.call('ZCARD', KEYS[1]) >= max then
+  if held() >= max then
     table.insert(ids, 1, REDIS_MS)
     table.insert(ids, 1, full)
     return ids
@@ -56,14 +68,17 @@ export interface CreateArgs extends AppendArgs {
   readonly deadline: number;
   /** The most sessions the group may hold, or a {@link LIMIT} value. */
   readonly limit: number;
-  /** Quota taken from the pool for this group, added before anything else. */
+  /** Quota taken from the pool for this group (0: none), added before anything else. */
   readonly grant: number;
+  /** The grant's id in the pool's ledger, and the ledger's incarnation ('' without a grant). */
+  readonly grantId: string;
+  readonly incarnation: string;
 }
 
 export const createSessionScript = defineScript<CreateArgs, TransitionReply>({
   name: 'createSession',
   source: SOURCE,
-  keys: transitionKeys,
-  args: (a) => [...appendArgs(a), a.member, String(a.deadline), String(a.limit), String(a.grant)],
+  keys: (keys) => [...transitionKeys(keys), keys.grants],
+  args: (a) => [...appendArgs(a), a.member, String(a.deadline), String(a.limit), String(a.grant), a.grantId, a.incarnation],
   parse: transitionReply('createSession'),
 });

@@ -55,6 +55,9 @@ export function isCount(value: unknown): value is string {
  */
 export const transitionKeys = (keys: RedisSessionKeys): string[] => [keys.sessions, keys.events, keys.sequence, keys.quota, keys.origins];
 
+/** The keys of a key group's quota scripts (its side of the ledger, its quota, its sessions). */
+export const groupQuotaKeys = (keys: RedisSessionKeys): string[] => [keys.grants, keys.quota, keys.sessions];
+
 /** The keys of the scripts a reader runs. */
 export const readerKeys = (keys: RedisSessionKeys): string[] => [keys.events, keys.sequence, keys.epoch];
 

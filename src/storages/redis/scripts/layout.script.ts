@@ -5,10 +5,13 @@ import { defineScript } from './define-script.js';
 
 const SOURCE = `--[[
   Records the layout the first time and returns the recorded one, read and
-  written together. On first record with a limit and several groups, the
-  pool starts full.
+  written together. It leaves the pool of a limit over several groups alone:
+  a record may be missing after a partial loss (on a Cluster, the node of the
+  prefix's tag restarted without data while the groups kept their quotas),
+  where a full pool would let the sessions exceed the limit; the quota
+  healer's recount fills the pool (see redis-session-quota.ts).
   Input:
-    KEYS[1] layout, KEYS[2] pool, KEYS[3] the one-group sessions, KEYS[4] the one-group events
+    KEYS[1] layout, KEYS[2] pool (unused), KEYS[3] the one-group sessions, KEYS[4] the one-group events
     ARGV[1] layout name, ARGV[2] shards, ARGV[3] maxSessions (0: none)
   Output: {layout, shards, maxSessions} as recorded, or {'${SINGLE_UNRECORDED}'}
     when no layout is recorded but the one-group keys hold data and ARGV asks
@@ -20,7 +23,6 @@ if tonumber(ARGV[2]) > 1 and (redis.call('EXISTS', KEYS[3]) == 1 or redis.call('
   return {'${SINGLE_UNRECORDED}'}
 end
 redis.call('HSET', KEYS[1], 'layout', ARGV[1], 'shards', ARGV[2], 'maxSessions', ARGV[3])
-if tonumber(ARGV[2]) > 1 and tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[2], ARGV[3]) end
 return {ARGV[1], ARGV[2], ARGV[3]}
 `;
 

@@ -12,14 +12,14 @@ const common = { origin: 'instance-a', now: 1000, maxLength: 100, fence: 5000 };
 describe('the scripts\' typed boundaries', () => {
   it('give every script that appends events the same leading arguments, in one order', () => {
     const lead = ['instance-a', '1000', '100', '5000'];
-    expect(createSessionScript.args({ ...common, member: '5', deadline: 2000, limit: 0, grant: 0 }).slice(0, 4)).toEqual(lead);
+    expect(createSessionScript.args({ ...common, member: '5', deadline: 2000, limit: 0, grant: 0, grantId: '', incarnation: '' }).slice(0, 4)).toEqual(lead);
     expect(destroySessionScript.args({ ...common, member: '5' }).slice(0, 4)).toEqual(lead);
     expect(sweepScript.args({ ...common, batch: 10 }).slice(0, 4)).toEqual(lead);
-    expect(releaseQuotaScript.args({ ...common, batch: 10 }).slice(0, 4)).toEqual(lead);
+    expect(releaseQuotaScript.args({ ...common, batch: 10, id: '1', incarnation: 'abc' }).slice(0, 4)).toEqual(lead);
   });
 
   it('send a create\'s deadline once', () => {
-    const args = createSessionScript.args({ ...common, member: '5', deadline: NO_DEADLINE, limit: 0, grant: 0 });
+    const args = createSessionScript.args({ ...common, member: '5', deadline: NO_DEADLINE, limit: 0, grant: 0, grantId: '', incarnation: '' });
     expect(args.filter((arg) => arg === String(NO_DEADLINE))).toHaveLength(1);
   });
 
