@@ -14,6 +14,7 @@ import { RedisSessionQuota } from './redis-session-quota.js';
 import { resolveRedisOptions, type RedisSessionStorageOptions } from './redis-storage-options.js';
 import type { Transition } from './redis-transition.js';
 import { RedisVerifier } from './redis-verifier.js';
+import { settlesWithin } from './settles-within.js';
 
 /**
  * Sessions in Redis (standalone or Cluster), shared by every application
@@ -246,9 +247,10 @@ export class RedisSessionStorage implements SessionStorage {
     // A call that just timed out says Redis is not answering: waiting for replies on closing would only add another commandTimeout.
     const grace = this.deadlines.timedOutRecently ? 0 : this.deadlines.timeout;
     for (const group of this.groups) group.close();
-    this.readers.close();
+    const readersClosed = this.readers.close();
     this.deadlines.close();
-    await this.connection.close(grace);
+    // A reader's connect in flight is bounded by its connect timeout, which an application's client may set high.
+    await Promise.all([this.connection.close(grace), settlesWithin(readersClosed, this.deadlines.timeout)]);
   }
 
   private groupOf(sessionId: SessionId, authKeyId: AuthKeyId | undefined): RedisKeyGroup {
