@@ -26,6 +26,8 @@ export interface TcpProxy {
   partitionWhere(command: string): number;
   /** Resets the connections that lost bytes or an end meanwhile; new ones go through as before. */
   heal(): void;
+  /** Resets every connection now with a TCP RST, as a host that went away does: each client sees ECONNRESET. */
+  resetAll(): void;
   /** Drops every connection and stops listening. */
   close(): Promise<void>;
 }
@@ -78,6 +80,12 @@ class Link {
     this.client.destroy();
     this.upstream.destroy();
   }
+
+  /** Resets the client's side with an RST (its peer gets ECONNRESET) and closes ours upstream. */
+  abort(): void {
+    this.client.resetAndDestroy();
+    this.upstream.destroy();
+  }
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
@@ -125,6 +133,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         if (link.broken) link.reset();
         else link.release();
       }
+    },
+    resetAll: () => {
+      for (const link of links) link.abort();
     },
     close: async () => {
       for (const link of links) link.reset();

@@ -2,8 +2,9 @@ import type { SessionLogger } from '../../core/session-logger.js';
 import { SessionStorageUnavailableError } from '../../core/session-storage-errors.js';
 import { IORedisAdapter } from './ioredis-adapter.js';
 import type { RedisCommands } from './redis-client.js';
-import { openCommandClient, readyEventOf, type RedisConnectionSource } from './redis-command-client.js';
+import { dropConnection, openCommandClient, readyEventOf, type RedisConnectionSource } from './redis-command-client.js';
 import { connectionMessages } from './redis-storage.messages.js';
+import { settlesWithin } from './settles-within.js';
 import { evalBySha, type AnyRedisScript, type RedisScript } from './scripts/define-script.js';
 
 /**
@@ -17,6 +18,8 @@ export class RedisConnection {
   /** Resolves with {@link client} once it exists (rejects if node-redis cannot be loaded). */
   readonly created: Promise<RedisCommands>;
   private readonly owned: boolean;
+  /** The first connect attempt of a client the storage opened, settled once it connected or gave up. */
+  private readonly connecting: Promise<void> | undefined;
   /** Settles once the client first became ready (and whatever else calls must wait for); cleared once passed. */
   private gate: Promise<void> | undefined;
   /** Scripts whose source went over the current connection; a reconnect (maybe to a restarted server) clears it. */
@@ -41,9 +44,10 @@ export class RedisConnection {
   /** Why the last attempt at a first connection failed; calls made meanwhile fail at once with it. */
   private connectError: SessionStorageUnavailableError | undefined;
 
-  constructor(source: RedisConnectionSource, commandTimeout: number, private readonly logger: SessionLogger) {
+  constructor(source: RedisConnectionSource, private readonly commandTimeout: number, private readonly logger: SessionLogger) {
     const opened = openCommandClient(source, commandTimeout, this.state);
     this.owned = opened.owned;
+    this.connecting = opened.connecting;
     this.everReady = opened.appConnects;
     this.gate = opened.connected;
     if (opened.client !== undefined) {
@@ -147,7 +151,13 @@ export class RedisConnection {
     return evalBySha(this.client, script, options).then(which.parse);
   }
 
-  /** Closes the client if the storage opened it, waiting up to `graceMs` for replies in flight; a borrowed one stays open. */
+  /**
+   * Closes the client if the storage opened it, waiting up to `graceMs` for
+   * replies in flight; a borrowed one stays open. Resolves once nothing the
+   * storage opened is open: a first connect still in flight is waited for
+   * (within commandTimeout, its connect timeout), and what it opens is
+   * dropped as it comes up (see guardOwned).
+   */
   async close(graceMs: number): Promise<void> {
     this.state.closed = true;
     this.unlisten();
@@ -161,13 +171,9 @@ export class RedisConnection {
     }
     this.unlisten();
     // A graceful close waits for the replies of commands in flight, which a stalled Redis never sends:
-    // past the grace the connection is dropped instead.
-    if (graceMs > 0 && (await settlesWithin(client.close(), graceMs))) return;
-    try {
-      client.destroy();
-    } catch {
-      // Never opened, or closed meanwhile.
-    }
+    // past the grace the connection is dropped instead. One not up yet has nothing in flight.
+    if (!(graceMs > 0 && client.isReady && (await settlesWithin(client.close(), graceMs)))) dropConnection(client);
+    if (this.connecting !== undefined) await settlesWithin(this.connecting, this.commandTimeout);
   }
 
   /** Follows the client's connection: a reconnect forgets the scripts sent; an outage is reported once when it starts and once when it ends. */
@@ -207,23 +213,6 @@ export class RedisConnection {
     this.logger.warn(connectionMessages.back(first, Date.now() - this.unavailableSince));
     this.unavailableSince = undefined;
   };
-}
-
-/** Whether `work` fulfilled within `ms`; a rejection (closing a client that never connected, or lost Redis) counts as not. */
-function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    work.then(
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(false);
-      },
-    );
-  });
 }
 
 /** A promise that only ever rejects, when told to; unwaited, its rejection is no unhandled rejection. */

@@ -99,9 +99,10 @@ export class RedisEventReaders implements StreamReading {
     return lag;
   }
 
-  close(): void {
+  /** Stops every reader; resolves once the connects they had in flight have settled, and what those opened is dropped. */
+  close(): Promise<unknown> {
     this.closed = true;
-    for (const reader of this.readers ?? []) reader.close();
+    return Promise.all((this.readers ?? []).map((reader) => reader.close()));
   }
 }
 
@@ -135,10 +136,14 @@ export interface RedisEventReaderOptions {
 export class RedisEventReader {
   private connection: ReaderConnection | undefined;
   private closed = false;
+  /** Aborted by close(): drops a connect in flight. */
+  private readonly closing = new AbortController();
   private running: Promise<void> | undefined;
   /** When a read last left the reader at the streams' ends; undefined before the first read. */
   private caughtUpAt: number | undefined;
   private reading = false;
+  /** The last connect started, settled (never rejecting) once it has; close() aborts it. */
+  private connecting: Promise<void> | undefined;
   /** Whether a read ever succeeded, so that the log tells "could not connect" from "lost its connection". */
   private everRead = false;
   private leaseTimer: NodeJS.Timeout | undefined;
@@ -178,15 +183,18 @@ export class RedisEventReader {
   /**
    * Stops reading at once. Not waiting for the loop: it may be inside a
    * connect or a backoff, and it announces nothing once closed; a connection
-   * that arrives late is destroyed where it arrives.
+   * that arrives late is destroyed where it arrives. Resolves once a connect
+   * in flight has settled, and what it opened is gone.
    */
-  close(): void {
+  close(): Promise<void> {
     this.closed = true;
     if (this.leaseTimer !== undefined) clearInterval(this.leaseTimer);
     for (const cursor of this.options.cursors) cursor.withinLease = false;
+    this.closing.abort();
     this.connection?.destroy();
     this.connection = undefined;
     for (const cursor of this.options.cursors) cursor.close();
+    return this.connecting ?? Promise.resolve();
   }
 
   private async run(): Promise<void> {
@@ -228,7 +236,8 @@ export class RedisEventReader {
   /** A fresh connection (the origin codes known are forgotten with the old one: a restarted Redis gives new codes); undefined once closed. */
   private async reconnect(): Promise<ReaderConnection | undefined> {
     const { source, groups, loss } = this.options;
-    const connecting = source.created.then((client) => openReaderConnection(client, groups, loss));
+    const connecting = source.created.then((client) => openReaderConnection(client, groups, loss, this.closing.signal));
+    this.connecting = connecting.then(() => undefined, () => undefined);
     const connection = await this.withWatchdog(connecting, 'connect').catch((error: unknown) => {
       // A connection that arrives after the watchdog gave up on it is nobody's: close it.
       connecting.then((late) => late.destroy(), () => undefined);

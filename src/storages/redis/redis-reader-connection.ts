@@ -1,4 +1,5 @@
 import type { RedisCommands } from './redis-client.js';
+import { dropConnection, guardOwned } from './redis-command-client.js';
 import type { RedisSessionKeys } from './redis-keys.js';
 import type { StreamAfter, StreamEntry, StreamStart } from './redis-stream-entry.js';
 import { readerAfterScript, readerStartScript } from './scripts/reader.script.js';
@@ -25,20 +26,25 @@ export interface ReaderConnection {
  * Opens a dedicated connection, duplicated from the command client, for an
  * event reader of the given key groups' streams (as BullMQ keeps a blocking
  * connection apart from its command one). `loss` is for the loss entries it
- * records.
+ * records. Once `closed` aborts, a connect in flight is dropped (its promise
+ * rejects), and so is a connection that comes up anyway.
  */
 export async function openReaderConnection(
   client: RedisCommands,
   groups: readonly RedisSessionKeys[],
   loss: { readonly origin: string; readonly maxLength: number },
+  closed: AbortSignal,
 ): Promise<ReaderConnection> {
-  const connection = client.duplicate(readerOverrides(client));
+  closed.throwIfAborted();
   // Errors surface through the pending read; the reader reports them once per outage.
-  connection.on('error', () => undefined);
+  const connection = guardOwned(client.duplicate(readerOverrides(client)), closed);
+  const drop = (): void => dropConnection(connection);
+  closed.addEventListener('abort', drop);
   try {
     await connection.connect();
   } catch (error) {
-    connection.destroy();
+    closed.removeEventListener('abort', drop);
+    drop();
     throw error;
   }
   const streamIndex = new Map(groups.map((keys, index) => [keys.events, index]));
@@ -56,11 +62,8 @@ export async function openReaderConnection(
       return names.map((name) => (typeof name === 'string' ? name : null));
     },
     destroy: () => {
-      try {
-        connection.destroy();
-      } catch {
-        // Already closed.
-      }
+      closed.removeEventListener('abort', drop);
+      drop();
     },
   };
 }

@@ -16,6 +16,7 @@ import { RedisSessionQuota } from './redis-session-quota.js';
 import { resolveRedisOptions, type RedisSessionStorageOptions } from './redis-storage-options.js';
 import type { Transition } from './redis-transition.js';
 import { RedisVerifier } from './redis-verifier.js';
+import { settlesWithin } from './settles-within.js';
 
 /**
  * Sessions in Redis (standalone or Cluster), shared by every application
@@ -255,9 +256,10 @@ export class RedisSessionStorage implements SessionStorage {
     const grace = this.deadlines.timedOutRecently ? 0 : this.deadlines.timeout;
     for (const group of this.groups) group.close();
     this.healer?.stop();
-    this.readers.close();
+    const readersClosed = this.readers.close();
     this.deadlines.close();
-    await this.connection.close(grace);
+    // A reader's connect in flight is bounded by its connect timeout, which an application's client may set high.
+    await Promise.all([this.connection.close(grace), settlesWithin(readersClosed, this.deadlines.timeout)]);
   }
 
   private async countNow(): Promise<number> {
