@@ -89,8 +89,8 @@ import { POOL_STATUS, TRANSFER } from './scripts/quota-status.js';
  * commandTimeout when a pass was stuck on a dead connection), and recounted
  * in three round trips (or, when a recount was cut off, after its hold
  * lapses, half a commandTimeout). So, with the defaults, capacity is back
- * within 2 × commandTimeout + 2 s = 6 s of the fault's end (README,
- * "maxSessions with N > 1").
+ * within 2 × commandTimeout + 2 s = 6 s of the fault's end (docs/cluster.md,
+ * "The limit heals").
  *
  * Below the limit, a create is refused only while unused quota is out of
  * reach: held by a group whose node does not answer (as long as it does
