@@ -180,7 +180,7 @@ export class RedisSessionStorage implements SessionStorage {
    * reader knows where its stream ends, so every later transition reaches this
    * instance. Rejects with `SessionStorageTimeoutError` after `commandTimeout`,
    * and with `RedisKeyLayoutError` when the data in Redis is laid out
-   * differently (another `shards`; see the README on changing it).
+   * differently (another `shards`; see docs/cluster.md on changing it).
    */
   ready(): Promise<void> {
     return bounded(this.deadlines, this.connection.afterReady(async () => {

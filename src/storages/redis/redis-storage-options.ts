@@ -37,9 +37,9 @@ export interface RedisSessionStorageOptions extends SessionLifetimeOptions {
   streamMaxLength?: number;
   /**
    * Answer `hasSession` of sessions this instance knows to be live from a local
-   * replica fed by the event stream, with no Redis command (see the README's
-   * topology section for the staleness bound). Default true; false asks Redis
-   * on every lookup.
+   * replica fed by the event stream, with no Redis command, within
+   * `maxStaleness` (docs/redis.md). Default true; false asks Redis on every
+   * lookup.
    */
   localReads?: boolean;
   /**

@@ -52,16 +52,16 @@ export const layoutMessages = {
     const start = 'RedisSessionStorage refuses to use data laid out differently from its options';
     if (typeof recorded === 'string') {
       return `${start}: ${keys.single.sessions} and ${keys.single.events} hold data in the one-group layout (shards: 1, written by a version `
-        + `that did not record its layout), but this storage has shards: ${wanted.shards}. Start it with shards: 1, or migrate (README, "Changing shards").`;
+        + `that did not record its layout), but this storage has shards: ${wanted.shards}. Start it with shards: 1, or migrate (docs/cluster.md, "Changing shards").`;
     }
     if (recorded.layout !== wanted.layout) return `${start}: ${keys.layout} records layout ${JSON.stringify(recorded.layout)}, this version writes ${JSON.stringify(wanted.layout)}.`;
     if (recorded.shards !== wanted.shards) {
       return `${start}: ${keys.layout} records shards: ${recorded.shards}, this storage has shards: ${wanted.shards}. `
-        + 'Every instance of a key prefix must use the same shards; to change it, migrate (README, "Changing shards").';
+        + 'Every instance of a key prefix must use the same shards; to change it, migrate (docs/cluster.md, "Changing shards").';
     }
     const limit = (value: number) => (value === 0 ? 'no maxSessions' : `maxSessions: ${value}`);
     return `${start}: ${keys.layout} records ${limit(recorded.maxSessions)} for its ${recorded.shards} key groups, this storage has ${limit(wanted.maxSessions)}. `
-      + 'With shards > 1 the limit is the prefix\'s, shared by every instance; to change it, see the README ("Changing maxSessions").';
+      + 'With shards > 1 the limit is the prefix\'s, shared by every instance; to change it, see docs/cluster.md ("Changing maxSessions").';
   },
 };
 
