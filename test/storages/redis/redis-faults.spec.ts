@@ -579,7 +579,7 @@ for (const kind of REDIS_CLIENT_KINDS) for (const shards of [1, 12]) describeRed
 
     let resolved = 0;
     const settling = new Conditions();
-    const calls = Array.from({ length: 2000 }, (_, i) => {
+    const start = (i: number): Promise<boolean> => {
       const peer = i % 2 === 0 ? a : b;
       const id = BigInt(i >> 1);
       const call = i % 4 < 2 ? peer.subject.createSession(id) : peer.subject.destroySession(id - 1n);
@@ -589,9 +589,15 @@ for (const kind of REDIS_CLIENT_KINDS) for (const shards of [1, 12]) describeRed
       };
       call.then(count, count);
       return call;
-    });
-    // Mid-burst: some calls done, most still in flight (scripts queued, or own events awaited).
+    };
+    const calls = Array.from({ length: 1000 }, (_, i) => start(i));
     await settling.until(() => resolved >= 50, '50 settled calls');
+    // The second half of the burst is held in Redis by a pause, so that calls are
+    // surely in flight when it dies: the first half alone can finish in the time a
+    // kill takes. Calls of the first half may still wait for their own events.
+    await raw.sendCommand(['CLIENT', 'PAUSE', '60000', 'WRITE']);
+    for (let i = 1000; i < 2000; i++) calls.push(start(i));
+    await untilClients(raw, (clients) => clients.some((client) => client.cmd === 'evalsha' && client.flags.includes('b')), 'a script held by the pause');
     const killed = performance.now();
     await server.kill();
     const outcomes = await Promise.allSettled(calls);
