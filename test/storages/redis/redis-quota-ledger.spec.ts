@@ -10,6 +10,8 @@ import { HEAL_INTERVAL_MS } from '../../../src/storages/redis/redis-quota-healer
 import { layoutKeys, type RedisLayoutKeys, type RedisSessionKeys } from '../../../src/storages/redis/redis-keys';
 import type { RedisScript } from '../../../src/storages/redis/scripts/define-script';
 import { createSessionScript } from '../../../src/storages/redis/scripts/create-session.script';
+import { groupRecountScript } from '../../../src/storages/redis/scripts/group-recount.script';
+import { poolRecountStartScript } from '../../../src/storages/redis/scripts/pool-recount-start.script';
 import { poolTakeScript } from '../../../src/storages/redis/scripts/pool-take.script';
 import { POOL_STATUS } from '../../../src/storages/redis/scripts/quota-status';
 import { LIMIT, TRANSITION } from '../../../src/storages/redis/scripts/transition-status';
@@ -172,6 +174,31 @@ describeRedis('the quota ledger (real redis-server, shards: 4)', () => {
     }
     expect(created).toBe(10);
     expect(logger.warnings).toContainEqual(expect.stringMatching(/^Recounted the session limit .* the pool now 10$/));
+    await expect(raw.hGet(layout.ledger, 'counted')).resolves.toBe('1');
+  });
+
+  it('recounts again after a recount cut off between its start and its finish: the pool it created empty never stays so', async () => {
+    const prefix = freshPrefix();
+    const layout = layoutKeys(prefix);
+    // A new prefix's first recount, cut off before its finish (its connection killed): the pool exists, empty, and
+    // the ledger has an incarnation, but nothing was counted. Its hold lapses at once.
+    const groups = storage(prefix).storage.keyGroups;
+    await Promise.all(open.splice(0).map((closing) => closing.close()));
+    const started = await run(poolRecountStartScript, layout, { id: 'cut-off', until: (await redisNow()) - 1 });
+    if (!started.started) throw new Error('the recount did not start');
+    // Its groups were read (each records the ledger's incarnation); the finish never came.
+    for (const keys of groups) await run(groupRecountScript, keys, { incarnation: started.incarnation, low: started.low, transfers: [] });
+    await expect(raw.get(layout.pool)).resolves.toBe('0');
+    const { storage: store } = storage(prefix);
+    let created = 0;
+    for (let i = 0; i < 30; i++) {
+      try {
+        if (await store.createSession(spreadId(i))) created++;
+      } catch (error) {
+        expect(error).toBeInstanceOf(SessionLimitError);
+      }
+    }
+    expect(created).toBe(20);
     await expect(raw.hGet(layout.ledger, 'counted')).resolves.toBe('1');
   });
 

@@ -28,10 +28,11 @@ local POOL, LEDGER, LAYOUT = KEYS[1], KEYS[2], KEYS[3]
 local CLOCK = redis.call('TIME')
 local REDIS_MS = tonumber(CLOCK[1]) * 1000 + math.floor(tonumber(CLOCK[2]) / 1000)
 -- The incarnation when transfers may start now; else nil and the status that says why. A recount
--- whose hold has lapsed is dropped here, so that its finish, if it comes late, is refused.
+-- whose hold has lapsed is dropped here, so that its finish, if it comes late, is refused. Until a
+-- recount has finished, the pool is not counted: one cut off after its start leaves it empty.
 local function open_pool()
-  local state = redis.call('HMGET', LEDGER, 'inc', 'recount', 'until')
-  if (not state[1]) or redis.call('EXISTS', POOL) == 0 then return nil, ${POOL_STATUS.uncounted} end
+  local state = redis.call('HMGET', LEDGER, 'inc', 'recount', 'until', 'counted')
+  if (not state[1]) or (not state[4]) or redis.call('EXISTS', POOL) == 0 then return nil, ${POOL_STATUS.uncounted} end
   if state[2] then
     if REDIS_MS <= tonumber(state[3]) then return nil, ${POOL_STATUS.frozen} end
     redis.call('HDEL', LEDGER, 'recount', 'until')
