@@ -153,14 +153,20 @@ for (const kind of REDIS_CLIENT_KINDS) describeRedis(`RedisSessionStorage agains
     const raw = createClient({ url: server.url });
     await raw.connect();
     try {
+      // The sequence too is as it was: a hole in it would read as events lost.
+      const sequence = async () => Number((await raw.get(storage.redisKeys.sequence)) ?? 0);
       await raw.set(storage.redisKeys.events, 'not a stream');
       await expect(storage.createSession(1n)).rejects.toBeInstanceOf(SessionStorageUnavailableError);
       await expect(storage.hasSession(1n)).resolves.toBe(false);
+      await expect(raw.zCard(storage.redisKeys.sessions)).resolves.toBe(0);
+      await expect(sequence()).resolves.toBe(0);
       await raw.del(storage.redisKeys.events);
       await expect(storage.createSession(1n)).resolves.toBe(true);
+      await expect(sequence()).resolves.toBe(1);
       await raw.set(storage.redisKeys.events, 'not a stream');
       await expect(storage.destroySession(1n)).rejects.toBeInstanceOf(SessionStorageUnavailableError);
       await expect(storage.hasSession(1n)).resolves.toBe(true);
+      await expect(sequence()).resolves.toBe(1);
     } finally {
       await raw.close();
     }

@@ -12,11 +12,14 @@ import { NO_DEADLINE } from '../redis-keys.js';
  * replies carry REDIS_MS so the instance keeps learning the clock
  * (RedisClock).
  *
- * Redis does not roll back a script that fails midway, so each script reads
- * the sorted set first (failing before any write if the key is of the wrong
- * type), then appends the event (failing before the change if the stream key
- * is), and changes the set last. The sequence is read before and written
- * after the XADD, so a failing XADD leaves no hole in it.
+ * Redis does not roll back a script that fails midway, so a script undoes
+ * by hand what it wrote before a command that failed: the sequence is one
+ * INCR, taken back (DECR) when its XADD fails (a stream key of the wrong
+ * type, an entry Redis refuses), so that no hole is left in it; a change
+ * made before its event (create's ZADD NX, which says by itself whether the
+ * member is new) is undone by the `undo` the script passes to append. Each
+ * transition so runs the fewest commands it can: TIME, the change, INCR,
+ * the origin's HGET, XADD.
  *
  * Origins are interned: a 36-character instance id would be half of each
  * entry. The origins hash maps `i:<instance id>` to a small code, `c:<code>`
@@ -39,9 +42,10 @@ local function code_of()
   end
   return origin_code
 end
--- deadline: the idle deadline to record ('${NO_DEADLINE}' or nil records none)
-local function append(kind, member, deadline)
-  local n = (tonumber(redis.call('GET', KEYS[3])) or 0) + 1
+-- deadline: the idle deadline to record ('${NO_DEADLINE}' or nil records none); undo: what to take
+-- back, besides the sequence, if the XADD fails (the script then fails with the XADD's error)
+local function append(kind, member, deadline, undo)
+  local n = redis.call('INCR', KEYS[3])
   local sep = string.find(member, ':', 1, true)
   local xadd = {'XADD', KEYS[2], 'MAXLEN', '~', MAXLEN, '*', '${ENTRY.type}', kind}
   if sep then
@@ -52,8 +56,12 @@ local function append(kind, member, deadline)
   local at = #xadd
   xadd[at + 1], xadd[at + 2], xadd[at + 3], xadd[at + 4] = '${ENTRY.originCode}', code_of(), '${ENTRY.sequence}', n
   if deadline and deadline ~= '${NO_DEADLINE}' then xadd[at + 5], xadd[at + 6] = '${ENTRY.deadline}', deadline end
-  local id = redis.call(unpack(xadd))
-  redis.call('SET', KEYS[3], n)
+  local id = redis.pcall(unpack(xadd))
+  if type(id) == 'table' then
+    redis.call('DECR', KEYS[3])
+    if undo then undo() end
+    error(id)
+  end
   return id
 end
 -- Expires up to limit lapsed sessions, appending their ids to ids; returns how many.

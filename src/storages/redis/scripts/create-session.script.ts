@@ -34,13 +34,17 @@ if grant > 0 and accepts(KEYS[6], ARGV[10]) and not read_mark(KEYS[6], ARGV[10],
   write_mark(KEYS[6], ARGV[10], ARGV[9], '+', grant, FENCE)
 end
 local ids = {}
-local score = redis.call('ZSCORE', KEYS[1], member)
-if score then
-  if tonumber(score) > NOW then return {${TRANSITION.unchanged}, REDIS_MS} end
-  ids[#ids + 1] = append('${ENTRY_TYPE.expired}', member)
-  redis.call('ZREM', KEYS[1], member)
-end
 local max, full = tonumber(ARGV[7]), ${TRANSITION.limitReached}
+-- Without a limit, ZADD NX both tests and adds: a new member (the common case) costs no ZSCORE.
+local added = max == ${LIMIT.none} and redis.call('ZADD', KEYS[1], 'NX', deadline, member) == 1
+if not added then
+  local score = redis.call('ZSCORE', KEYS[1], member)
+  if score then
+    if tonumber(score) > NOW then return {${TRANSITION.unchanged}, REDIS_MS} end
+    ids[#ids + 1] = append('${ENTRY_TYPE.expired}', member)
+    redis.call('ZREM', KEYS[1], member)
+  end
+end
 -- One group counts its live sessions (exact); a quota counts every member until it is expired (never over).
 local function held()
   if full == ${TRANSITION.limitReached} then return redis.call('ZCOUNT', KEYS[1], '(' .. NOW, '+inf') end
@@ -55,8 +59,12 @@ if (max > 0 or full == ${TRANSITION.quotaUsedUp}) and redis.call('ZCARD', KEYS[1
     return ids
   end
 end
-ids[#ids + 1] = append('${ENTRY_TYPE.created}', member, deadline)
-redis.call('ZADD', KEYS[1], deadline, member)
+if added then
+  ids[#ids + 1] = append('${ENTRY_TYPE.created}', member, deadline, function() redis.call('ZREM', KEYS[1], member) end)
+else
+  ids[#ids + 1] = append('${ENTRY_TYPE.created}', member, deadline)
+  redis.call('ZADD', KEYS[1], deadline, member)
+end
 table.insert(ids, 1, REDIS_MS)
 table.insert(ids, 1, ${TRANSITION.done})
 return ids
