@@ -99,7 +99,7 @@ function optionArgs(options: BenchOptions): string[] {
 // ---------------------------------------------------------------- figures
 
 export type Better = 'higher' | 'lower';
-export type Unit = 'ops/s' | 'events/s' | 'cycles/s' | 'B/session' | 's' | 'ms' | 'cmd/lookup' | 'share';
+export type Unit = 'ops/s' | 'events/s' | 'cycles/s' | 'B/session' | 's' | 'ms' | 'µs' | 'cmd/lookup' | 'cmd/transition' | 'share';
 
 export interface Stats {
   median: number;
@@ -240,6 +240,15 @@ export interface RateVariant {
   /** Operations one call of `run` performs. */
   ops: number;
   run(): Promise<unknown> | unknown;
+  /**
+   * Called right before each timed round (not the warm-up ones), outside the
+   * timing: to read counters (CPU time, a server's statistics) that
+   * {@link afterRound} reads again, so a variant can report per-round costs
+   * beside its rate.
+   */
+  beforeRound?(): Promise<unknown> | unknown;
+  /** Called right after each timed round, outside the timing (see {@link beforeRound}). */
+  afterRound?(): Promise<unknown> | unknown;
 }
 
 export interface SuiteContext {
@@ -254,7 +263,9 @@ export interface SuiteContext {
    * Runs every variant `warmup` times untimed, then `rounds` times timed,
    * interleaved (the order reversed every other round), after forced garbage
    * collections, and returns each
-   * variant's operations per second, one sample per round.
+   * variant's operations per second, one sample per round. A variant's
+   * `beforeRound` / `afterRound`, when it has them, run around each of its
+   * timed rounds, untimed.
    */
   rates<K extends string>(variants: Record<K, RateVariant>, rounds?: number): Promise<Record<K, number[]>>;
   /** Runs a task registered with {@link defineTask} in a fresh `node --expose-gc` process. */
@@ -289,9 +300,11 @@ async function measureRates<K extends string>(variants: Record<K, RateVariant>, 
     const order = round % 2 === 0 ? names : [...names].reverse();
     for (const name of order) {
       const variant = variants[name];
+      await variant.beforeRound?.();
       const start = process.hrtime.bigint();
       await variant.run();
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      await variant.afterRound?.();
       samples[name].push(variant.ops / seconds);
     }
   }
@@ -450,8 +463,12 @@ export function format(value: number, unit: Unit): string {
       return `${number(value)} s`;
     case 'ms':
       return `${number(value)} ms`;
+    case 'µs':
+      return `${number(value)} µs`;
     case 'cmd/lookup':
       return `${number(value)} cmd/lookup`;
+    case 'cmd/transition':
+      return `${number(value)} cmd/transition`;
     case 'share':
       return number(value);
   }

@@ -6,7 +6,10 @@
  * - hasSession through a SessionSubject (reader running) with 1000 calls in
  *   flight, against EXISTS on plain keys;
  * - createSession + destroySession through the subject, each event recorded in
- *   the stream and announced before the call resolves, against SET NX + DEL;
+ *   the stream and announced before the call resolves, against SET NX + DEL
+ *   and against the script floor (one EVALSHA per transition: ZADD or ZREM
+ *   plus XADD MAXLEN ~), with what each transition costs beside its rate:
+ *   Node CPU, redis-server CPU and the commands Redis ran;
  * - the latency of an event from the instance that makes a transition to the
  *   observer of another instance, at a steady 10^4 events/s, against a bare
  *   XADD read by XREAD BLOCK on a second connection (what the storage does).
@@ -22,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { createClient } from 'redis';
 import { SessionSubject, type SessionEvent, type SessionObserver } from '../../src/index.js';
 import { RedisSessionStorage } from '../../src/storages/redis/index.js';
-import { collectGarbage, type Suite, type SuiteContext } from '../harness.js';
+import { collectGarbage, stats, type RateVariant, type Suite, type SuiteContext } from '../harness.js';
 import { IdStream, lookupIds } from '../ids.js';
 import { expectEqual, RecordingLogger, sizeText } from '../support.js';
 
@@ -377,11 +380,106 @@ async function openRawStream(client: RawClient, key: string, logger: RecordingLo
   };
 }
 
+// ---------------------------------------------------------------- the script floor and transition costs
+
+/** What the storage's stream is trimmed to by default (`MAXLEN ~`); the floor trims its own stream the same way. */
+const FLOOR_STREAM_MAX_LENGTH = 100_000;
+/** The score the floor gives its members: the storage's "no idle deadline" score. */
+const FLOOR_SCORE = String(Number.MAX_SAFE_INTEGER);
+
+/**
+ * The script floor: the least a transition recorded in Redis takes, one
+ * script per transition that changes the sorted set and appends the event.
+ * KEYS = [sorted set, stream], ARGV = [mode ('c' create, 'd' destroy), member,
+ * score]. Replies the ZADD / ZREM count (1 when it changed the set).
+ */
+const FLOOR_SCRIPT = `
+local changed
+if ARGV[1] == 'c' then
+  changed = redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+else
+  changed = redis.call('ZREM', KEYS[1], ARGV[2])
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', '${FLOOR_STREAM_MAX_LENGTH}', '*', 't', ARGV[1], 's', ARGV[2])
+return changed
+`;
+
+/** Counters of the whole redis-server, read with INFO. */
+interface RedisCounters {
+  /** used_cpu_sys + used_cpu_user, seconds. */
+  cpuSeconds: number;
+  /** Calls of every command but EVAL / EVALSHA (whose inner commands are counted), SCRIPT, INFO, CONFIG and XREAD. */
+  commands: number;
+  /** Calls of XREAD (a storage's reader). */
+  xreads: number;
+}
+
+/** Commands not counted as a transition's: the scripts themselves (their inner commands count), the bench's own probes, the reader. */
+const UNCOUNTED_COMMAND = /^(eval|evalsha|eval_ro|evalsha_ro|script|info|config)(\|.*)?$/;
+
+async function redisCounters(probe: RawClient): Promise<RedisCounters> {
+  const commandStats = String(await probe.sendCommand(['INFO', 'commandstats']));
+  const cpu = String(await probe.sendCommand(['INFO', 'cpu']));
+  const field = (name: string) => {
+    const match = new RegExp(`^${name}:([0-9.]+)`, 'm').exec(cpu);
+    if (match === null) throw new Error(`INFO cpu has no ${name}`);
+    return Number(match[1]);
+  };
+  let commands = 0;
+  let xreads = 0;
+  for (const match of commandStats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    const name = match[1]!;
+    if (name === 'xread') xreads += Number(match[2]);
+    else if (!UNCOUNTED_COMMAND.test(name)) commands += Number(match[2]);
+  }
+  return { cpuSeconds: field('used_cpu_sys') + field('used_cpu_user'), commands, xreads };
+}
+
+/** Per timed round of a variant, per transition: this process's CPU (µs), redis-server's CPU (µs), commands and XREADs. */
+interface TransitionCosts {
+  nodeCpu: number[];
+  redisCpu: number[];
+  commands: number[];
+  xreads: number[];
+}
+
+/**
+ * `variant` with `beforeRound` / `afterRound` that read this process's CPU
+ * time (`process.cpuUsage()`, every thread) and redis-server's counters
+ * (INFO, on `probe`, a connection of its own) around each timed round, the
+ * CPU readings innermost, and record their deltas divided by `transitions`.
+ */
+function metered(variant: RateVariant, transitions: number, probe: RawClient): { variant: RateVariant; costs: TransitionCosts } {
+  const costs: TransitionCosts = { nodeCpu: [], redisCpu: [], commands: [], xreads: [] };
+  let redisBefore: RedisCounters | undefined;
+  let cpuBefore: NodeJS.CpuUsage | undefined;
+  return {
+    costs,
+    variant: {
+      ops: variant.ops,
+      run: () => variant.run(),
+      async beforeRound() {
+        redisBefore = await redisCounters(probe);
+        cpuBefore = process.cpuUsage();
+      },
+      async afterRound() {
+        const cpu = process.cpuUsage(cpuBefore);
+        const redisAfter = await redisCounters(probe);
+        costs.nodeCpu.push((cpu.user + cpu.system) / transitions);
+        costs.redisCpu.push(((redisAfter.cpuSeconds - redisBefore!.cpuSeconds) * 1e6) / transitions);
+        costs.commands.push((redisAfter.commands - redisBefore!.commands) / transitions);
+        costs.xreads.push((redisAfter.xreads - redisBefore!.xreads) / transitions);
+      },
+    },
+  };
+}
+
 // ---------------------------------------------------------------- the suite
 
 export const redisSuite: Suite = {
   name: 'redis',
-  description: 'RedisSessionStorage on a redis-server of its own: hasSession vs EXISTS, create+destroy vs SET NX+DEL, cross-instance event latency vs XADD→XREAD',
+  description:
+    'RedisSessionStorage on a redis-server of its own: hasSession vs EXISTS, create+destroy vs SET NX+DEL and vs the script floor (with Node CPU, Redis CPU and commands per transition), cross-instance event latency vs XADD→XREAD',
   async run(ctx) {
     const n = ctx.pick({ quick: 10_000, default: 100_000 });
     const lookups = ctx.pick({ quick: 10_000, default: 200_000 });
@@ -391,6 +489,10 @@ export const redisSuite: Suite = {
     const rate = EVENT_RATE.toLocaleString('en-US');
     const hasLabel = `subject.hasSession, ${sizeText(n)} sessions, ${IN_FLIGHT} in flight, vs EXISTS`;
     const cycleLabel = `subject.createSession + destroySession (event recorded and announced), ${IN_FLIGHT} ids in flight, vs SET NX + DEL`;
+    const floorLabel = `subject.createSession + destroySession (event recorded and announced), ${IN_FLIGHT} ids in flight, vs the script floor`;
+    const nodeCpuLabel = `Node CPU per transition (process.cpuUsage, user + system, every thread), subject create + destroy vs the script floor`;
+    const redisCpuLabel = `redis-server CPU per transition (INFO cpu, used_cpu_user + used_cpu_sys, the subject's reader included), subject vs the script floor`;
+    const commandsLabel = `Redis commands per transition (INFO commandstats: those scripts ran and any other, not EVALSHA/EVAL/SCRIPT/INFO nor the reader's XREAD), subject vs the script floor`;
     const latencyLabel = (p: string) => `event latency ${p}, A's call → B's observer, at ${rate} events/s, vs XADD → XREAD`;
     const rateLabel = `events/s B received in the latency runs (paced at ${rate}/s)`;
     const untimedNote = 'context: the baseline client without its per-command timeout';
@@ -402,6 +504,10 @@ export const redisSuite: Suite = {
         ['redis.has-vs-exists-untimed', hasLabel, 'ops/s', 'higher'],
         ['redis.cycle-vs-set-del', cycleLabel, 'cycles/s', 'higher'],
         ['redis.cycle-vs-set-del-untimed', cycleLabel, 'cycles/s', 'higher'],
+        ['redis.cycle-vs-script-floor', floorLabel, 'cycles/s', 'higher'],
+        ['redis.node-cpu-per-transition', nodeCpuLabel, 'µs', 'lower'],
+        ['redis.redis-cpu-per-transition', redisCpuLabel, 'µs', 'lower'],
+        ['redis.commands-per-transition', commandsLabel, 'cmd/transition', 'lower'],
         ['redis.latency-p50', latencyLabel('p50'), 'ms', 'lower'],
         ['redis.latency-p99', latencyLabel('p99'), 'ms', 'lower'],
         ['redis.latency-p99-untimed', latencyLabel('p99'), 'ms', 'lower'],
@@ -425,6 +531,8 @@ export const redisSuite: Suite = {
       // its calls with a timer of its own.
       const raw = await connectRaw(rawClient(server.url, false), 'raw client', logger, closables);
       const untimed = await connectRaw(rawClient(server.url, true), 'untimed raw client', logger, closables);
+      // Reads redis-server's INFO around the timed rounds, on a connection no variant uses.
+      const probe = await connectRaw(rawClient(server.url, true), 'INFO probe', logger, closables);
       const rawKey = (id: bigint) => `raw:${id}`;
 
       // ------------------------------------------------------------ hasSession vs EXISTS
@@ -476,21 +584,53 @@ export const redisSuite: Suite = {
           expectEqual(done, cycles, `${what} keys set and deleted`);
         },
       });
-      ctx.progress(`${cycles} create + destroy cycles per round, ${IN_FLIGHT} ids in flight`);
-      const cycle = await ctx.rates({
-        subject: {
+      // The script floor: one EVALSHA per transition on the client without the per-command timeout
+      // (the storage bounds its calls with a timer of its own, so that is the client it is held to).
+      const floorSha = await untimed.scriptLoad(FLOOR_SCRIPT);
+      const floorKeys = ['floor:sessions', 'floor:events'];
+      const floorTransition = async (mode: 'c' | 'd', id: bigint) =>
+        (await untimed.evalSha(floorSha, { keys: floorKeys, arguments: [mode, `${id}`, FLOOR_SCORE] })) === 1;
+      const cycleTransitions = 2 * cycles;
+      const subjectCycles = metered(
+        {
           ops: cycles,
           async run() {
             calls = 0;
             const done = await inFlight(cycles, IN_FLIGHT, async (i) => (await subject.createSession(fresh[i])) && subject.destroySession(fresh[i]));
             expectEqual(done, cycles, 'sessions created and destroyed');
             // Each call resolves once this instance's observers have the event.
-            expectEqual(calls, 2 * cycles, 'observer calls');
+            expectEqual(calls, cycleTransitions, 'observer calls');
           },
         },
+        cycleTransitions,
+        probe,
+      );
+      const floorCycles = metered(
+        {
+          ops: cycles,
+          async run() {
+            const done = await inFlight(cycles, IN_FLIGHT, async (i) => (await floorTransition('c', fresh[i])) && floorTransition('d', fresh[i]));
+            expectEqual(done, cycles, 'script floor members added and removed');
+          },
+        },
+        cycleTransitions,
+        probe,
+      );
+      ctx.progress(`${cycles} create + destroy cycles per round, ${IN_FLIGHT} ids in flight`);
+      const cycle = await ctx.rates({
+        subject: subjectCycles.variant,
         setDel: setAndDelete(raw, 'raw'),
         untimed: setAndDelete(untimed, 'untimed raw'),
+        floor: floorCycles.variant,
       });
+      const subjectCosts = subjectCycles.costs;
+      const floorCosts = floorCycles.costs;
+      const median = (samples: number[]) => stats(samples).median;
+      ctx.progress(
+        `  per transition, subject / floor: Node CPU ${median(subjectCosts.nodeCpu).toFixed(1)} / ${median(floorCosts.nodeCpu).toFixed(1)} µs, ` +
+          `Redis CPU ${median(subjectCosts.redisCpu).toFixed(1)} / ${median(floorCosts.redisCpu).toFixed(1)} µs, ` +
+          `commands ${median(subjectCosts.commands).toFixed(2)} / ${median(floorCosts.commands).toFixed(2)}, XREAD ${median(subjectCosts.xreads).toFixed(3)} / ${median(floorCosts.xreads).toFixed(3)}`,
+      );
       subject.unsubscribe(counting);
 
       // ------------------------------------------------------------ cross-instance latency
@@ -576,6 +716,52 @@ export const redisSuite: Suite = {
         baseline: { label: 'SET key 1 NX + DEL key, commandOptions { timeout: 0 }', samples: cycle.untimed },
         note: untimedNote,
         params: { cyclesPerRound: cycles, inFlight: IN_FLIGHT, observers: 1 },
+      });
+      const floorBaseline = 'EVALSHA per transition: ZADD / ZREM + XADD MAXLEN ~ 100000, no per-command timeout';
+      const floorParams = { cyclesPerRound: cycles, transitionsPerRound: cycleTransitions, inFlight: IN_FLIGHT, observers: 1, streamMaxLength: FLOOR_STREAM_MAX_LENGTH };
+      ctx.figure({
+        id: 'redis.cycle-vs-script-floor',
+        label: floorLabel,
+        unit: 'cycles/s',
+        better: 'higher',
+        value: cycle.subject,
+        baseline: { label: floorBaseline, samples: cycle.floor },
+        target: { ratio: 0.6 },
+        params: floorParams,
+      });
+      ctx.figure({
+        id: 'redis.node-cpu-per-transition',
+        label: nodeCpuLabel,
+        unit: 'µs',
+        better: 'lower',
+        value: subjectCosts.nodeCpu,
+        baseline: { label: 'the script floor, the same rounds', samples: floorCosts.nodeCpu },
+        // At most 2.5 times the floor's: the ratio (floor / subject) at least 0.4.
+        target: { ratio: 1 / 2.5 },
+        note: 'target: ≤ 2.5× the floor',
+        params: floorParams,
+      });
+      ctx.figure({
+        id: 'redis.redis-cpu-per-transition',
+        label: redisCpuLabel,
+        unit: 'µs',
+        better: 'lower',
+        value: subjectCosts.redisCpu,
+        baseline: { label: 'the script floor, the same rounds', samples: floorCosts.redisCpu },
+        // At most 1.6 times the floor's: the ratio (floor / subject) at least 0.625.
+        target: { ratio: 1 / 1.6 },
+        note: 'target: ≤ 1.6× the floor',
+        params: floorParams,
+      });
+      ctx.figure({
+        id: 'redis.commands-per-transition',
+        label: commandsLabel,
+        unit: 'cmd/transition',
+        better: 'lower',
+        value: subjectCosts.commands,
+        baseline: { label: 'the script floor: ZADD / ZREM + XADD', samples: floorCosts.commands },
+        note: `context; XREAD per transition, not counted: ${Number(median(subjectCosts.xreads).toPrecision(3))} in the subject's rounds, ${Number(median(floorCosts.xreads).toPrecision(3))} in the floor's`,
+        params: floorParams,
       });
       const latencyParams = { eventsPerSecond: EVENT_RATE, secondsPerRound: latencySeconds, paceMs: PACE_MS };
       const rawLatencyLabel = 'XADD, XREAD BLOCK on a 2nd connection, createClient defaults';
