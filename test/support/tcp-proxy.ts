@@ -81,9 +81,16 @@ class Link {
     this.upstream.destroy();
   }
 
-  /** Resets the client's side with an RST (its peer gets ECONNRESET) and closes ours upstream. */
+  /**
+   * Resets the client's side with an RST (its peer gets ECONNRESET) and
+   * closes ours upstream. A socket whose peer already ended it is shutting
+   * down: libuv refuses to reset it, and Node then never closes its handle
+   * (the process spins at exit in Environment::CleanupHandles), so it is
+   * only destroyed.
+   */
   abort(): void {
-    this.client.resetAndDestroy();
+    if (this.client.writableEnded) this.client.destroy();
+    else this.client.resetAndDestroy();
     this.upstream.destroy();
   }
 }
