@@ -656,7 +656,16 @@ export const redisSuite: Suite = {
       // EVAL, and a call issued after it can overtake it.
       const storageWriter: LatencyWriter = {
         issue(created, id, completed) {
-          (created ? subjectA.createSession(id) : subjectA.destroySession(id)).then(completed, () => completed(false));
+          (created ? subjectA.createSession(id) : subjectA.destroySession(id)).then(
+            (changed) => {
+              if (!changed) process.stderr.write(`latency run: ${created ? 'createSession' : 'destroySession'}(${id}) resolved false\n`);
+              completed(changed);
+            },
+            (error: unknown) => {
+              process.stderr.write(`latency run: ${created ? 'createSession' : 'destroySession'}(${id}) failed: ${String(error)}\n`);
+              completed(false);
+            },
+          );
         },
       };
       const rawStream = await openRawStream(raw, 'raw-latency:events', logger, closables);

@@ -61,10 +61,16 @@ export class RedisClock {
 
   /** `localDeadline` on Redis's clock (ms), reading Redis's clock first when the offset is unknown. */
   async fence(localDeadline: number): Promise<number> {
-    if (this.current === undefined || this.generation !== this.connection.generation) {
-      const redisMs = await this.connection.run(clockScript, this.routeKey, undefined);
-      this.learn(redisMs, localNow());
-    }
+    const known = this.knownFence(localDeadline);
+    if (known !== undefined) return known;
+    const redisMs = await this.connection.run(clockScript, this.routeKey, undefined);
+    this.learn(redisMs, localNow());
     return localDeadline + Math.max(this.current!, this.previous ?? -Infinity);
+  }
+
+  /** `localDeadline` on Redis's clock, or undefined while the offset is unknown: a transition's common path, with no promise. */
+  knownFence(localDeadline: number): number | undefined {
+    if (this.current === undefined || this.generation !== this.connection.generation) return undefined;
+    return localDeadline + Math.max(this.current, this.previous ?? -Infinity);
   }
 }

@@ -7,7 +7,7 @@ import { NO_DEADLINE, type RedisSessionKeys } from './redis-keys.js';
 import type { RedisStreamCursor } from './redis-stream-cursor.js';
 import type { Transition } from './redis-transition.js';
 import type { AppendArgs } from './scripts/append-event.lua.js';
-import { createSessionScript } from './scripts/create-session.script.js';
+import { createSessionScript, type CreateArgs } from './scripts/create-session.script.js';
 import { destroySessionScript } from './scripts/destroy-session.script.js';
 import { releaseQuotaScript } from './scripts/release-quota.script.js';
 import { SWEEP_BATCH, sweepScript } from './scripts/sweep.script.js';
@@ -51,8 +51,6 @@ interface Settling {
 }
 
 const NOTHING_TO_SETTLE: Settling = { settled: SETTLED };
-
-const NO_GRANT = { grant: 0, grantId: '', incarnation: '' } as const;
 
 /**
  * One key group's transitions: each is one script that changes the sorted
@@ -107,8 +105,11 @@ export class RedisWritePath {
   /** Destroys a session: changed is true if it existed. `deadline` as in {@link create}. */
   async destroy(member: string, deadline: number): Promise<Transition<boolean>> {
     const reading = this.cursor.isReading;
-    const fence = await this.clock.fence(deadline);
-    const reply = await this.fenced(this.connection.run(destroySessionScript, this.keys, { ...this.appendArgs(fence), member }), deadline, 'destroySession');
+    const fence = this.clock.knownFence(deadline) ?? (await this.clock.fence(deadline));
+    const { instanceId, lifetime, streamMaxLength } = this.settings;
+    // One literal, no spreads: this runs once per transition.
+    const args = { origin: instanceId, now: lifetime.clock(), maxLength: streamMaxLength, fence, member };
+    const reply = await this.fenced(this.connection.run(destroySessionScript, this.keys, args), deadline, 'destroySession');
     return { changed: reply.status === TRANSITION.done, settled: reading ? (await this.announced(reply.eventIds)).settled : SETTLED };
   }
 
@@ -143,12 +144,17 @@ export class RedisWritePath {
 
   private async runCreate(member: string, limit: number, grant: Grant | undefined, callDeadline: number): Promise<{ reply: TransitionReply; settled: Promise<void> }> {
     const reading = this.cursor.isReading;
-    const { lifetime } = this.settings;
+    const { instanceId, lifetime, streamMaxLength } = this.settings;
     // A grant's fence was recorded with it in the ledger: the create runs under that very fence.
-    const args = this.appendArgs(grant?.fence ?? (await this.clock.fence(callDeadline)));
-    const deadline = lifetime.idleTimeout === undefined ? NO_DEADLINE : args.now + lifetime.idleTimeout + lifetime.touchSlack;
-    const grantArgs = grant === undefined ? NO_GRANT : { grant: grant.amount, grantId: grant.id, incarnation: grant.incarnation };
-    const reply = await this.fenced(this.connection.run(createSessionScript, this.keys, { ...args, member, deadline, limit, ...grantArgs }), callDeadline, 'createSession');
+    const fence = grant?.fence ?? this.clock.knownFence(callDeadline) ?? (await this.clock.fence(callDeadline));
+    const now = lifetime.clock();
+    const deadline = lifetime.idleTimeout === undefined ? NO_DEADLINE : now + lifetime.idleTimeout + lifetime.touchSlack;
+    // One literal, no spreads: this runs once per transition.
+    const args: CreateArgs = {
+      origin: instanceId, now, maxLength: streamMaxLength, fence, member, deadline, limit,
+      grant: grant?.amount ?? 0, grantId: grant?.id ?? '', incarnation: grant?.incarnation ?? '',
+    };
+    const reply = await this.fenced(this.connection.run(createSessionScript, this.keys, args), callDeadline, 'createSession');
     return { reply, settled: reading ? (await this.announced(reply.eventIds)).settled : SETTLED };
   }
 

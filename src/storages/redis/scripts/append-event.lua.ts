@@ -87,8 +87,9 @@ export interface AppendArgs {
   readonly fence: number;
 }
 
-export function appendArgs(a: AppendArgs): string[] {
-  return [a.origin, String(a.now), String(a.maxLength), String(Math.floor(a.fence))];
+/** ARGV in order: the AppendArgs, then the script's own. */
+export function appendArgs(a: AppendArgs, ...own: string[]): string[] {
+  return [a.origin, String(a.now), String(a.maxLength), String(Math.floor(a.fence)), ...own];
 }
 
 /** The arguments of the scripts that expire a batch of lapsed sessions. */

@@ -87,6 +87,6 @@ export const createSessionScript = defineScript<CreateArgs, TransitionReply>({
   name: 'createSession',
   source: SOURCE,
   keys: (keys) => [...transitionKeys(keys), keys.grants],
-  args: (a) => [...appendArgs(a), a.member, String(a.deadline), String(a.limit), String(a.grant), a.grantId, a.incarnation],
+  args: (a) => appendArgs(a, a.member, String(a.deadline), String(a.limit), String(a.grant), a.grantId, a.incarnation),
   parse: transitionReply('createSession'),
 });

@@ -34,6 +34,6 @@ export const destroySessionScript = defineScript<DestroyArgs, TransitionReply>({
   name: 'destroySession',
   source: SOURCE,
   keys: transitionKeys,
-  args: (a) => [...appendArgs(a), a.member],
+  args: (a) => appendArgs(a, a.member),
   parse: transitionReply('destroySession'),
 });

@@ -46,7 +46,7 @@ export const releaseQuotaScript = defineScript<ReleaseArgs, { released: number; 
   name: 'releasing unused session quota',
   source: SOURCE,
   keys: (keys) => [...transitionKeys(keys), keys.grants],
-  args: (a) => [...appendArgs(a), String(a.batch), a.id, a.incarnation],
+  args: (a) => appendArgs(a, String(a.batch), a.id, a.incarnation),
   parse: (reply) => {
     if (!Array.isArray(reply) || typeof reply[0] !== 'number' || !reply.slice(1).every((id) => typeof id === 'string')) {
       throw new RedisReplyError('releasing unused session quota', reply);

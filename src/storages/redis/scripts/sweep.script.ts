@@ -22,6 +22,6 @@ export const sweepScript = defineScript<BatchArgs, string[]>({
   name: 'expireIdleSessions',
   source: SOURCE,
   keys: transitionKeys,
-  args: (a) => [...appendArgs(a), String(a.batch)],
+  args: (a) => appendArgs(a, String(a.batch)),
   parse: idsReply('expireIdleSessions'),
 });
