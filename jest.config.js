@@ -30,7 +30,4 @@ module.exports = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   cacheDirectory: '<rootDir>/.jest-cache',
-  // Every suite stops what it starts; but a handle left behind must not hold CI until its limit: jest exits once the
-  // run is over (a run on main after the issue 18 merges hung after its last test, busy, with no socket open).
-  forceExit: true,
 };
