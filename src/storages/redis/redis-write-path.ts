@@ -4,6 +4,7 @@ import { sleep } from './backoff.js';
 import { localNow, RedisClock } from './redis-clock.js';
 import type { RedisConnection } from './redis-connection.js';
 import { NO_DEADLINE, type RedisSessionKeys } from './redis-keys.js';
+import type { Announced } from './redis-own-entries.js';
 import type { RedisStreamCursor } from './redis-stream-cursor.js';
 import type { Transition } from './redis-transition.js';
 import type { AppendArgs } from './scripts/append-event.lua.js';
@@ -51,6 +52,10 @@ interface Settling {
 }
 
 const NOTHING_TO_SETTLE: Settling = { settled: SETTLED };
+
+function settlingOf(announced: Announced): Settling {
+  return announced.settling === undefined ? NOTHING_TO_SETTLE : { settled: announced.settling.then(() => undefined) };
+}
 
 /**
  * One key group's transitions: each is one script that changes the sorted
@@ -185,7 +190,12 @@ export class RedisWritePath {
    * Waits until this instance's reader has read and announced the entries
    * this instance just wrote; resolves what settles once their observers have.
    */
-  private async announced(eventIds: readonly string[]): Promise<Settling> {
+  private announced(eventIds: readonly string[]): Promise<Settling> {
+    // A create or destroy appends one entry: no loop, no async frame of its own.
+    return eventIds.length === 1 ? this.cursor.announced(eventIds[0]!).then(settlingOf) : this.announcedAll(eventIds);
+  }
+
+  private async announcedAll(eventIds: readonly string[]): Promise<Settling> {
     let settling: Promise<unknown>[] | undefined;
     for (const id of eventIds) {
       const announced = await this.cursor.announced(id);
