@@ -63,6 +63,19 @@ describeRedis('the quota ledger (real redis-server, shards: 4)', () => {
     return { pool: Number(values[0] ?? 0), groups: values.slice(1).map((value) => Number(value ?? 0)) };
   }
 
+  /** Tries `tries` creates of new sessions; resolves how many succeeded (the rest refused for the limit). */
+  async function createsAllowed(store: RedisSessionStorage, tries: number): Promise<number> {
+    let created = 0;
+    for (let i = 0; i < tries; i++) {
+      try {
+        if (await store.createSession(spreadId(i))) created++;
+      } catch (error) {
+        expect(error).toBeInstanceOf(SessionLimitError);
+      }
+    }
+    return created;
+  }
+
   const sum = (values: readonly number[]) => values.reduce((total, value) => total + value, 0);
 
   /** Takes `most` for group 0 as a create would, and then nothing: its call failed between its two scripts. */
@@ -164,14 +177,7 @@ describeRedis('the quota ledger (real redis-server, shards: 4)', () => {
     await raw.hSet(layout.layout, { layout: 'groups-v1', shards: '4', maxSessions: '20' });
     await raw.set(layout.pool, '10');
     const { storage: store, logger } = storage(prefix);
-    let created = 0;
-    for (let i = 0; i < 30; i++) {
-      try {
-        if (await store.createSession(spreadId(i))) created++;
-      } catch (error) {
-        expect(error).toBeInstanceOf(SessionLimitError);
-      }
-    }
+    const created = await createsAllowed(store, 30);
     expect(created).toBe(10);
     expect(logger.warnings).toContainEqual(expect.stringMatching(/^Recounted the session limit .* the pool now 10$/));
     await expect(raw.hGet(layout.ledger, 'counted')).resolves.toBe('1');
@@ -190,14 +196,7 @@ describeRedis('the quota ledger (real redis-server, shards: 4)', () => {
     for (const keys of groups) await run(groupRecountScript, keys, { incarnation: started.incarnation, low: started.low, transfers: [] });
     await expect(raw.get(layout.pool)).resolves.toBe('0');
     const { storage: store } = storage(prefix);
-    let created = 0;
-    for (let i = 0; i < 30; i++) {
-      try {
-        if (await store.createSession(spreadId(i))) created++;
-      } catch (error) {
-        expect(error).toBeInstanceOf(SessionLimitError);
-      }
-    }
+    const created = await createsAllowed(store, 30);
     expect(created).toBe(20);
     await expect(raw.hGet(layout.ledger, 'counted')).resolves.toBe('1');
   });
