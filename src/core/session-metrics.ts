@@ -142,6 +142,12 @@ export class SessionMetrics {
     count(this.observerFailures, `${outcome}|${observer}`, () => ({ 'mtproto.session.observer.name': observer, 'error.type': outcome }));
   }
 
+  /** A lookup that failed in the storage: counted with the storage errors (lookups have no duration recorded). */
+  lookupFailed(error: unknown): void {
+    const type = error instanceof Error ? error.name : typeof error;
+    count(this.storageErrors, `hasSession|${type}`, () => ({ 'mtproto.session.storage.operation': 'hasSession', 'error.type': type }));
+  }
+
   /** A storage call's duration (s) and, when it failed, its error type. */
   storageCall(operation: StorageOperation, seconds: number, error?: unknown): void {
     if (error === undefined) {

@@ -16,6 +16,12 @@ export interface SessionTransitionSink {
   eventsMissed(notice: SessionEventsMissed): void;
   /** Where the storage reports what it skipped or recovered from. */
   readonly logger: SessionLogger;
+  /**
+   * Counts a lookup (`hasSession`) that failed in the storage's own
+   * machinery (the store unreachable, a timeout), for the storage error
+   * metrics: the subject does not watch lookups, the hot path, itself.
+   */
+  lookupFailed?(error: unknown): void;
 }
 
 /**

@@ -183,6 +183,7 @@ export class SessionSubject {
         const settling = this.notifier.notifyEventsMissed(notice);
         if (settling !== undefined) this.inFlight.track(settling);
       },
+      lookupFailed: (error) => this.metrics.lookupFailed(error),
     };
   }
 }

@@ -1,6 +1,7 @@
 import { metrics } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { InMemorySessionStorage, SessionSubject } from 'nestjs-mtproto-sessions';
+import { InMemorySessionStorage, SessionStorageUnavailableError, SessionSubject } from 'nestjs-mtproto-sessions';
+import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
 import { RecordingLogger } from '../support/recording-logger';
 
 /** A reader that collects on demand, registered as the global meter provider's, as an app's SDK set-up would. */
@@ -70,5 +71,21 @@ describe('metrics through the OpenTelemetry API, read by a registered reader', (
     const durations = points(resourceMetrics, 'mtproto.session.storage.operation.duration');
     expect(durations.map(({ attributes }) => attributes['mtproto.session.storage.operation']).sort()).toEqual(['createSession', 'destroySession']);
     await subject.close();
+  });
+
+  it('counts lookups that failed in the storage with the storage errors', async () => {
+    // Nothing listens on port 1: every lookup goes to Redis and fails at once.
+    const storage = new RedisSessionStorage({ url: 'redis://127.0.0.1:1', commandTimeout: 500, logger: new RecordingLogger() });
+    const subject = new SessionSubject(storage, { logger: new RecordingLogger() });
+    await new Promise((resolve) => setImmediate(resolve));
+    try {
+      for (let i = 0; i < 3; i++) await expect(subject.hasSession(BigInt(i))).rejects.toBeInstanceOf(SessionStorageUnavailableError);
+      const { resourceMetrics } = await reader.collect();
+      expect(points(resourceMetrics, 'mtproto.session.storage.errors')).toContainEqual({
+        attributes: { 'mtproto.session.storage.operation': 'hasSession', 'error.type': 'SessionStorageUnavailableError' }, value: 3,
+      });
+    } finally {
+      await subject.close();
+    }
   });
 });

@@ -73,6 +73,7 @@ export class RedisKeyGroup implements StreamListener {
   /** Announces the group's transitions to `sink` from now on. */
   attach(sink: SessionTransitionSink): void {
     this.sink = sink;
+    this.read.attach(sink);
   }
 
   transition(entry: TransitionEntry): Promise<unknown> | undefined {

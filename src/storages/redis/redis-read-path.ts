@@ -1,6 +1,7 @@
 import type { AuthKeyId, SessionId } from '../../core/session-id.js';
 import type { SessionLifetime } from '../../core/session-lifetime.js';
 import type { SessionLogger } from '../../core/session-logger.js';
+import type { SessionTransitionSink } from '../../core/session-storage.js';
 import { backoffDelay, sleep } from './backoff.js';
 import type { Deadlines } from './deadlines.js';
 import type { RedisConnection } from './redis-connection.js';
@@ -44,6 +45,12 @@ export class RedisReadPath {
   private touchFlushScheduled = false;
   private closed = false;
   private readonly describeLookupFailure = (error: unknown): Error => describeRedisFailure(error, 'hasSession');
+  /** Where failed lookups are counted once a subject attached (SessionTransitionSink.lookupFailed). */
+  private sink: SessionTransitionSink | undefined;
+  private readonly lookupFailed = (error: unknown): never => {
+    this.sink?.lookupFailed?.(error);
+    throw error;
+  };
 
   constructor(
     private readonly keys: RedisSessionKeys,
@@ -81,7 +88,7 @@ export class RedisReadPath {
       }
     }
     const connection = this.connection;
-    if (this.expiring) return this.deadlines.bound(connection.afterReady(() => this.touch(sessionId, authKeyId)), 'hasSession', this.describeLookupFailure);
+    if (this.expiring) return this.counted(this.deadlines.bound(connection.afterReady(() => this.touch(sessionId, authKeyId)), 'hasSession', this.describeLookupFailure));
     const member = sessionMember(sessionId, authKeyId);
     // Once ready, no closure and no promise beyond the command's and the bound's.
     let score: Promise<number | null>;
@@ -95,7 +102,17 @@ export class RedisReadPath {
     } else {
       score = connection.afterReady(() => connection.client.zScore(this.keys.sessions, member));
     }
-    return this.deadlines.bound(score, 'hasSession', this.describeLookupFailure, isPresent);
+    return this.counted(this.deadlines.bound(score, 'hasSession', this.describeLookupFailure, isPresent));
+  }
+
+  /** Counts failed lookups from now on (the subject's storage error metrics). */
+  attach(sink: SessionTransitionSink): void {
+    this.sink = sink;
+  }
+
+  /** A lookup that went to Redis, its failure counted: the replica's answers, the hot path, never fail and pay nothing. */
+  private counted(lookup: Promise<boolean>): Promise<boolean> {
+    return this.sink?.lookupFailed === undefined ? lookup : lookup.catch(this.lookupFailed);
   }
 
   /** Resolves once the replica answers lookups (reading starts if it had not), at once without one. */
