@@ -68,7 +68,7 @@ let registeredWith: MeterProvider | undefined;
  * started after an earlier subject was built), as the API's meters do not
  * follow a provider registered later.
  */
-function registerWithGlobalProvider(): void {
+export function registerWithGlobalProvider(): void {
   loading ??= import('@opentelemetry/api').then((loaded) => loaded as unknown as OtelApi, () => undefined);
   loading.then((api) => {
     if (api === undefined) return;

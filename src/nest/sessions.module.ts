@@ -2,11 +2,13 @@ import {
   Logger,
   Module,
   type DynamicModule,
+  type OnApplicationBootstrap,
   type OnApplicationShutdown,
   type OnModuleDestroy,
   type OnModuleInit,
 } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { registerWithGlobalProvider } from '../core/session-metrics.js';
 import { SessionStorage } from '../core/session-storage.js';
 import { SessionSubject } from '../core/session-subject.js';
 import { toError } from '../core/to-error.js';
@@ -34,7 +36,7 @@ import { sessionStorageProvider, sessionSubjectProvider } from './sessions.provi
   ],
   exports: [SessionSubject, SessionStorage],
 })
-export class SessionsModule extends ConfigurableSessionsModule implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
+export class SessionsModule extends ConfigurableSessionsModule implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
   private readonly logger = new Logger('SessionsModule');
 
   constructor(
@@ -74,6 +76,16 @@ export class SessionsModule extends ConfigurableSessionsModule implements OnModu
     } catch (error) {
       this.logger.warn(`The session storage is not ready yet (${toError(error).message}); going on`);
     }
+  }
+
+  /**
+   * An OpenTelemetry SDK started during bootstrap (in a provider's
+   * onModuleInit, after the subject was built) is reported to as well: the
+   * API's meters do not follow a provider registered later, so the
+   * instruments are registered again with it.
+   */
+  onApplicationBootstrap(): void {
+    registerWithGlobalProvider();
   }
 
   /** Lets notifications in flight finish while the observers are still alive. */
