@@ -43,9 +43,17 @@ export interface RedisLayoutKeys {
 /** Score of a session that never expires; a safe integer, so every Redis and Lua number keeps it exact. */
 export const NO_DEADLINE = Number.MAX_SAFE_INTEGER;
 
+/** With shards > 1, prefix p's key groups are tagged `p:g<index>:<n>` (see redis-key-routing.ts). */
+const GROUP_TAG_SHAPE = /:g\d+:\d+$/;
+
 export function checkPrefix(prefix: string): void {
   if (typeof prefix !== 'string' || prefix === '' || /[{}\s]/.test(prefix)) {
     throw new TypeError(`RedisSessionStorage keyPrefix must be a non-empty string without braces or spaces; got ${JSON.stringify(prefix)}`);
+  }
+  // A prefix of that shape would share the keys of another prefix's key group.
+  if (GROUP_TAG_SHAPE.test(prefix)) {
+    throw new TypeError(`RedisSessionStorage keyPrefix must not end in ":g<number>:<number>", the shape of another prefix's key-group tags `
+      + `(${JSON.stringify(prefix.replace(GROUP_TAG_SHAPE, ''))} with shards > 1 uses {${prefix}}:sessions); got ${JSON.stringify(prefix)}`);
   }
 }
 

@@ -153,6 +153,7 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
       ['a logger of the wrong type', { url: 'redis://127.0.0.1:1', logger: 'console' }, /RedisSessionStorage logger must have error\(message\) and warn\(message\) methods/],
       ['a logger without warn()', { url: 'redis://127.0.0.1:1', logger: { error: () => undefined } }, /RedisSessionStorage logger must have/],
       ['a misspelt option', { url: 'redis://127.0.0.1:1', comandTimeout: 500 }, /^RedisSessionStorage has unknown option comandTimeout; expected url, client, keyPrefix, instanceId, commandTimeout, .* or clock$/],
+      ['a keyPrefix shaped as another prefix\'s key-group tag', { url: 'redis://127.0.0.1:1', keyPrefix: 'app:g0:53' }, /keyPrefix must not end in ":g<number>:<number>".*"app" with shards > 1 uses \{app:g0:53\}:sessions\); got "app:g0:53"/],
       ['localReads as a string', { url: 'redis://127.0.0.1:1', localReads: 'false' }, /localReads must be a boolean; got the string "false"/],
     ])('%s', (_, options, message) => {
       expect(() => new RedisSessionStorage(options as unknown as RedisSessionStorageOptions)).toThrow(
