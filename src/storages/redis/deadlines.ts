@@ -39,8 +39,11 @@ export class Deadlines {
   private closedWith: Error | undefined;
   /** When a call last timed out (performance.now()), if one has. */
   private lastTimeoutAt: number | undefined;
+  /** False from a call's timeout until a later call succeeds: Redis (or the way to it) stalls meanwhile. */
+  private answeredSinceTimeout = true;
   private readonly timedOut = (call: PendingCall): void => {
     this.lastTimeoutAt = performance.now();
+    this.answeredSinceTimeout = false;
     call.reject(new SessionStorageTimeoutError(call.operation, this.timeout, TIMEOUT_DETAIL));
   };
 
@@ -61,6 +64,7 @@ export class Deadlines {
         (value) => {
           if (!call.settle()) return;
           this.timer.leave(call);
+          this.answeredSinceTimeout = true;
           resolve(map === undefined ? (value as unknown as R) : map(value));
         },
         (error: unknown) => {
@@ -76,6 +80,15 @@ export class Deadlines {
   close(error: Error = new SessionStorageUnavailableError('The session storage is closed')): void {
     this.closedWith = error;
     for (const call of this.timer.clear()) if (call.settle()) call.reject(error);
+  }
+
+  /**
+   * Whether calls are answered: false once one has outlived its bound, until
+   * a later one succeeds. A connection that stays open while Redis (or the
+   * network) stalls reads as up to the client; this reads as down.
+   */
+  get answering(): boolean {
+    return this.answeredSinceTimeout;
   }
 
   /** Whether a call timed out within the last `timeout` ms: Redis is likely not answering now. */

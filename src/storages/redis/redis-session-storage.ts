@@ -226,7 +226,8 @@ export class RedisSessionStorage implements SessionStorage {
       if (answers !== undefined) withinLease = (withinLease ?? true) && answers;
     }
     return {
-      connected: this.connection.isReady,
+      // Open but stalled (SIGSTOP, a partition that drops nothing) counts as not connected once a call outlived its bound.
+      connected: this.connection.isReady && this.deadlines.answering,
       localReadsWithinLease: withinLease,
       readerLagSeconds: lag === undefined ? null : lag / 1000,
       eventsMissed,

@@ -72,6 +72,23 @@ describeRedis('RedisSessionStorage replicas answer within maxStaleness', () => {
     await pollUntil(() => a.storage.healthDetails().localReadsWithinLease === true, 'a\'s replica back within its lease');
   }, 20_000);
 
+  it('health says not connected while Redis stalls, found by the verifier with no call of the app\'s, and connected again once it answers', async () => {
+    const commandTimeout = 500;
+    const verifyInterval = 500;
+    const a = instance(server.url, `stall${++prefixes}`, 'a', { commandTimeout, verifyInterval });
+    await a.storage.ready();
+    expect(a.storage.healthDetails().connected).toBe(true);
+
+    server.pause();
+    const stalled = performance.now();
+    // The connection stays open: only a call outliving its bound tells (the verifier's, every verifyInterval).
+    await pollUntil(() => a.storage.healthDetails().connected === false, 'health to say not connected', { timeoutMs: 10_000 });
+    expect(performance.now() - stalled).toBeLessThan(verifyInterval + commandTimeout + SLACK_MS);
+
+    server.resume();
+    await pollUntil(() => a.storage.healthDetails().connected === true, 'health to say connected again', { timeoutMs: 10_000 });
+  }, 20_000);
+
   it('lets go of a session its own failed destroy may have destroyed', async () => {
     const prefix = `stale${++prefixes}`;
     const a = instance(proxy.url, prefix, 'a', { commandTimeout: 300, maxStaleness: Infinity });
