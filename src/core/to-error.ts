@@ -18,18 +18,25 @@ export function toError(value: unknown): Error {
   return new Error(describeError(value), { cause: value });
 }
 
+/** The most characters of an error's text that {@link describeError} keeps. */
+const DESCRIBE_LIMIT = 500;
+
 /** One line for a log: `name: message` of an Error (as `String(error)` gives it), the text of anything else. Never throws. */
 export function describeError(value: unknown): string {
+  let text: string;
   try {
     if (value instanceof Error) {
       const name = String(value.name);
       const message = String(value.message);
-      return message === '' ? name : `${name}: ${message}`;
+      text = message === '' ? name : `${name}: ${message}`;
+    } else {
+      text = String(value);
     }
-    return String(value);
   } catch {
-    return describeUnprintable(value);
+    text = describeUnprintable(value);
   }
+  // An error's text is often foreign (an observer's, a server's reply): one must not flood a log line.
+  return text.length <= DESCRIBE_LIMIT ? text : `${text.slice(0, DESCRIBE_LIMIT)}… (${text.length} characters)`;
 }
 
 /** A value that `String()` refused (a null prototype, a throwing `toString`): its kind, and its JSON when it has any. */

@@ -25,6 +25,13 @@ function unprintables(): [string, unknown, RegExp][] {
 }
 
 describe('describeError', () => {
+  it('cuts a long text to 500 characters and says how long it was, so one error cannot flood a log line', () => {
+    const described = describeError(new Error('x'.repeat(1_000_000)));
+    expect(described).toBe(`Error: ${'x'.repeat(493)}… (1000007 characters)`);
+    expect(describeError('y'.repeat(501))).toBe(`${'y'.repeat(500)}… (501 characters)`);
+    expect(describeError('z'.repeat(500))).toBe('z'.repeat(500));
+  });
+
   it('gives an Error as name: message, as String() does', () => {
     expect(describeError(new TypeError('bad'))).toBe('TypeError: bad');
     expect(describeError(new RangeError(''))).toBe('RangeError');
