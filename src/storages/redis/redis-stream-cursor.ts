@@ -86,7 +86,8 @@ export class RedisStreamCursor {
 
   constructor(
     readonly streamKey: string,
-    private readonly instanceId: string,
+    /** This instance's id: its own entries carry it (and the verifier beats with it in the origins hash). */
+    readonly instanceId: string,
     private readonly logger: SessionLogger,
     private readonly listener: StreamListener,
     private readonly reading: StreamReading,
