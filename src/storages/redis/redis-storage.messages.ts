@@ -1,4 +1,4 @@
-import { describeError } from '../../core/to-error.js';
+import { describeError, quoteForeign } from '../../core/to-error.js';
 import type { RedisLayoutKeys } from './redis-keys.js';
 import type { RecordedLayout, SINGLE_UNRECORDED } from './redis-key-layout-error.js';
 
@@ -13,6 +13,9 @@ export const streamMessages = {
   replicaDiverged: (sessions: string, count: number, position: string) =>
     `The session replica of ${sessions} does not match Redis at entry ${position} (Redis holds ${count} sessions): `
     + 'the sorted set was deleted or evicted, or Redis lost data; rebuilding it from Redis',
+  originDropped: (code: string, stream: string, ttlMs: number) =>
+    `Session events on ${stream} from origin code ${quoteForeign(code)} are delivered without an origin (event.origin undefined): `
+    + `the origins hash no longer names that instance (origins silent for ${ttlMs / 60_000} minutes are dropped)`,
   lossFoundElsewhere: (origin: string, stream: string, epoch: bigint, id: string) =>
     `Instance ${origin} found that Redis lost acknowledged session history on ${stream} (loss ${epoch}): sessions and events before ${id} may be gone`,
 };

@@ -6,6 +6,10 @@ import {
 } from './redis-stream-entry.js';
 import { NOTHING_TO_WAIT_FOR, OwnEntries, type Announced } from './redis-own-entries.js';
 import { streamMessages } from './redis-storage.messages.js';
+import { ORIGIN_TTL_MS } from './redis-verifier.js';
+
+/** Codes of dropped origins remembered as warned of, at most (see learnOrigins). */
+const WARNED_ORIGINS_KEPT = 1000;
 
 /** Hears what one stream's entries say, in stream order: its key group. */
 export interface StreamListener {
@@ -81,12 +85,19 @@ export class RedisStreamCursor {
   private markReady!: () => void;
   /** Entries written by this instance, for the call that wrote each to wait on. */
   private readonly own = new OwnEntries();
-  /** Instance ids by origin code, as this group's origins hash gave them; forgotten with the connection (a restarted Redis gives new codes). */
-  readonly originNames = new Map<string, string>();
+  /**
+   * Instance ids by origin code, as this group's origins hash gave them (null:
+   * the hash no longer names it, its origin dropped once silent for long);
+   * forgotten with the connection (a restarted Redis gives new codes).
+   */
+  readonly originNames = new Map<string, string | null>();
+  /** Codes the hash did not name that were already warned of, once each. */
+  private readonly warnedOrigins = new Set<string>();
 
   constructor(
     readonly streamKey: string,
-    private readonly instanceId: string,
+    /** This instance's id: its own entries carry it (and the verifier beats with it in the origins hash). */
+    readonly instanceId: string,
     private readonly logger: SessionLogger,
     private readonly listener: StreamListener,
     private readonly reading: StreamReading,
@@ -189,7 +200,7 @@ export class RedisStreamCursor {
     const code = originCodeOf(entry.message);
     if (code === undefined) return false;
     const sequence = sequenceOf(entry.message);
-    if (sequence !== undefined && sequence <= this.sequence) this.originNames.clear();
+    if (sequence !== undefined && sequence <= this.sequence) this.forgetOrigins();
     return !this.originNames.has(code);
   }
 
@@ -203,11 +214,33 @@ export class RedisStreamCursor {
     return [...unknown];
   }
 
+  /**
+   * What the origins hash answered for `codes`. A code it does not name (its
+   * origin was dropped, silent for ORIGIN_TTL_MS: see RedisVerifier) is
+   * remembered as such, so that it is not asked again, and warned of once;
+   * its entries are delivered without an origin. Codes are never given
+   * again, so it never comes to name another instance.
+   */
   learnOrigins(codes: readonly string[], names: readonly (string | null)[]): void {
     codes.forEach((code, i) => {
       const name = names[i];
-      if (typeof name === 'string' && name !== '') this.originNames.set(code, name);
+      if (typeof name === 'string' && name !== '') {
+        this.originNames.set(code, name);
+        return;
+      }
+      this.originNames.set(code, null);
+      if (this.warnedOrigins.has(code)) return;
+      // Bounded: past this many, a code may be warned of again.
+      if (this.warnedOrigins.size >= WARNED_ORIGINS_KEPT) this.warnedOrigins.clear();
+      this.warnedOrigins.add(code);
+      this.logger.warn(streamMessages.originDropped(code, this.streamKey, ORIGIN_TTL_MS));
     });
+  }
+
+  /** Forgets every origin code: Redis lost its data, and gives codes anew. */
+  private forgetOrigins(): void {
+    this.originNames.clear();
+    this.warnedOrigins.clear();
   }
 
   handle(entry: StreamEntry): void {
@@ -228,7 +261,10 @@ export class RedisStreamCursor {
     if (sequence === this.sequence + 1n) this.sequence = sequence;
     else this.reportMissed(previous, entry.id, sequence > this.sequence ? sequence - this.sequence - 1n : 'restarted', sequence);
     const settling = this.listener.transition(parsed);
-    if (parsed.event.origin === this.instanceId) this.own.handOver(entry.id, settling === undefined ? NOTHING_TO_WAIT_FOR : { settling });
+    // An entry of a dropped origin may be this instance's own, written before its registration was dropped (cut off from
+    // Redis for that long): handed over too, so that its call, if still waiting, does not wait in vain; tidied if unclaimed.
+    const origin = parsed.event.origin;
+    if (origin === this.instanceId || origin === undefined) this.own.handOver(entry.id, settling === undefined ? NOTHING_TO_WAIT_FOR : { settling });
     const checkpoint = this.checkpoint;
     if (checkpoint !== undefined && this.sequence >= checkpoint.sequence) {
       this.checkpoint = undefined;
@@ -251,7 +287,7 @@ export class RedisStreamCursor {
     if (missed === 'restarted') {
       this.losses++;
       // Redis may give the codes of the origins lost with it to other instances.
-      this.originNames.clear();
+      this.forgetOrigins();
       this.logger.warn(streamMessages.historyLost(this.streamKey, sequence, this.sequence, !recorded));
       if (!recorded) this.lossToRecord = true;
     } else {

@@ -101,8 +101,12 @@ export function parseLossEntry(message: Record<string, string>): LossEntry | str
   return { epoch: BigInt(epoch), origin, sequence };
 }
 
-/** The transition an entry records, or why it is malformed; origin codes are resolved by `originNames`. */
-export function parseTransitionEntry(message: Record<string, string>, originNames: ReadonlyMap<string, string>): TransitionEntry | string {
+/**
+ * The transition an entry records, or why it is malformed; origin codes are
+ * resolved by `originNames`, where null marks a code whose origin was dropped
+ * from the origins hash: its event has no origin.
+ */
+export function parseTransitionEntry(message: Record<string, string>, originNames: ReadonlyMap<string, string | null>): TransitionEntry | string {
   const kind = TYPES[message[ENTRY.type] ?? ''];
   if (kind === undefined) return `unknown type ${quote(message[ENTRY.type])}`;
   const session = message[ENTRY.sessionId];
@@ -117,10 +121,12 @@ export function parseTransitionEntry(message: Record<string, string>, originName
   let origin: string | undefined = message[ENTRY.origin];
   const code = message[ENTRY.originCode];
   if (code !== undefined) {
-    origin = originNames.get(code);
-    if (origin === undefined) return `unknown origin code ${quote(code)}`;
+    const name = originNames.get(code);
+    if (name === undefined) return `unknown origin code ${quote(code)}`;
+    origin = name ?? undefined;
+  } else if (typeof origin !== 'string' || origin === '') {
+    return 'no origin';
   }
-  if (typeof origin !== 'string' || origin === '') return 'no origin';
   const sequence = sequenceOf(message);
   if (sequence === undefined) return `bad sequence number ${quote(message[ENTRY.sequence])}`;
   const [type, reason] = kind;

@@ -7,6 +7,23 @@ import type { RedisLayoutKeys, RedisSessionKeys } from './redis-keys.js';
 import { layoutMessages } from './redis-storage.messages.js';
 import type { RedisStreamCursor } from './redis-stream-cursor.js';
 import { layoutScript } from './scripts/layout.script.js';
+import { originsHeartbeatScript } from './scripts/origins-heartbeat.script.js';
+import { originsPruneScript } from './scripts/origins-prune.script.js';
+
+/**
+ * How long an origin (an instance id in a group's origins hash) may be silent
+ * (no heartbeat) before it is dropped. A live instance beats every
+ * ORIGINS_TEND_MS, so only instances gone for good (or cut off from Redis
+ * this long, which then write nothing either) are dropped; a reader behind
+ * by less than this still resolves every code it meets. Long enough for that,
+ * short enough that a fleet of pods with random ids keeps the hash to about
+ * the instances of the last hour.
+ */
+export const ORIGIN_TTL_MS = 60 * 60_000;
+/** How often an instance beats in each group's origins hash, and how often each hash is pruned, by whichever instance comes first. */
+export const ORIGINS_TEND_MS = 60_000;
+/** Fields one prune step looks at (HSCAN COUNT): each step is short, however large an older version let the hash grow. */
+const PRUNE_STEP_FIELDS = 200;
 
 /** A key group as the verifier checks it: its keys and where this instance is in its stream. */
 export interface VerifiedGroup {
@@ -32,6 +49,12 @@ export interface VerifiedGroup {
  *   layout that starts later is refused as it would have been before;
  *   recorded differently: {@link refused} resolves, and the storage stops.
  * A check that fails (Redis away) is skipped: the connection reports outages.
+ *
+ * It also keeps the origins hashes bounded: every ORIGINS_TEND_MS it records
+ * this instance's heartbeat in each group's origins hash (one script), and
+ * when that hash's prune is due (once per ORIGINS_TEND_MS for the whole
+ * fleet) prunes it, dropping the origins silent for ORIGIN_TTL_MS (see
+ * scripts/origins-prune.script.ts).
  */
 export class RedisVerifier {
   /** Resolves with the error when the layout record names another layout than this instance's. */
@@ -39,6 +62,9 @@ export class RedisVerifier {
   private refuse!: (error: RedisKeyLayoutError) => void;
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
+  /** When origins were last tended (performance.now()); -Infinity: at the first round. */
+  private tendedAt = -Infinity;
+  private tending: Promise<void> | undefined;
 
   constructor(
     private readonly groups: readonly VerifiedGroup[],
@@ -53,6 +79,10 @@ export class RedisVerifier {
   /** Checks every `interval` ms from now on. */
   start(interval: number): void {
     this.timer ??= setInterval(() => {
+      if (this.tending === undefined && performance.now() - this.tendedAt >= ORIGINS_TEND_MS) {
+        this.tendedAt = performance.now();
+        this.tending = this.tendOrigins(ORIGINS_TEND_MS).finally(() => (this.tending = undefined));
+      }
       if (this.checking) return;
       this.checking = true;
       void this.check().finally(() => (this.checking = false));
@@ -67,6 +97,33 @@ export class RedisVerifier {
   /** One round of checks (for tests: the timer runs them by itself). */
   async check(): Promise<void> {
     await Promise.all([...this.groups.map((group) => this.checkGroup(group)), this.checkLayout()]);
+  }
+
+  /**
+   * Beats in every group's origins hash and prunes the hashes whose prune is
+   * due now (for tests: prunes every group's at once, whoever pruned last;
+   * the timer tends them by itself).
+   */
+  async pruneOrigins(): Promise<void> {
+    await this.tendOrigins(0);
+  }
+
+  /** Beats in each group's origins hash, and prunes it when due (`pruneInterval` after the fleet's last prune of it). */
+  private async tendOrigins(pruneInterval: number): Promise<void> {
+    await Promise.all(this.groups.map(async ({ keys, cursor }) => {
+      try {
+        const { connection, deadlines } = this;
+        const beat = connection.afterReady(() => connection.run(originsHeartbeatScript, keys, { instanceId: cursor.instanceId, pruneInterval }));
+        if (await bounded(deadlines, beat, originsHeartbeatScript.name) !== 1) return;
+        let step = '0';
+        do {
+          const prune = connection.afterReady(() => connection.run(originsPruneScript, keys, { cursor: step, ttl: ORIGIN_TTL_MS, count: PRUNE_STEP_FIELDS }));
+          step = (await bounded(deadlines, prune, originsPruneScript.name)).cursor;
+        } while (step !== '0');
+      } catch {
+        // Redis away: the next turn beats again, and whoever comes first prunes.
+      }
+    }));
   }
 
   private async checkGroup({ keys, cursor }: VerifiedGroup): Promise<void> {

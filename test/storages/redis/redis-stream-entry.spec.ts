@@ -2,7 +2,7 @@ import { ENTRY, ENTRY_TYPE, isLossEntry, parseLossEntry, parseTransitionEntry } 
 import { APPEND_EVENT } from '../../../src/storages/redis/scripts/append-event.lua';
 import { recordLossScript } from '../../../src/storages/redis/scripts/record-loss.script';
 
-const origins = new Map([['1', 'instance-a']]);
+const origins = new Map<string, string | null>([['1', 'instance-a'], ['2', null]]);
 
 describe('the stream entry codec', () => {
   it('parses a scoped created entry with its member, sequence and deadline', () => {
@@ -19,6 +19,14 @@ describe('the stream entry codec', () => {
     if (typeof parsed === 'string') throw new Error(parsed);
     expect(parsed.event).toMatchObject({ type: 'destroyed', reason: 'expired', origin: 'instance-b' });
     expect(parsed.deadline).toBeUndefined();
+  });
+
+  it('parses an entry whose origin was dropped from the origins hash (null) with no origin', () => {
+    const parsed = parseTransitionEntry({ t: 'd', s: '5', i: '2', n: '3' }, origins);
+    if (typeof parsed === 'string') throw new Error(parsed);
+    expect(parsed.event).toMatchObject({ type: 'destroyed', reason: 'destroyed' });
+    expect(parsed.event.origin).toBeUndefined();
+    expect('origin' in parsed.event).toBe(false);
   });
 
   it.each([
