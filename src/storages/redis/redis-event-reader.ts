@@ -248,7 +248,7 @@ export class RedisEventReader {
       return undefined;
     }
     this.connection = connection;
-    for (const cursor of this.options.cursors) cursor.originNames.clear();
+    for (const cursor of this.options.cursors) cursor.originNames.forget();
     return connection;
   }
 
@@ -281,7 +281,7 @@ export class RedisEventReader {
         const entry = entries[i]!;
         if (cursor.needsOrigins(entry)) {
           const codes = cursor.unknownOrigins(entries, i);
-          cursor.learnOrigins(codes, await this.withWatchdog(connection.origins(stream, codes), 'reading origin codes'));
+          cursor.originNames.learn(codes, await this.withWatchdog(connection.origins(stream, codes), 'reading origin codes'));
         }
         cursor.handle(entry);
       }

@@ -4,12 +4,9 @@ import {
   compareEntryIds, isLossEntry, originCodeOf, parseLossEntry, parseTransitionEntry, sequenceOf,
   type LossEntry, type StreamAfter, type StreamEntry, type StreamStart, type TransitionEntry,
 } from './redis-stream-entry.js';
+import { OriginNames } from './redis-origin-names.js';
 import { NOTHING_TO_WAIT_FOR, OwnEntries, type Announced } from './redis-own-entries.js';
 import { streamMessages } from './redis-storage.messages.js';
-import { ORIGIN_TTL_MS } from './redis-verifier.js';
-
-/** Codes of dropped origins remembered as warned of, at most (see learnOrigins). */
-const WARNED_ORIGINS_KEPT = 1000;
 
 /** Hears what one stream's entries say, in stream order: its key group. */
 export interface StreamListener {
@@ -85,14 +82,8 @@ export class RedisStreamCursor {
   private markReady!: () => void;
   /** Entries written by this instance, for the call that wrote each to wait on. */
   private readonly own = new OwnEntries();
-  /**
-   * Instance ids by origin code, as this group's origins hash gave them (null:
-   * the hash no longer names it, its origin dropped once silent for long);
-   * forgotten with the connection (a restarted Redis gives new codes).
-   */
-  readonly originNames = new Map<string, string | null>();
-  /** Codes the hash did not name that were already warned of, once each. */
-  private readonly warnedOrigins = new Set<string>();
+  /** Instance ids by origin code, as this group's origins hash gave them. */
+  readonly originNames: OriginNames;
 
   constructor(
     readonly streamKey: string,
@@ -103,6 +94,7 @@ export class RedisStreamCursor {
     private readonly reading: StreamReading,
   ) {
     this.ready = new Promise((resolve) => (this.markReady = resolve));
+    this.originNames = new OriginNames(streamKey, logger);
   }
 
   /** Starts reading this stream (and the storage's others), if not yet started: a storage that only writes needs no reader. */
@@ -200,7 +192,7 @@ export class RedisStreamCursor {
     const code = originCodeOf(entry.message);
     if (code === undefined) return false;
     const sequence = sequenceOf(entry.message);
-    if (sequence !== undefined && sequence <= this.sequence) this.forgetOrigins();
+    if (sequence !== undefined && sequence <= this.sequence) this.originNames.forget();
     return !this.originNames.has(code);
   }
 
@@ -212,35 +204,6 @@ export class RedisStreamCursor {
       if (code !== undefined && !this.originNames.has(code)) unknown.add(code);
     }
     return [...unknown];
-  }
-
-  /**
-   * What the origins hash answered for `codes`. A code it does not name (its
-   * origin was dropped, silent for ORIGIN_TTL_MS: see RedisVerifier) is
-   * remembered as such, so that it is not asked again, and warned of once;
-   * its entries are delivered without an origin. Codes are never given
-   * again, so it never comes to name another instance.
-   */
-  learnOrigins(codes: readonly string[], names: readonly (string | null)[]): void {
-    codes.forEach((code, i) => {
-      const name = names[i];
-      if (typeof name === 'string' && name !== '') {
-        this.originNames.set(code, name);
-        return;
-      }
-      this.originNames.set(code, null);
-      if (this.warnedOrigins.has(code)) return;
-      // Bounded: past this many, a code may be warned of again.
-      if (this.warnedOrigins.size >= WARNED_ORIGINS_KEPT) this.warnedOrigins.clear();
-      this.warnedOrigins.add(code);
-      this.logger.warn(streamMessages.originDropped(code, this.streamKey, ORIGIN_TTL_MS));
-    });
-  }
-
-  /** Forgets every origin code: Redis lost its data, and gives codes anew. */
-  private forgetOrigins(): void {
-    this.originNames.clear();
-    this.warnedOrigins.clear();
   }
 
   handle(entry: StreamEntry): void {
@@ -287,7 +250,7 @@ export class RedisStreamCursor {
     if (missed === 'restarted') {
       this.losses++;
       // Redis may give the codes of the origins lost with it to other instances.
-      this.forgetOrigins();
+      this.originNames.forget();
       this.logger.warn(streamMessages.historyLost(this.streamKey, sequence, this.sequence, !recorded));
       if (!recorded) this.lossToRecord = true;
     } else {

@@ -106,7 +106,7 @@ export function parseLossEntry(message: Record<string, string>): LossEntry | str
  * resolved by `originNames`, where null marks a code whose origin was dropped
  * from the origins hash: its event has no origin.
  */
-export function parseTransitionEntry(message: Record<string, string>, originNames: ReadonlyMap<string, string | null>): TransitionEntry | string {
+export function parseTransitionEntry(message: Record<string, string>, originNames: { get(code: string): string | null | undefined }): TransitionEntry | string {
   const kind = TYPES[message[ENTRY.type] ?? ''];
   if (kind === undefined) return `unknown type ${quote(message[ENTRY.type])}`;
   const session = message[ENTRY.sessionId];

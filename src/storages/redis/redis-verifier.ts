@@ -4,24 +4,13 @@ import type { RedisConnection } from './redis-connection.js';
 import { bounded } from './redis-failures.js';
 import { RedisKeyLayoutError, type RecordedLayout, type SINGLE_UNRECORDED } from './redis-key-layout-error.js';
 import type { RedisLayoutKeys, RedisSessionKeys } from './redis-keys.js';
+import { ORIGIN_TTL_MS, ORIGINS_TEND_MS } from './redis-origins.js';
 import { layoutMessages } from './redis-storage.messages.js';
 import type { RedisStreamCursor } from './redis-stream-cursor.js';
 import { layoutScript } from './scripts/layout.script.js';
 import { originsHeartbeatScript } from './scripts/origins-heartbeat.script.js';
 import { originsPruneScript } from './scripts/origins-prune.script.js';
 
-/**
- * How long an origin (an instance id in a group's origins hash) may be silent
- * (no heartbeat) before it is dropped. A live instance beats every
- * ORIGINS_TEND_MS, so only instances gone for good (or cut off from Redis
- * this long, which then write nothing either) are dropped; a reader behind
- * by less than this still resolves every code it meets. Long enough for that,
- * short enough that a fleet of pods with random ids keeps the hash to about
- * the instances of the last hour.
- */
-export const ORIGIN_TTL_MS = 60 * 60_000;
-/** How often an instance beats in each group's origins hash, and how often each hash is pruned, by whichever instance comes first. */
-export const ORIGINS_TEND_MS = 60_000;
 /** Fields one prune step looks at (HSCAN COUNT): each step is short, however large an older version let the hash grow. */
 const PRUNE_STEP_FIELDS = 200;
 

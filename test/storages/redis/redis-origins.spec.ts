@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
-import { ORIGIN_TTL_MS } from '../../../src/storages/redis/redis-verifier';
+import { ORIGIN_TTL_MS } from '../../../src/storages/redis/redis-origins';
 import { EventLog } from '../../support/event-log';
 import { connectRaw, type RawClient } from '../../support/raw-redis';
 import { RecordingLogger } from '../../support/recording-logger';
