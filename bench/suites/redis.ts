@@ -204,6 +204,29 @@ export interface LatencyWriter {
  * Where the other instance hands each event: the receiving side calls
  * `receiver.receive(created, id)` at the moment its observer gets the event.
  */
+/**
+ * A latency run's writer through a subject: creates and destroys, each
+ * resolving true, or the run fails; one that does not is named on stderr
+ * with its reason, so that a failed run says why.
+ */
+export function subjectLatencyWriter(subject: SessionSubject, run: string): LatencyWriter {
+  return {
+    issue(created, id, completed) {
+      const call = created ? 'createSession' : 'destroySession';
+      (created ? subject.createSession(id) : subject.destroySession(id)).then(
+        (changed) => {
+          if (!changed) process.stderr.write(`${run}: ${call}(${id}) resolved false\n`);
+          completed(changed);
+        },
+        (error: unknown) => {
+          process.stderr.write(`${run}: ${call}(${id}) failed: ${String(error)}\n`);
+          completed(false);
+        },
+      );
+    },
+  };
+}
+
 export interface LatencyReceiver {
   receive(created: boolean, id: bigint): void;
 }
@@ -654,20 +677,7 @@ export const redisSuite: Suite = {
       // run fails if they are applied out of order. Both scripts are in this server's script cache by
       // now (the figures above ran them): a script's first run on a server falls back from NOSCRIPT to
       // EVAL, and a call issued after it can overtake it.
-      const storageWriter: LatencyWriter = {
-        issue(created, id, completed) {
-          (created ? subjectA.createSession(id) : subjectA.destroySession(id)).then(
-            (changed) => {
-              if (!changed) process.stderr.write(`latency run: ${created ? 'createSession' : 'destroySession'}(${id}) resolved false\n`);
-              completed(changed);
-            },
-            (error: unknown) => {
-              process.stderr.write(`latency run: ${created ? 'createSession' : 'destroySession'}(${id}) failed: ${String(error)}\n`);
-              completed(false);
-            },
-          );
-        },
-      };
+      const storageWriter = subjectLatencyWriter(subjectA, 'storage latency run');
       const rawStream = await openRawStream(raw, 'raw-latency:events', logger, closables);
       const untimedStream = await openRawStream(untimed, 'untimed-latency:events', logger, closables);
 

@@ -25,9 +25,9 @@ import {
   randomIds,
   redisServerAvailable,
   startRedisServer,
+  subjectLatencyWriter,
   type BenchRedisServer,
   type LatencyReceiver,
-  type LatencyWriter,
 } from './redis.js';
 
 const SHARDS = 12;
@@ -241,11 +241,7 @@ export const shardsSuite: Suite = {
         // Warm the scripts on this server (a first EVAL falls back from NOSCRIPT; the pacer issues a destroy right behind its create).
         await a.subject.createSession(-1n);
         await a.subject.destroySession(-1n);
-        const writer: LatencyWriter = {
-          issue(created, id, completed) {
-            (created ? a.subject.createSession(id) : a.subject.destroySession(id)).then(completed, () => completed(false));
-          },
-        };
+        const writer = subjectLatencyWriter(a.subject, `shards ${shards} latency run`);
         return { writer, attach: (next: LatencyReceiver | undefined) => (receiver = next) };
       };
       const latencySharded = await latencyPair(SHARDS);

@@ -34,6 +34,8 @@ export class RedisClock {
   private windowStart = 0;
   /** The connection generation the bounds were learnt on. */
   private generation = -1;
+  /** A read of Redis's clock in flight, which every fence asked for meanwhile waits for. */
+  private reading: Promise<void> | undefined;
 
   constructor(
     /** A key on the node whose clock this is. */
@@ -59,18 +61,34 @@ export class RedisClock {
     if (this.current === undefined || bound > this.current) this.current = bound;
   }
 
-  /** `localDeadline` on Redis's clock (ms), reading Redis's clock first when the offset is unknown. */
-  async fence(localDeadline: number): Promise<number> {
+  /**
+   * `localDeadline` on Redis's clock (ms), reading Redis's clock first when
+   * the offset is unknown. One read serves every call that asks while it
+   * runs, and they get their fences in the order they asked: a transition
+   * must not overtake an earlier one of this instance's (a destroy sent
+   * before the create issued just before it).
+   */
+  fence(localDeadline: number): Promise<number> {
     const known = this.knownFence(localDeadline);
-    if (known !== undefined) return known;
-    const redisMs = await this.connection.run(clockScript, this.routeKey, undefined);
-    this.learn(redisMs, localNow());
-    return localDeadline + Math.max(this.current!, this.previous ?? -Infinity);
+    if (known !== undefined) return Promise.resolve(known);
+    this.reading ??= this.readClock().finally(() => {
+      this.reading = undefined;
+    });
+    return this.reading.then(() => localDeadline + Math.max(this.current!, this.previous ?? -Infinity));
   }
 
-  /** `localDeadline` on Redis's clock, or undefined while the offset is unknown: a transition's common path, with no promise. */
+  /**
+   * `localDeadline` on Redis's clock, or undefined while the offset is
+   * unknown or being read (then {@link fence} gives it, in turn): a
+   * transition's common path, with no promise.
+   */
   knownFence(localDeadline: number): number | undefined {
-    if (this.current === undefined || this.generation !== this.connection.generation) return undefined;
+    if (this.reading !== undefined || this.current === undefined || this.generation !== this.connection.generation) return undefined;
     return localDeadline + Math.max(this.current, this.previous ?? -Infinity);
+  }
+
+  private async readClock(): Promise<void> {
+    const redisMs = await this.connection.run(clockScript, this.routeKey, undefined);
+    this.learn(redisMs, localNow());
   }
 }

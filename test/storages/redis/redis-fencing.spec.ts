@@ -18,6 +18,11 @@ const COMMAND_TIMEOUT = 1000;
 const CREATES = Array.from({ length: 20 }, (_, i) => BigInt(1000 + i));
 const DESTROYS = [1n, 2n, 3n, 4n, 5n];
 
+/** What a reconnect does to every clock of the storage's: their offsets are unknown again (RedisClock). */
+function forgetClocks(storage: RedisSessionStorage): void {
+  (storage as unknown as { connection: { generation: number } }).connection.generation++;
+}
+
 describeRedis('RedisSessionStorage fences its transitions', () => {
   let server: RedisServer;
   let proxy: TcpProxy;
@@ -84,6 +89,32 @@ describeRedis('RedisSessionStorage fences its transitions', () => {
         for (const id of DESTROYS) expect(await raw.zScore(keys.sessions, String(id))).not.toBeNull();
         for (const id of DESTROYS) await expect(a.subject.hasSession(id)).resolves.toBe(true);
       }
+
+      it('keeps the order of calls while it reads Redis\'s clock: a destroy issued after its create never runs first', async () => {
+        const a = instance(server.url);
+        await a.storage.ready();
+        // Each round starts with the clock's offset unknown (a new connection generation, as after a reconnect); every
+        // millisecond a session is created and the one created the millisecond before destroyed, as a paced load does.
+        // A destroy issued once an earlier call had learnt the offset used to go out before its create, still waiting
+        // for a clock reading of its own, and resolved false.
+        const outcomes: Promise<boolean>[] = [];
+        let next = 0n;
+        for (let round = 0; round < 10; round++) {
+          forgetClocks(a.storage);
+          let previous: bigint | undefined;
+          for (let tick = 0; tick < 20; tick++) {
+            const id = next++;
+            outcomes.push(a.subject.createSession(id));
+            if (previous !== undefined) outcomes.push(a.subject.destroySession(previous));
+            previous = id;
+            await new Promise((resolve) => setTimeout(resolve, 1));
+          }
+          outcomes.push(a.subject.destroySession(previous!));
+        }
+        const results = await Promise.all(outcomes);
+        expect(results.filter((changed) => !changed).length).toBe(0);
+        await expect(a.storage.count()).resolves.toBe(0);
+      }, 30_000);
 
       it('through a stall of Redis (SIGSTOP, then SIGCONT)', async () => {
         await expectNoLateEffect(server.url, { start: () => server.pause(), end: () => server.resume() });
