@@ -14,5 +14,6 @@ export function backoffDelay(failures: number, jitterMs = 0): number {
 
 /** Waits `ms`; the timer never keeps a process alive by itself. */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  // A deadline already past is no wait (Node 24 warns of a negative timeout).
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
 }

@@ -36,6 +36,10 @@ export class RedisClock {
   private generation = -1;
   /** A read of Redis's clock in flight, which every fence asked for meanwhile waits for. */
   private reading: Promise<void> | undefined;
+  /** The deadline (local) of the call that started {@link reading}: a read still pending past it is stuck. */
+  private readingUntil = 0;
+  /** The connection generation {@link reading} was sent on: after a reconnect it may never be answered. */
+  private readingGeneration = -1;
 
   constructor(
     /** A key on the node whose clock this is. */
@@ -71,9 +75,16 @@ export class RedisClock {
   fence(localDeadline: number): Promise<number> {
     const known = this.knownFence(localDeadline);
     if (known !== undefined) return Promise.resolve(known);
-    this.reading ??= this.readClock().finally(() => {
-      this.reading = undefined;
-    });
+    // A read sent before a reconnect, or that outlived the deadline of the call that started it, may never be
+    // answered (its connection broke with it on the wire): calls made since read anew rather than wait for it.
+    if (this.reading === undefined || localNow() >= this.readingUntil || this.readingGeneration !== this.connection.generation) {
+      const reading: Promise<void> = this.readClock().finally(() => {
+        if (this.reading === reading) this.reading = undefined;
+      });
+      this.reading = reading;
+      this.readingUntil = localDeadline;
+      this.readingGeneration = this.connection.generation;
+    }
     return this.reading.then(() => localDeadline + Math.max(this.current!, this.previous ?? -Infinity));
   }
 
