@@ -226,6 +226,7 @@ export class RedisEventReader {
         failures++;
         afterBreak = true;
         this.reading = false;
+        for (const cursor of this.options.cursors) cursor.live = false;
         this.connection?.destroy();
         this.connection = undefined;
         await sleep(backoffDelay(failures));
@@ -273,6 +274,7 @@ export class RedisEventReader {
     let backlog = false;
     for (let stream = 0; stream < cursors.length; stream++) {
       const cursor = cursors[stream]!;
+      cursor.live = true;
       const entries = read?.[stream];
       cursor.backlog = entries !== undefined && entries.length >= this.options.batchSize;
       backlog ||= cursor.backlog;

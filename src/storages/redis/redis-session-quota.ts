@@ -1,3 +1,4 @@
+import type { AuthKeyId, SessionId } from '../../core/session-id.js';
 import { SessionLimitError, SessionStorageTimeoutError } from '../../core/session-storage-errors.js';
 import { sleep } from './backoff.js';
 import type { Deadlines } from './deadlines.js';
@@ -122,10 +123,10 @@ export class RedisSessionQuota {
     this.most = Math.max(1, Math.floor(maxSessions / (groups.length * RedisSessionQuota.TAKE_SHARE)));
   }
 
-  /** Creates `member` in group `index` within the limit: changed is true if new, false if it existed (`deadline` as in RedisWritePath.create). */
-  async create(index: number, member: string, deadline: number): Promise<Transition<boolean>> {
+  /** Creates `member` (of `sessionId`, `authKeyId`) in group `index` within the limit: changed is true if new, false if it existed (`deadline` as in RedisWritePath.create). */
+  async create(index: number, member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number): Promise<Transition<boolean>> {
     const group = this.groups[index]!;
-    let { changed, settled } = await group.createWithinQuota(member, undefined, deadline);
+    let { changed, settled } = await group.createWithinQuota(member, sessionId, authKeyId, undefined, deadline);
     // Every attempt may have expired lapsed sessions; the call waits for their observers too.
     const settling = [settled];
     let recounting = false;
@@ -139,7 +140,7 @@ export class RedisSessionQuota {
         recounting = grant === 'recounting';
         break;
       }
-      ({ changed, settled } = await group.createWithinQuota(member, grant, deadline));
+      ({ changed, settled } = await group.createWithinQuota(member, sessionId, authKeyId, grant, deadline));
       settling.push(settled);
     }
     if (changed === 'quota') throw await this.refusal(recounting);

@@ -138,7 +138,7 @@ export class RedisSessionStorage implements SessionStorage {
     const quota = this.quota;
     // The caller is told of a timeout no sooner than this; the scripts refuse to run past it (fencing).
     const deadline = localNow() + this.deadlines.timeout;
-    const create = quota === undefined ? () => write.create(member, deadline) : () => quota.create(index, member, deadline);
+    const create = quota === undefined ? () => write.create(member, sessionId, authKeyId, deadline) : () => quota.create(index, member, sessionId, authKeyId, deadline);
     return afterObservers(bounded(this.deadlines, this.connection.afterReady(create), 'createSession'));
   }
 
@@ -154,7 +154,7 @@ export class RedisSessionStorage implements SessionStorage {
     const member = sessionMember(sessionId, authKeyId);
     const group = this.groupOf(sessionId, authKeyId);
     const deadline = localNow() + this.deadlines.timeout;
-    const destroyed = afterObservers(bounded(this.deadlines, this.connection.afterReady(() => group.write.destroy(member, deadline)), 'destroySession'));
+    const destroyed = afterObservers(bounded(this.deadlines, this.connection.afterReady(() => group.write.destroy(member, sessionId, authKeyId, deadline)), 'destroySession'));
     // It may have happened before it failed: the replica must not go on answering that the session lives.
     destroyed.catch(() => group.read.forget(member, sessionId, authKeyId));
     return destroyed;

@@ -6,6 +6,7 @@ import {
 } from './redis-stream-entry.js';
 import { OriginNames } from './redis-origin-names.js';
 import { NOTHING_TO_WAIT_FOR, OwnEntries, type Announced } from './redis-own-entries.js';
+import { RepliedEntries } from './redis-replied-entries.js';
 import { streamMessages } from './redis-storage.messages.js';
 
 /** Hears what one stream's entries say, in stream order: its key group. */
@@ -48,9 +49,13 @@ export interface StreamReading {
  * lagged behind and cannot see it themselves included (record-loss.script).
  */
 export class RedisStreamCursor {
-  /** The id of the last entry handled; reading resumes after it. Unknown until the reader first connects. */
+  /** The id of the last entry the reader handled; reading resumes after it. Unknown until the reader first connects. */
   position: string | undefined;
-  /** The sequence number of the last entry handled; each valid entry carries one more than the one before. */
+  /**
+   * The sequence number of the last entry announced here, by the reader or
+   * from an own entry's reply (ahead of {@link position} then); each valid
+   * entry carries one more than the one before.
+   */
   sequence = 0n;
   /** Whether the last read returned a full batch of this stream, so more entries may wait behind it. */
   backlog = false;
@@ -73,6 +78,12 @@ export class RedisStreamCursor {
    * lease timer. A flag, so that a lookup reads no clock.
    */
   withinLease = false;
+  /**
+   * Whether the reader reads on a live connection: set at each read, cleared
+   * at a break. Own entries are announced from their replies only then (a
+   * break may hide history Redis lost, which the reader checks first).
+   */
+  live = false;
   /** When the reader last heard from Redis at the stream's end (ms). */
   private heardAt = 0;
   /** Losses of history this cursor reported: a verifier's reply that predates one is out of date. */
@@ -82,6 +93,8 @@ export class RedisStreamCursor {
   private markReady!: () => void;
   /** Entries written by this instance, for the call that wrote each to wait on. */
   private readonly own = new OwnEntries();
+  /** Own entries announced from their replies, for the reader to pass over. */
+  private readonly replied = new RepliedEntries();
   /** Instance ids by origin code, as this group's origins hash gave them. */
   readonly originNames: OriginNames;
 
@@ -158,9 +171,34 @@ export class RedisStreamCursor {
     return this.own.announced(id);
   }
 
+  /**
+   * Whether an entry this instance just wrote, with sequence number
+   * `sequence`, can be announced from its script's reply: every entry before
+   * it has been announced here (the reader is live, and the sequence follows
+   * this cursor's), so announcing it now keeps stream order.
+   */
+  follows(sequence: number): boolean {
+    return this.live && !this.lossToRecord && Number(this.sequence) + 1 === sequence;
+  }
+
+  /**
+   * Announces `entry` (id `id`), which this instance just wrote and which
+   * {@link follows} the cursor, from its script's reply: its call need not
+   * wait for the reader to read it back. The reader passes over it then.
+   */
+  announceOwn(id: string, entry: TransitionEntry): Announced {
+    this.sequence = entry.sequence;
+    this.replied.add(id, entry.sequence);
+    const settling = this.listener.transition(entry);
+    this.reachedCheckpoint(id);
+    return settling === undefined ? NOTHING_TO_WAIT_FOR : { settling };
+  }
+
   /** Releases every call still waiting for an own entry. */
   close(): void {
+    this.live = false;
     this.own.close();
+    this.replied.clear();
   }
 
   /**
@@ -189,6 +227,8 @@ export class RedisStreamCursor {
    * restore), so the codes known are forgotten first.
    */
   needsOrigins(entry: StreamEntry): boolean {
+    // Announced from its reply already: the reader passes over it (its sequence is behind the cursor's, rightly).
+    if (this.replied.isNext(entry.id)) return false;
     const code = originCodeOf(entry.message);
     if (code === undefined) return false;
     const sequence = sequenceOf(entry.message);
@@ -209,6 +249,14 @@ export class RedisStreamCursor {
   handle(entry: StreamEntry): void {
     const previous = this.position!;
     this.position = entry.id;
+    if (this.replied.pending) {
+      const sequence = this.replied.take(entry.id);
+      if (sequence !== undefined) {
+        // Announced from its reply; after lost history the reader may have announced earlier entries since.
+        if (sequence > this.sequence) this.sequence = sequence;
+        return;
+      }
+    }
     if (isLossEntry(entry.message)) {
       const loss = parseLossEntry(entry.message);
       if (typeof loss === 'string') this.logger.warn(streamMessages.malformedLoss(entry.id, this.streamKey, loss));
@@ -228,10 +276,15 @@ export class RedisStreamCursor {
     // Redis for that long): handed over too, so that its call, if still waiting, does not wait in vain; tidied if unclaimed.
     const origin = parsed.event.origin;
     if (origin === this.instanceId || origin === undefined) this.own.handOver(entry.id, settling === undefined ? NOTHING_TO_WAIT_FOR : { settling });
+    this.reachedCheckpoint(entry.id);
+  }
+
+  /** A verifier's count of sessions is compared once the cursor reaches its sequence (at entry `id`). */
+  private reachedCheckpoint(id: string): void {
     const checkpoint = this.checkpoint;
     if (checkpoint !== undefined && this.sequence >= checkpoint.sequence) {
       this.checkpoint = undefined;
-      if (this.sequence === checkpoint.sequence) this.listener.verifyReplica(checkpoint.sessions, entry.id);
+      if (this.sequence === checkpoint.sequence) this.listener.verifyReplica(checkpoint.sessions, id);
     }
   }
 

@@ -1,3 +1,5 @@
+import { SessionEvent, type SessionEndReason, type SessionEventType } from '../../core/session-event.js';
+import type { AuthKeyId, SessionId } from '../../core/session-id.js';
 import type { SessionLifetime } from '../../core/session-lifetime.js';
 import { SessionLimitError, SessionStorageTimeoutError } from '../../core/session-storage-errors.js';
 import { sleep } from './backoff.js';
@@ -83,10 +85,14 @@ export class RedisWritePath {
     this.clock = new RedisClock(keys.sessions, connection);
   }
 
-  /** Creates a session within maxSessions (one group): changed is true if new, false if it existed. `deadline`: the caller's, local (localNow). */
-  async create(member: string, deadline: number): Promise<Transition<boolean>> {
+  /**
+   * Creates a session (`member`, of ids `sessionId` and `authKeyId`) within
+   * maxSessions (one group): changed is true if new, false if it existed.
+   * `deadline`: the caller's, local (localNow).
+   */
+  async create(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number): Promise<Transition<boolean>> {
     const limit = this.settings.maxSessions ?? LIMIT.none;
-    const { reply, settled } = await this.runCreate(member, limit, undefined, deadline);
+    const { reply, settled } = await this.runCreate(member, sessionId, authKeyId, limit, undefined, deadline);
     if (reply.status === TRANSITION.limitReached) throw new SessionLimitError(limit, await this.liveCount().catch(() => undefined));
     return { changed: reply.status === TRANSITION.done, settled };
   }
@@ -97,8 +103,8 @@ export class RedisWritePath {
    * received or refused it already: changed is 'quota' when the quota is
    * used up.
    */
-  async createWithinQuota(member: string, grant: Grant | undefined, deadline: number): Promise<Transition<boolean | 'quota'>> {
-    const { reply, settled } = await this.runCreate(member, LIMIT.quotaKey, grant, deadline);
+  async createWithinQuota(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, grant: Grant | undefined, deadline: number): Promise<Transition<boolean | 'quota'>> {
+    const { reply, settled } = await this.runCreate(member, sessionId, authKeyId, LIMIT.quotaKey, grant, deadline);
     return { changed: reply.status === TRANSITION.quotaUsedUp ? 'quota' : reply.status === TRANSITION.done, settled };
   }
 
@@ -107,15 +113,19 @@ export class RedisWritePath {
     return this.clock.fence(deadline);
   }
 
-  /** Destroys a session: changed is true if it existed. `deadline` as in {@link create}. */
-  async destroy(member: string, deadline: number): Promise<Transition<boolean>> {
+  /** Destroys a session: changed is true if it existed. Arguments as in {@link create}. */
+  async destroy(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number): Promise<Transition<boolean>> {
     const reading = this.cursor.isReading;
     const fence = this.clock.knownFence(deadline) ?? (await this.clock.fence(deadline));
     const { instanceId, lifetime, streamMaxLength } = this.settings;
     // One literal, no spreads: this runs once per transition.
     const args = { origin: instanceId, now: lifetime.clock(), maxLength: streamMaxLength, fence, member };
     const reply = await this.fenced(this.connection.run(destroySessionScript, this.keys, args), deadline, 'destroySession');
-    return { changed: reply.status === TRANSITION.done, settled: reading ? (await this.announced(reply.eventIds)).settled : SETTLED };
+    const changed = reply.status === TRANSITION.done;
+    if (!reading) return { changed, settled: SETTLED };
+    // Its one entry: destroyed, or expired when the session had lapsed.
+    const own = this.ownEntry(reply, 'destroyed', changed ? 'destroyed' : 'expired', member, sessionId, authKeyId, undefined);
+    return { changed, settled: (own ?? (await this.announced(reply.eventIds))).settled };
   }
 
   /** Expires up to one batch of lapsed sessions, once Redis is ready: changed is how many. */
@@ -147,7 +157,9 @@ export class RedisWritePath {
     return this.connection.client.zCount(this.keys.sessions, `(${this.settings.lifetime.clock()}`, '+inf');
   }
 
-  private async runCreate(member: string, limit: number, grant: Grant | undefined, callDeadline: number): Promise<{ reply: TransitionReply; settled: Promise<void> }> {
+  private async runCreate(
+    member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, limit: number, grant: Grant | undefined, callDeadline: number,
+  ): Promise<{ reply: TransitionReply; settled: Promise<void> }> {
     const reading = this.cursor.isReading;
     const { instanceId, lifetime, streamMaxLength } = this.settings;
     // A grant's fence was recorded with it in the ledger: the create runs under that very fence.
@@ -160,7 +172,26 @@ export class RedisWritePath {
       grant: grant?.amount ?? 0, grantId: grant?.id ?? '', incarnation: grant?.incarnation ?? '',
     };
     const reply = await this.fenced(this.connection.run(createSessionScript, this.keys, args), callDeadline, 'createSession');
-    return { reply, settled: reading ? (await this.announced(reply.eventIds)).settled : SETTLED };
+    if (!reading) return { reply, settled: SETTLED };
+    // Announced from the reply when it appended the created entry alone (no lapsed session expired before it).
+    const own = reply.status === TRANSITION.done ? this.ownEntry(reply, 'created', undefined, member, sessionId, authKeyId, deadline === NO_DEADLINE ? undefined : deadline) : undefined;
+    return { reply, settled: (own ?? (await this.announced(reply.eventIds))).settled };
+  }
+
+  /**
+   * Announces the one entry a create or destroy appended from its reply,
+   * when this instance's cursor is right behind it (see
+   * RedisStreamCursor.follows): the call then waits for no read. Undefined
+   * when the reader is to announce it.
+   */
+  private ownEntry(
+    reply: TransitionReply, type: SessionEventType, reason: SessionEndReason | undefined,
+    member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number | undefined,
+  ): Settling | undefined {
+    const cursor = this.cursor;
+    if (reply.eventIds.length !== 1 || !cursor.follows(reply.lastSequence)) return undefined;
+    const event = new SessionEvent(type, sessionId, authKeyId, { reason, origin: this.settings.instanceId });
+    return settlingOf(cursor.announceOwn(reply.eventIds[0]!, { event, member, sequence: BigInt(reply.lastSequence), deadline }));
   }
 
   /** The reply of a fenced script, teaching the clock; refused past its fence, or failed after it may have been sent, it fails no sooner than `deadline`. */

@@ -32,6 +32,8 @@ local CLOCK = redis.call('TIME')
 local REDIS_MS = tonumber(CLOCK[1]) * 1000 + math.floor(tonumber(CLOCK[2]) / 1000)
 local FENCED = FENCE > 0 and REDIS_MS > FENCE
 local origin_code
+-- The sequence number of the last entry appended (0: none), for the replies of create and destroy.
+local LAST_SEQUENCE = 0
 local function code_of()
   if not origin_code then
     origin_code = redis.call('HGET', KEYS[5], 'i:' .. ORIGIN)
@@ -62,6 +64,7 @@ local function append(kind, member, deadline, undo)
     if undo then undo() end
     error(id)
   end
+  LAST_SEQUENCE = n
   return id
 end
 -- Expires up to limit lapsed sessions, appending their ids to ids; returns how many.

@@ -20,14 +20,14 @@ const SOURCE = `--[[
             ledger, ARGV[10] the ledger's incarnation. Added to the quota first, and marked received,
             unless fenced, or the group decided on it already, or takes from another ledger
             (then the ledger's healer gives it back to the pool: see redis-session-quota.ts)
-  Output: {status, Redis ms, event ids...}; status ${TRANSITION.done} created, ${TRANSITION.unchanged} existed,
+  Output: {status, Redis ms, the last event's sequence number (0: none), event ids...}; status ${TRANSITION.done} created, ${TRANSITION.unchanged} existed,
     ${TRANSITION.limitReached} limit reached, ${TRANSITION.quotaUsedUp} the group's quota is used up,
     ${TRANSITION.fenced} past the fence (nothing else changed)
 ]]
 ${APPEND_EVENT}
 ${QUOTA_MARKS}
 local member, deadline = ARGV[5], ARGV[6]
-if FENCED then return {${TRANSITION.fenced}, REDIS_MS} end
+if FENCED then return {${TRANSITION.fenced}, REDIS_MS, 0} end
 local grant = tonumber(ARGV[8])
 if grant > 0 and accepts(KEYS[6], ARGV[10]) and not read_mark(KEYS[6], ARGV[10], ARGV[9]) then
   redis.call('INCRBY', KEYS[4], grant)
@@ -40,7 +40,7 @@ local added = max == ${LIMIT.none} and redis.call('ZADD', KEYS[1], 'NX', deadlin
 if not added then
   local score = redis.call('ZSCORE', KEYS[1], member)
   if score then
-    if tonumber(score) > NOW then return {${TRANSITION.unchanged}, REDIS_MS} end
+    if tonumber(score) > NOW then return {${TRANSITION.unchanged}, REDIS_MS, 0} end
     ids[#ids + 1] = append('${ENTRY_TYPE.expired}', member)
     redis.call('ZREM', KEYS[1], member)
   end
@@ -54,6 +54,7 @@ if max == ${LIMIT.quotaKey} then max, full = tonumber(redis.call('GET', KEYS[4])
 if (max > 0 or full == ${TRANSITION.quotaUsedUp}) and redis.call('ZCARD', KEYS[1]) >= max then
   expire_lapsed(100, ids)
   if held() >= max then
+    table.insert(ids, 1, LAST_SEQUENCE)
     table.insert(ids, 1, REDIS_MS)
     table.insert(ids, 1, full)
     return ids
@@ -65,6 +66,7 @@ else
   ids[#ids + 1] = append('${ENTRY_TYPE.created}', member, deadline)
   redis.call('ZADD', KEYS[1], deadline, member)
 end
+table.insert(ids, 1, LAST_SEQUENCE)
 table.insert(ids, 1, REDIS_MS)
 table.insert(ids, 1, ${TRANSITION.done})
 return ids

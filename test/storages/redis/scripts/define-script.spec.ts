@@ -30,8 +30,9 @@ describe('the scripts\' typed boundaries', () => {
   });
 
   it('parse replies into named statuses, and refuse other shapes with RedisReplyError', () => {
-    expect(createSessionScript.parse([TRANSITION.done, 1_700_000_000_000, '1-0'])).toEqual({ status: TRANSITION.done, redisMs: 1_700_000_000_000, eventIds: ['1-0'] });
-    expect(destroySessionScript.parse([TRANSITION.fenced, 1_700_000_000_000])).toEqual({ status: TRANSITION.fenced, redisMs: 1_700_000_000_000, eventIds: [] });
+    expect(createSessionScript.parse([TRANSITION.done, 1_700_000_000_000, 7, '1-0'])).toEqual({ status: TRANSITION.done, redisMs: 1_700_000_000_000, lastSequence: 7, eventIds: ['1-0'] });
+    expect(createSessionScript.parse([TRANSITION.done, 1_700_000_000_000, 8, '1-0', '1-1'])).toEqual({ status: TRANSITION.done, redisMs: 1_700_000_000_000, lastSequence: 8, eventIds: ['1-0', '1-1'] });
+    expect(destroySessionScript.parse([TRANSITION.fenced, 1_700_000_000_000, 0])).toEqual({ status: TRANSITION.fenced, redisMs: 1_700_000_000_000, lastSequence: 0, eventIds: [] });
     expect(() => createSessionScript.parse([7])).toThrow(RedisReplyError);
     expect(() => touchSessionsScript.parse('x'.repeat(10_000))).toThrow(/hasSession with "x{10,}… \(10002 characters\)/);
   });
