@@ -52,7 +52,7 @@ export class Deadlines {
   }
 
   /** Settles like `work`, with its failure described by `describeFailure`, or with a timeout error once the deadline passes. */
-  bound<T, R = T>(work: Promise<T>, operation: string, describeFailure: (error: unknown) => Error, map?: (value: T) => R): Promise<R> {
+  bound<T, R = T>(work: Promise<T>, operation: string, describeFailure: (error: unknown) => Error, map?: (value: T) => R | PromiseLike<R>): Promise<R> {
     if (this.closedWith !== undefined) {
       work.catch(() => undefined);
       return Promise.reject(this.closedWith);

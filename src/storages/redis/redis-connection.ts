@@ -141,14 +141,14 @@ export class RedisConnection {
    * an earlier one: two calls on one session applied out of order.
    */
   run<A, R, K>(which: RedisScript<A, R, K>, keys: K, args: A): Promise<R> {
-    const options = { keys: which.keys(keys), arguments: which.args(args) };
+    const options = { keys: which.keys(keys, args), arguments: which.args(args) };
     const script = which as unknown as AnyRedisScript;
     if (!this.scriptsSent.has(script)) {
       this.scriptsSent.add(script);
       return this.client.eval(which.source, options).then(which.parse);
     }
     // NOSCRIPT is still possible after SCRIPT FLUSH or a Cluster slot moving to another node.
-    return evalBySha(this.client, script, options).then(which.parse);
+    return evalBySha(this.client, script, options, which.parse);
   }
 
   /**

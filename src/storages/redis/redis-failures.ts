@@ -16,6 +16,10 @@ export function describeRedisFailure(error: unknown, operation: string): Error {
   return new SessionStorageUnavailableError(connectionMessages.unavailable(operation, error), { cause: error });
 }
 
+/** describeRedisFailure of a create and of a destroy, made once: these run once per transition. */
+export const describeCreateFailure = (error: unknown): Error => describeRedisFailure(error, 'createSession');
+export const describeDestroyFailure = (error: unknown): Error => describeRedisFailure(error, 'destroySession');
+
 /** `work` bounded by commandTimeout, its failure described as above. */
 export function bounded<T>(deadlines: Deadlines, work: Promise<T>, operation: string): Promise<T> {
   return deadlines.bound(work, operation, (error) => describeRedisFailure(error, operation));

@@ -144,7 +144,7 @@ export class RedisSessionQuota {
       settling.push(settled);
     }
     if (changed === 'quota') throw await this.refusal(recounting);
-    return { changed, settled: settling.length === 1 ? settled : Promise.all(settling).then(() => undefined) };
+    return { changed, settled: settling.length === 1 ? settled : Promise.all(settling) };
   }
 
   /**

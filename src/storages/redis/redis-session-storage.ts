@@ -5,7 +5,7 @@ import { ForwardingLogger } from './forwarding-logger.js';
 import { localNow } from './redis-clock.js';
 import { RedisConnection } from './redis-connection.js';
 import { RedisEventReaders } from './redis-event-reader.js';
-import { bounded } from './redis-failures.js';
+import { bounded, describeCreateFailure, describeDestroyFailure } from './redis-failures.js';
 import { RedisKeyGroup } from './redis-key-group.js';
 import { groupIndex } from './redis-key-routing.js';
 import { sessionMember, type RedisSessionKeys } from './redis-keys.js';
@@ -14,7 +14,7 @@ import { RedisQuotaHealer } from './redis-quota-healer.js';
 import { RedisQuotaPool } from './redis-quota-pool.js';
 import { RedisSessionQuota } from './redis-session-quota.js';
 import { resolveRedisOptions, type RedisSessionStorageOptions } from './redis-storage-options.js';
-import type { Transition } from './redis-transition.js';
+import { changedOnceSettled } from './redis-transition.js';
 import { RedisVerifier } from './redis-verifier.js';
 import { settlesWithin } from './settles-within.js';
 
@@ -138,8 +138,12 @@ export class RedisSessionStorage implements SessionStorage {
     const quota = this.quota;
     // The caller is told of a timeout no sooner than this; the scripts refuse to run past it (fencing).
     const deadline = localNow() + this.deadlines.timeout;
-    const create = quota === undefined ? () => write.create(member, sessionId, authKeyId, deadline) : () => quota.create(index, member, sessionId, authKeyId, deadline);
-    return afterObservers(bounded(this.deadlines, this.connection.afterReady(create), 'createSession'));
+    const connection = this.connection;
+    // Once ready, no closure: this runs once per transition.
+    const created = connection.waiting
+      ? connection.afterReady(() => (quota === undefined ? write.create(member, sessionId, authKeyId, deadline) : quota.create(index, member, sessionId, authKeyId, deadline)))
+      : quota === undefined ? write.create(member, sessionId, authKeyId, deadline) : quota.create(index, member, sessionId, authKeyId, deadline);
+    return this.deadlines.bound(created, 'createSession', describeCreateFailure, changedOnceSettled);
   }
 
   hasSession(sessionId: SessionId, authKeyId?: AuthKeyId): Promise<boolean> {
@@ -154,7 +158,9 @@ export class RedisSessionStorage implements SessionStorage {
     const member = sessionMember(sessionId, authKeyId);
     const group = this.groupOf(sessionId, authKeyId);
     const deadline = localNow() + this.deadlines.timeout;
-    const destroyed = afterObservers(bounded(this.deadlines, this.connection.afterReady(() => group.write.destroy(member, sessionId, authKeyId, deadline)), 'destroySession'));
+    const connection = this.connection;
+    const work = connection.waiting ? connection.afterReady(() => group.write.destroy(member, sessionId, authKeyId, deadline)) : group.write.destroy(member, sessionId, authKeyId, deadline);
+    const destroyed = this.deadlines.bound(work, 'destroySession', describeDestroyFailure, changedOnceSettled);
     // It may have happened before it failed: the replica must not go on answering that the session lives.
     destroyed.catch(() => group.read.forget(member, sessionId, authKeyId));
     return destroyed;
@@ -271,18 +277,6 @@ export class RedisSessionStorage implements SessionStorage {
   private groupOf(sessionId: SessionId, authKeyId: AuthKeyId | undefined): RedisKeyGroup {
     return this.shards === 1 ? this.groups[0]! : this.groups[groupIndex(sessionId, authKeyId, this.shards)]!;
   }
-}
-
-/**
- * The call's result once this instance's observers have settled its events.
- * Only the Redis part is bounded by commandTimeout: once Redis has made the
- * change the call reports it, and the observers are bounded by the subject's
- * observerTimeout, which may be longer.
- */
-async function afterObservers<T>(transition: Promise<Transition<T>>): Promise<T> {
-  const { changed, settled } = await transition;
-  await settled;
-  return changed;
 }
 
 function sum(counts: readonly number[]): number {

@@ -8,7 +8,7 @@ import type { RedisConnection } from './redis-connection.js';
 import { NO_DEADLINE, type RedisSessionKeys } from './redis-keys.js';
 import type { Announced } from './redis-own-entries.js';
 import type { RedisStreamCursor } from './redis-stream-cursor.js';
-import type { Transition } from './redis-transition.js';
+import { SETTLED, type Transition } from './redis-transition.js';
 import type { AppendArgs } from './scripts/append-event.lua.js';
 import { createSessionScript, type CreateArgs } from './scripts/create-session.script.js';
 import { destroySessionScript } from './scripts/destroy-session.script.js';
@@ -29,8 +29,6 @@ export interface WritePathSettings {
   readonly commandTimeout: number;
 }
 
-const SETTLED = Promise.resolve();
-
 /** Quota taken from the pool for this group, recorded in the pool's ledger (see redis-session-quota.ts). */
 export interface Grant {
   /** The ledger's incarnation and the grant's id in it. */
@@ -50,13 +48,13 @@ export interface Reclaim {
 
 /** What settles once the observers have; wrapped, as an async function that returned the promise itself would wait for it. */
 interface Settling {
-  readonly settled: Promise<void>;
+  readonly settled: Promise<unknown>;
 }
 
 const NOTHING_TO_SETTLE: Settling = { settled: SETTLED };
 
 function settlingOf(announced: Announced): Settling {
-  return announced.settling === undefined ? NOTHING_TO_SETTLE : { settled: announced.settling.then(() => undefined) };
+  return announced.settling === undefined ? NOTHING_TO_SETTLE : { settled: announced.settling };
 }
 
 /**
@@ -90,11 +88,9 @@ export class RedisWritePath {
    * maxSessions (one group): changed is true if new, false if it existed.
    * `deadline`: the caller's, local (localNow).
    */
-  async create(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number): Promise<Transition<boolean>> {
-    const limit = this.settings.maxSessions ?? LIMIT.none;
-    const { reply, settled } = await this.runCreate(member, sessionId, authKeyId, limit, undefined, deadline);
-    if (reply.status === TRANSITION.limitReached) throw new SessionLimitError(limit, await this.liveCount().catch(() => undefined));
-    return { changed: reply.status === TRANSITION.done, settled };
+  create(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number): Promise<Transition<boolean>> {
+    // Without a quota the script never answers 'quota'.
+    return this.runCreate(member, sessionId, authKeyId, this.settings.maxSessions ?? LIMIT.none, undefined, deadline) as Promise<Transition<boolean>>;
   }
 
   /**
@@ -103,9 +99,8 @@ export class RedisWritePath {
    * received or refused it already: changed is 'quota' when the quota is
    * used up.
    */
-  async createWithinQuota(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, grant: Grant | undefined, deadline: number): Promise<Transition<boolean | 'quota'>> {
-    const { reply, settled } = await this.runCreate(member, sessionId, authKeyId, LIMIT.quotaKey, grant, deadline);
-    return { changed: reply.status === TRANSITION.quotaUsedUp ? 'quota' : reply.status === TRANSITION.done, settled };
+  createWithinQuota(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, grant: Grant | undefined, deadline: number): Promise<Transition<boolean | 'quota'>> {
+    return this.runCreate(member, sessionId, authKeyId, LIMIT.quotaKey, grant, deadline);
   }
 
   /** A caller's `deadline` (local) on this group's node: the fence of its scripts here. */
@@ -120,7 +115,14 @@ export class RedisWritePath {
     const { instanceId, lifetime, streamMaxLength } = this.settings;
     // One literal, no spreads: this runs once per transition.
     const args = { origin: instanceId, now: lifetime.clock(), maxLength: streamMaxLength, fence, member };
-    const reply = await this.fenced(this.connection.run(destroySessionScript, this.keys, args), deadline, 'destroySession');
+    let reply: TransitionReply;
+    try {
+      reply = await this.connection.run(destroySessionScript, this.keys, args);
+    } catch (error) {
+      throw await this.failure(error, deadline);
+    }
+    this.clock.learn(reply.redisMs, localNow());
+    if (reply.status === TRANSITION.fenced) throw await this.refusedPastFence('destroySession', deadline);
     const changed = reply.status === TRANSITION.done;
     if (!reading) return { changed, settled: SETTLED };
     // Its one entry: destroyed, or expired when the session had lapsed.
@@ -157,9 +159,14 @@ export class RedisWritePath {
     return this.connection.client.zCount(this.keys.sessions, `(${this.settings.lifetime.clock()}`, '+inf');
   }
 
+  /**
+   * The create script, in one async frame (this runs once per transition):
+   * changed is true if new, false if it existed, 'quota' when the group's
+   * quota is used up; a limit reached is a SessionLimitError.
+   */
   private async runCreate(
     member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, limit: number, grant: Grant | undefined, callDeadline: number,
-  ): Promise<{ reply: TransitionReply; settled: Promise<void> }> {
+  ): Promise<Transition<boolean | 'quota'>> {
     const reading = this.cursor.isReading;
     const { instanceId, lifetime, streamMaxLength } = this.settings;
     // A grant's fence was recorded with it in the ledger: the create runs under that very fence.
@@ -171,11 +178,21 @@ export class RedisWritePath {
       origin: instanceId, now, maxLength: streamMaxLength, fence, member, deadline, limit,
       grant: grant?.amount ?? 0, grantId: grant?.id ?? '', incarnation: grant?.incarnation ?? '',
     };
-    const reply = await this.fenced(this.connection.run(createSessionScript, this.keys, args), callDeadline, 'createSession');
-    if (!reading) return { reply, settled: SETTLED };
+    let reply: TransitionReply;
+    try {
+      reply = await this.connection.run(createSessionScript, this.keys, args);
+    } catch (error) {
+      throw await this.failure(error, callDeadline);
+    }
+    this.clock.learn(reply.redisMs, localNow());
+    const status = reply.status;
+    if (status === TRANSITION.fenced) throw await this.refusedPastFence('createSession', callDeadline);
+    if (status === TRANSITION.limitReached) throw new SessionLimitError(limit, await this.liveCount().catch(() => undefined));
+    const changed = status === TRANSITION.quotaUsedUp ? 'quota' : status === TRANSITION.done;
+    if (!reading) return { changed, settled: SETTLED };
     // Announced from the reply when it appended the created entry alone (no lapsed session expired before it).
-    const own = reply.status === TRANSITION.done ? this.ownEntry(reply, 'created', undefined, member, sessionId, authKeyId, deadline === NO_DEADLINE ? undefined : deadline) : undefined;
-    return { reply, settled: (own ?? (await this.announced(reply.eventIds))).settled };
+    const own = changed === true ? this.ownEntry(reply, 'created', undefined, member, sessionId, authKeyId, deadline === NO_DEADLINE ? undefined : deadline) : undefined;
+    return { changed, settled: (own ?? (await this.announced(reply.eventIds))).settled };
   }
 
   /**
@@ -194,22 +211,19 @@ export class RedisWritePath {
     return settlingOf(cursor.announceOwn(reply.eventIds[0]!, { event, member, sequence: BigInt(reply.lastSequence), deadline }));
   }
 
-  /** The reply of a fenced script, teaching the clock; refused past its fence, or failed after it may have been sent, it fails no sooner than `deadline`. */
-  private async fenced(running: Promise<TransitionReply>, deadline: number, operation: string): Promise<TransitionReply> {
-    let reply: TransitionReply;
-    try {
-      reply = await running;
-    } catch (error) {
-      if (!failedBeforeSending(error)) await sleep(deadline - localNow());
-      throw error;
-    }
-    this.clock.learn(reply.redisMs, localNow());
-    if (reply.status === TRANSITION.fenced) {
-      // The fence errs early by how late this instance learnt Redis's clock: the call still fails no sooner than its bound.
-      await sleep(deadline - localNow());
-      throw new SessionStorageTimeoutError(operation, this.settings.commandTimeout, 'Redis received it past its deadline and did not run it');
-    }
-    return reply;
+  /**
+   * A failed script's error, given no sooner than `deadline` when the script
+   * may have been sent (it could still run until its fence passes).
+   */
+  private async failure(error: unknown, deadline: number): Promise<unknown> {
+    if (!failedBeforeSending(error)) await sleep(deadline - localNow());
+    return error;
+  }
+
+  /** A script Redis refused past its fence: the error, given no sooner than `deadline` (the fence errs early by how late this instance learnt Redis's clock). */
+  private async refusedPastFence(operation: string, deadline: number): Promise<SessionStorageTimeoutError> {
+    await sleep(deadline - localNow());
+    return new SessionStorageTimeoutError(operation, this.settings.commandTimeout, 'Redis received it past its deadline and did not run it');
   }
 
   private appendArgs(fence: number): AppendArgs {

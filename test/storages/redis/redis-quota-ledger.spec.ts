@@ -49,7 +49,7 @@ describeRedis('the quota ledger (real redis-server, shards: 4)', () => {
 
   /** Runs a script as the storage would, on the test's own connection. */
   async function run<A, R, K>(script: RedisScript<A, R, K>, keys: K, args: A): Promise<R> {
-    return script.parse(await raw.eval(script.source, { keys: script.keys(keys), arguments: script.args(args) }));
+    return script.parse(await raw.eval(script.source, { keys: script.keys(keys, args), arguments: script.args(args) }));
   }
 
   async function redisNow(): Promise<number> {

@@ -3,8 +3,8 @@ import { NO_DEADLINE } from '../redis-keys.js';
 
 /**
  * Lua shared by the scripts that append transitions (create, destroy, sweep,
- * release). It expects KEYS = [sessions, events, sequence, quota, origins]
- * (see transitionKeys) and ARGV[1..4] = origin, now, maxlen, fence.
+ * release). It expects KEYS = [sessions, events, sequence, origins]
+ * (see transitionKeys; scripts that need the quota keys take them after) and ARGV[1..4] = origin, now, maxlen, fence.
  *
  * It reads Redis's clock first (REDIS_MS): a script whose fence (the
  * caller's deadline on Redis's clock; 0 for none) has passed may run after
@@ -36,10 +36,10 @@ local origin_code
 local LAST_SEQUENCE = 0
 local function code_of()
   if not origin_code then
-    origin_code = redis.call('HGET', KEYS[5], 'i:' .. ORIGIN)
+    origin_code = redis.call('HGET', KEYS[4], 'i:' .. ORIGIN)
     if not origin_code then
-      origin_code = redis.call('HINCRBY', KEYS[5], 'n', 1)
-      redis.call('HSET', KEYS[5], 'i:' .. ORIGIN, origin_code, 'c:' .. origin_code, ORIGIN)
+      origin_code = redis.call('HINCRBY', KEYS[4], 'n', 1)
+      redis.call('HSET', KEYS[4], 'i:' .. ORIGIN, origin_code, 'c:' .. origin_code, ORIGIN)
     end
   end
   return origin_code

@@ -1,6 +1,6 @@
 import { ENTRY_TYPE } from '../redis-stream-entry.js';
 import { APPEND_EVENT, appendArgs, type AppendArgs } from './append-event.lua.js';
-import { defineScript, transitionKeys } from './define-script.js';
+import { defineScript, quotaTransitionKeys, transitionKeys } from './define-script.js';
 import { QUOTA_MARKS } from './quota-marks.lua.js';
 import { transitionReply, type TransitionReply } from './transition-reply.js';
 import { LIMIT, TRANSITION } from './transition-status.js';
@@ -10,14 +10,15 @@ const SOURCE = `--[[
   A lapsed session is expired (and announced) first, then created anew; when
   the group is full, lapsed sessions are expired to make room first.
   Input:
-    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] quota, KEYS[5] origins, KEYS[6] grants
+    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] origins; with a quota (limit ${LIMIT.quotaKey}),
+      KEYS[5] quota, KEYS[6] grants
     ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~), ARGV[4] fence (Redis ms; 0 none)
     ARGV[5] member
     ARGV[6] deadline (ms; also recorded in the entry unless it is NO_DEADLINE)
     ARGV[7] limit: ${LIMIT.none} none, > 0 the most live sessions the group may hold,
             ${LIMIT.quotaKey} the group's quota key holds it (several groups share maxSessions)
-    ARGV[8] grant: quota taken from the pool for this group (0: none), ARGV[9] its id in the pool's
-            ledger, ARGV[10] the ledger's incarnation. Added to the quota first, and marked received,
+    with a quota only: ARGV[8] grant: quota taken from the pool for this group (0: none), ARGV[9] its id
+            in the pool's ledger, ARGV[10] the ledger's incarnation. Added to the quota first, and marked received,
             unless fenced, or the group decided on it already, or takes from another ledger
             (then the ledger's healer gives it back to the pool: see redis-session-quota.ts)
   Output: {status, Redis ms, the last event's sequence number (0: none), event ids...}; status ${TRANSITION.done} created, ${TRANSITION.unchanged} existed,
@@ -28,9 +29,9 @@ ${APPEND_EVENT}
 ${QUOTA_MARKS}
 local member, deadline = ARGV[5], ARGV[6]
 if FENCED then return {${TRANSITION.fenced}, REDIS_MS, 0} end
-local grant = tonumber(ARGV[8])
+local grant = tonumber(ARGV[8] or '0')
 if grant > 0 and accepts(KEYS[6], ARGV[10]) and not read_mark(KEYS[6], ARGV[10], ARGV[9]) then
-  redis.call('INCRBY', KEYS[4], grant)
+  redis.call('INCRBY', KEYS[5], grant)
   write_mark(KEYS[6], ARGV[10], ARGV[9], '+', grant, FENCE)
 end
 local ids = {}
@@ -50,7 +51,7 @@ local function held()
   if full == ${TRANSITION.limitReached} then return redis.call('ZCOUNT', KEYS[1], '(' .. NOW, '+inf') end
   return redis.call('ZCARD', KEYS[1])
 end
-if max == ${LIMIT.quotaKey} then max, full = tonumber(redis.call('GET', KEYS[4]) or '0'), ${TRANSITION.quotaUsedUp} end
+if max == ${LIMIT.quotaKey} then max, full = tonumber(redis.call('GET', KEYS[5]) or '0'), ${TRANSITION.quotaUsedUp} end
 if (max > 0 or full == ${TRANSITION.quotaUsedUp}) and redis.call('ZCARD', KEYS[1]) >= max then
   expire_lapsed(100, ids)
   if held() >= max then
@@ -88,7 +89,10 @@ export interface CreateArgs extends AppendArgs {
 export const createSessionScript = defineScript<CreateArgs, TransitionReply>({
   name: 'createSession',
   source: SOURCE,
-  keys: (keys) => [...transitionKeys(keys), keys.grants],
-  args: (a) => appendArgs(a, a.member, String(a.deadline), String(a.limit), String(a.grant), a.grantId, a.incarnation),
+  // Without a quota, neither its keys nor the grant's arguments: a create of one group sends 11 fewer strings.
+  keys: (keys, a) => (a.limit === LIMIT.quotaKey ? quotaTransitionKeys(keys) : transitionKeys(keys)),
+  args: (a) => (a.limit === LIMIT.quotaKey
+    ? appendArgs(a, a.member, String(a.deadline), String(a.limit), String(a.grant), a.grantId, a.incarnation)
+    : appendArgs(a, a.member, String(a.deadline), String(a.limit))),
   parse: transitionReply('createSession'),
 });

@@ -15,7 +15,8 @@ export interface RedisScript<A, R, K = RedisSessionKeys> {
   readonly name: string;
   readonly source: string;
   readonly sha1: string;
-  keys(keys: K): string[];
+  /** The KEYS, from the group's keys and the call's arguments (a script may need some keys only for some calls). */
+  keys(keys: K, args: A): string[];
   args(args: A): string[];
   /** Throws {@link RedisReplyError} on a reply of the wrong shape. */
   parse(reply: unknown): R;
@@ -53,7 +54,10 @@ export function isCount(value: unknown): value is string {
  * The keys of every script that appends transitions, in this order, so the
  * shared append code (APPEND_EVENT) finds them where it expects.
  */
-export const transitionKeys = (keys: RedisSessionKeys): string[] => [keys.sessions, keys.events, keys.sequence, keys.quota, keys.origins];
+export const transitionKeys = (keys: RedisSessionKeys): string[] => [keys.sessions, keys.events, keys.sequence, keys.origins];
+
+/** The transition keys, then the group's quota and its side of the ledger (scripts that keep a shared limit). */
+export const quotaTransitionKeys = (keys: RedisSessionKeys): string[] => [keys.sessions, keys.events, keys.sequence, keys.origins, keys.quota, keys.grants];
 
 /** The keys of a key group's quota scripts (its side of the ledger, its quota, its sessions). */
 export const groupQuotaKeys = (keys: RedisSessionKeys): string[] => [keys.grants, keys.quota, keys.sessions];
@@ -62,16 +66,26 @@ export const groupQuotaKeys = (keys: RedisSessionKeys): string[] => [keys.grants
 export const readerKeys = (keys: RedisSessionKeys): string[] => [keys.events, keys.sequence, keys.epoch];
 
 /** Runs a script by its hash, loading it once if Redis does not know it (a new or restarted server, SCRIPT FLUSH, a moved slot). */
-export async function runScriptBySha<A, R, K>(client: RedisCommands, which: RedisScript<A, R, K>, keys: K, args: A): Promise<R> {
-  const options = { keys: which.keys(keys), arguments: which.args(args) };
-  return which.parse(await evalBySha(client, which as unknown as AnyRedisScript, options));
+export function runScriptBySha<A, R, K>(client: RedisCommands, which: RedisScript<A, R, K>, keys: K, args: A): Promise<R> {
+  const options = { keys: which.keys(keys, args), arguments: which.args(args) };
+  return evalBySha(client, which as unknown as AnyRedisScript, options, which.parse);
 }
 
-export async function evalBySha(client: RedisCommands, which: AnyRedisScript, options: { keys: string[]; arguments: string[] }): Promise<unknown> {
+/**
+ * Runs a script by its hash, its reply parsed by `parse`; by its source if
+ * Redis does not know it. One reaction on the command's promise, no async
+ * frame: this runs once per transition.
+ */
+export function evalBySha<R>(client: RedisCommands, which: AnyRedisScript, options: { keys: string[]; arguments: string[] }, parse: (reply: unknown) => R): Promise<R> {
+  let sent: Promise<unknown>;
   try {
-    return await client.evalSha(which.sha1, options);
+    sent = client.evalSha(which.sha1, options);
   } catch (error) {
-    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-    return client.eval(which.source, options);
+    // node-redis throws synchronously on a closed client.
+    return Promise.reject(error);
   }
+  return sent.then(parse, (error: unknown) => {
+    if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+    return client.eval(which.source, options).then(parse);
+  });
 }

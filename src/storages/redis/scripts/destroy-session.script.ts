@@ -7,7 +7,7 @@ import { TRANSITION } from './transition-status.js';
 const SOURCE = `--[[
   Destroys a session, with its destroyed event; a lapsed one is expired instead.
   Input:
-    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] quota, KEYS[5] origins
+    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] origins
     ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~), ARGV[4] fence (Redis ms; 0 none)
     ARGV[5] member
   Output: {status, Redis ms, the event's sequence number (0: none), event ids...}; status ${TRANSITION.done} destroyed,

@@ -1,6 +1,6 @@
 import { RedisReplyError } from '../redis-reply-error.js';
 import { APPEND_EVENT, appendArgs, type BatchArgs } from './append-event.lua.js';
-import { defineScript, transitionKeys } from './define-script.js';
+import { defineScript, quotaTransitionKeys } from './define-script.js';
 import { QUOTA_MARKS } from './quota-marks.lua.js';
 
 const SOURCE = `--[[
@@ -11,7 +11,7 @@ const SOURCE = `--[[
   reclaim already (it reports what it released then), or when it takes from
   another ledger.
   Input:
-    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] quota, KEYS[5] origins, KEYS[6] grants
+    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] origins, KEYS[5] quota, KEYS[6] grants
     ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~), ARGV[4] fence (Redis ms)
     ARGV[5] batch: the most sessions to expire
     ARGV[6] the reclaim's id in the ledger, ARGV[7] the ledger's incarnation
@@ -24,11 +24,11 @@ local kind, amount = read_mark(KEYS[6], ARGV[7], ARGV[6])
 if kind then return {kind == '-' and amount or 0} end
 local ids = {}
 expire_lapsed(tonumber(ARGV[5]), ids)
-local held, live = tonumber(redis.call('GET', KEYS[4]) or '0'), redis.call('ZCARD', KEYS[1])
+local held, live = tonumber(redis.call('GET', KEYS[5]) or '0'), redis.call('ZCARD', KEYS[1])
 local spare = 0
 if held > live then
   spare = held - live
-  redis.call('SET', KEYS[4], live)
+  redis.call('SET', KEYS[5], live)
 end
 write_mark(KEYS[6], ARGV[7], ARGV[6], '-', spare, FENCE)
 table.insert(ids, 1, spare)
@@ -45,7 +45,7 @@ export interface ReleaseArgs extends BatchArgs {
 export const releaseQuotaScript = defineScript<ReleaseArgs, { released: number; eventIds: string[] }>({
   name: 'releasing unused session quota',
   source: SOURCE,
-  keys: (keys) => [...transitionKeys(keys), keys.grants],
+  keys: quotaTransitionKeys,
   args: (a) => appendArgs(a, String(a.batch), a.id, a.incarnation),
   parse: (reply) => {
     if (!Array.isArray(reply) || typeof reply[0] !== 'number' || !reply.slice(1).every((id) => typeof id === 'string')) {

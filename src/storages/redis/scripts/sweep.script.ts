@@ -7,7 +7,7 @@ export const SWEEP_BATCH = 1000;
 const SOURCE = `--[[
   Expires up to a batch of lapsed sessions, with their expired events.
   Input:
-    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] quota, KEYS[5] origins
+    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] origins
     ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~), ARGV[4] fence (0: not fenced)
     ARGV[5] batch: the most sessions to expire
   Output: {event ids...}
