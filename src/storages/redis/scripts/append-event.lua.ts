@@ -17,7 +17,7 @@ import { NO_DEADLINE } from '../redis-keys.js';
  * INCR, taken back (DECR) when its XADD fails (a stream key of the wrong
  * type, an entry Redis refuses), so that no hole is left in it; a change
  * made before its event (create's ZADD NX, which says by itself whether the
- * member is new) is undone by the `undo` the script passes to append. Each
+ * member is new) is undone when the script passes `added` to append. Each
  * transition so runs the fewest commands it can: TIME, the change, INCR,
  * the origin's HGET, XADD.
  *
@@ -44,9 +44,10 @@ local function code_of()
   end
   return origin_code
 end
--- deadline: the idle deadline to record ('${NO_DEADLINE}' or nil records none); undo: what to take
--- back, besides the sequence, if the XADD fails (the script then fails with the XADD's error)
-local function append(kind, member, deadline, undo)
+-- deadline: the idle deadline to record ('${NO_DEADLINE}' or nil records none); added: the member was
+-- just added to the sorted set, and is removed again if the XADD fails (the script then fails with the
+-- XADD's error). A flag, not a function to call back: no closure per call.
+local function append(kind, member, deadline, added)
   local n = redis.call('INCR', KEYS[3])
   local sep = string.find(member, ':', 1, true)
   local xadd = {'XADD', KEYS[2], 'MAXLEN', '~', MAXLEN, '*', '${ENTRY.type}', kind}
@@ -61,7 +62,7 @@ local function append(kind, member, deadline, undo)
   local id = redis.pcall(unpack(xadd))
   if type(id) == 'table' then
     redis.call('DECR', KEYS[3])
-    if undo then undo() end
+    if added then redis.call('ZREM', KEYS[1], member) end
     error(id)
   end
   LAST_SEQUENCE = n

@@ -26,13 +26,16 @@ const SOURCE = `--[[
     ${TRANSITION.fenced} past the fence (nothing else changed)
 ]]
 ${APPEND_EVENT}
-${QUOTA_MARKS}
 local member, deadline = ARGV[5], ARGV[6]
 if FENCED then return {${TRANSITION.fenced}, REDIS_MS, 0} end
 local grant = tonumber(ARGV[8] or '0')
-if grant > 0 and accepts(KEYS[6], ARGV[10]) and not read_mark(KEYS[6], ARGV[10], ARGV[9]) then
-  redis.call('INCRBY', KEYS[5], grant)
-  write_mark(KEYS[6], ARGV[10], ARGV[9], '+', grant, FENCE)
+if grant > 0 then
+  -- The ledger's functions are made only here: a create without a grant (the common case) makes none.
+  ${QUOTA_MARKS}
+  if accepts(KEYS[6], ARGV[10]) and not read_mark(KEYS[6], ARGV[10], ARGV[9]) then
+    redis.call('INCRBY', KEYS[5], grant)
+    write_mark(KEYS[6], ARGV[10], ARGV[9], '+', grant, FENCE)
+  end
 end
 local ids = {}
 local max, full = tonumber(ARGV[7]), ${TRANSITION.limitReached}
@@ -46,15 +49,13 @@ if not added then
     redis.call('ZREM', KEYS[1], member)
   end
 end
--- One group counts its live sessions (exact); a quota counts every member until it is expired (never over).
-local function held()
-  if full == ${TRANSITION.limitReached} then return redis.call('ZCOUNT', KEYS[1], '(' .. NOW, '+inf') end
-  return redis.call('ZCARD', KEYS[1])
-end
 if max == ${LIMIT.quotaKey} then max, full = tonumber(redis.call('GET', KEYS[5]) or '0'), ${TRANSITION.quotaUsedUp} end
 if (max > 0 or full == ${TRANSITION.quotaUsedUp}) and redis.call('ZCARD', KEYS[1]) >= max then
   expire_lapsed(100, ids)
-  if held() >= max then
+  -- One group counts its live sessions (exact); a quota counts every member until it is expired (never over).
+  local held
+  if full == ${TRANSITION.limitReached} then held = redis.call('ZCOUNT', KEYS[1], '(' .. NOW, '+inf') else held = redis.call('ZCARD', KEYS[1]) end
+  if held >= max then
     table.insert(ids, 1, LAST_SEQUENCE)
     table.insert(ids, 1, REDIS_MS)
     table.insert(ids, 1, full)
@@ -62,7 +63,7 @@ if (max > 0 or full == ${TRANSITION.quotaUsedUp}) and redis.call('ZCARD', KEYS[1
   end
 end
 if added then
-  ids[#ids + 1] = append('${ENTRY_TYPE.created}', member, deadline, function() redis.call('ZREM', KEYS[1], member) end)
+  ids[#ids + 1] = append('${ENTRY_TYPE.created}', member, deadline, true)
 else
   ids[#ids + 1] = append('${ENTRY_TYPE.created}', member, deadline)
   redis.call('ZADD', KEYS[1], deadline, member)
