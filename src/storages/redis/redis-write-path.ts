@@ -187,7 +187,11 @@ export class RedisWritePath {
     this.clock.learn(reply.redisMs, localNow());
     const status = reply.status;
     if (status === TRANSITION.fenced) throw await this.refusedPastFence('createSession', callDeadline);
-    if (status === TRANSITION.limitReached) throw new SessionLimitError(limit, await this.liveCount().catch(() => undefined));
+    if (status === TRANSITION.limitReached) {
+      // Lapsed sessions it expired to make room are announced here before the refusal, as any other transition.
+      if (reading && reply.eventIds.length > 0) await this.announced(reply.eventIds);
+      throw new SessionLimitError(limit, await this.liveCount().catch(() => undefined));
+    }
     const changed = status === TRANSITION.quotaUsedUp ? 'quota' : status === TRANSITION.done;
     if (!reading) return { changed, settled: SETTLED };
     // Announced from the reply when it appended the created entry alone (no lapsed session expired before it).
