@@ -299,7 +299,11 @@ describeRedis('the shared limit heals on a 3-master Redis Cluster (shards: 12)',
     const pool = (await cluster.ownersOf(`{${prefix}}:pool`)).master;
     const victim = withPool ? pool : cluster.nodes.find((node) => node !== pool)!;
     const lostGroups = (await Promise.all(a.storage.keyGroups.map(async (keys) => (await cluster.ownersOf(keys.sessions)).master === victim))).filter(Boolean).length;
-    expect(lostGroups).toBe(4);
+    // About a third of the 12 groups: the storage spreads them over 12 equal slot ranges, and redis-cli splits the slots over
+    // 3 masters at boundaries one slot off theirs (a range starting at 10922, master 2's last slot), so in about 1 of 1365
+    // prefixes one group sits on the neighbouring master.
+    expect(lostGroups).toBeGreaterThanOrEqual(3);
+    expect(lostGroups).toBeLessThanOrEqual(5);
 
     // Creates keep coming from every instance through the fault; sums are read only while no data is being lost.
     let creating = true;
