@@ -118,6 +118,9 @@ describeRedis('RedisSessionStorage local replica (localReads)', () => {
     const b = instance(prefix, 'b', { maxStaleness: 60_000, verifyInterval: 60_000 });
     await Promise.all([b.subject.ready(), b.storage.localReadsReady()]);
     await b.subject.createSession(5n);
+    // The create resolves from its reply; the replica answers once the reader has first heard from Redis (its lease), which
+    // may come later: b's first read waits for its own origin's name, which it does not know yet.
+    await pollUntil(() => b.storage.healthDetails().localReadsWithinLease === true, 'b\'s replica to answer locally');
     const { sessions, events, sequence } = b.storage.redisKeys;
     // As if another instance destroyed it and b had not read the entry yet.
     await raw.zRem(sessions, '5');
