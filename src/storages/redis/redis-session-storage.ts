@@ -14,7 +14,7 @@ import { RedisQuotaHealer } from './redis-quota-healer.js';
 import { RedisQuotaPool } from './redis-quota-pool.js';
 import { RedisSessionQuota } from './redis-session-quota.js';
 import { resolveRedisOptions, type RedisSessionStorageOptions } from './redis-storage-options.js';
-import { changedOnceSettled } from './redis-transition.js';
+import { changedOnceSettled, type Transition } from './redis-transition.js';
 import { RedisVerifier } from './redis-verifier.js';
 import { settlesWithin } from './settles-within.js';
 
@@ -134,15 +134,13 @@ export class RedisSessionStorage implements SessionStorage {
     if (invalid) return Promise.reject(invalid);
     const member = sessionMember(sessionId, authKeyId);
     const index = this.shards === 1 ? 0 : groupIndex(sessionId, authKeyId, this.shards);
-    const write = this.groups[index]!.write;
-    const quota = this.quota;
     // The caller is told of a timeout no sooner than this; the scripts refuse to run past it (fencing).
     const deadline = localNow() + this.deadlines.timeout;
     const connection = this.connection;
     // Once ready, no closure: this runs once per transition.
     const created = connection.waiting
-      ? connection.afterReady(() => (quota === undefined ? write.create(member, sessionId, authKeyId, deadline) : quota.create(index, member, sessionId, authKeyId, deadline)))
-      : quota === undefined ? write.create(member, sessionId, authKeyId, deadline) : quota.create(index, member, sessionId, authKeyId, deadline);
+      ? connection.afterReady(() => this.createIn(index, member, sessionId, authKeyId, deadline))
+      : this.createIn(index, member, sessionId, authKeyId, deadline);
     return this.deadlines.bound(created, 'createSession', describeCreateFailure, changedOnceSettled);
   }
 
@@ -159,7 +157,8 @@ export class RedisSessionStorage implements SessionStorage {
     const group = this.groupOf(sessionId, authKeyId);
     const deadline = localNow() + this.deadlines.timeout;
     const connection = this.connection;
-    const work = connection.waiting ? connection.afterReady(() => group.write.destroy(member, sessionId, authKeyId, deadline)) : group.write.destroy(member, sessionId, authKeyId, deadline);
+    const write = group.write;
+    const work = connection.waiting ? connection.afterReady(() => write.destroy(member, sessionId, authKeyId, deadline)) : write.destroy(member, sessionId, authKeyId, deadline);
     const destroyed = this.deadlines.bound(work, 'destroySession', describeDestroyFailure, changedOnceSettled);
     // It may have happened before it failed: the replica must not go on answering that the session lives.
     destroyed.catch(() => group.read.forget(member, sessionId, authKeyId));
@@ -267,6 +266,12 @@ export class RedisSessionStorage implements SessionStorage {
     this.deadlines.close();
     // A reader's connect in flight is bounded by its connect timeout, which an application's client may set high.
     await Promise.all([this.connection.close(grace), settlesWithin(readersClosed, this.deadlines.timeout)]);
+  }
+
+  /** Creates in group `index`, through the shared limit when there is one. */
+  private createIn(index: number, member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number): Promise<Transition<boolean>> {
+    const quota = this.quota;
+    return quota === undefined ? this.groups[index]!.write.create(member, sessionId, authKeyId, deadline) : quota.create(index, member, sessionId, authKeyId, deadline);
   }
 
   private async countNow(): Promise<number> {
