@@ -11,7 +11,7 @@ import { RecordingLogger } from '../../support/recording-logger';
 import { EventLog, eventLine } from '../../support/event-log';
 import { clientList, connectRaw, untilClients, type RawClient } from '../../support/raw-redis';
 import { REDIS_CLIENT_KINDS } from '../../support/redis-client-kinds';
-import { untilResolves, within } from '../../support/wait-until';
+import { pollUntil, untilResolves, within } from '../../support/wait-until';
 import { describeRedis, freePort, startRedisServer, type RedisServer } from '../../support/redis-server';
 
 
@@ -282,6 +282,9 @@ describeRedis('RedisSessionStorage reliability (real redis-server)', () => {
         subject = new SessionSubject(storage, { logger });
         await subject.ready();
         await subject.createSession(1n);
+        // The create resolves from its reply; the reader's first read (which looks up this instance's origin) is done once the
+        // replica answers locally. Stalled amid it, the reader would reconnect during the test and close() would wait for that.
+        await pollUntil(() => storage.healthDetails().localReadsWithinLease === true, 'the reader\'s first read');
         stalled.pause();
       });
       afterEach(async () => {
