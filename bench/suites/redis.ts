@@ -406,9 +406,9 @@ async function openRawStream(client: RawClient, key: string, logger: RecordingLo
 // ---------------------------------------------------------------- the script floor and transition costs
 
 /** What the storage's stream is trimmed to by default (`MAXLEN ~`); the floor trims its own stream the same way. */
-const FLOOR_STREAM_MAX_LENGTH = 100_000;
+export const FLOOR_STREAM_MAX_LENGTH = 100_000;
 /** The score the floor gives its members: the storage's "no idle deadline" score. */
-const FLOOR_SCORE = String(Number.MAX_SAFE_INTEGER);
+export const FLOOR_SCORE = String(Number.MAX_SAFE_INTEGER);
 
 /**
  * The script floor: the least a transition recorded in Redis takes, one
@@ -416,7 +416,7 @@ const FLOOR_SCORE = String(Number.MAX_SAFE_INTEGER);
  * KEYS = [sorted set, stream], ARGV = [mode ('c' create, 'd' destroy), member,
  * score]. Replies the ZADD / ZREM count (1 when it changed the set).
  */
-const FLOOR_SCRIPT = `
+export const FLOOR_SCRIPT = `
 local changed
 if ARGV[1] == 'c' then
   changed = redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])

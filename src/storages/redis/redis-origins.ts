@@ -1,4 +1,4 @@
-/* The bound of each key group's origins hash (see APPEND_EVENT, RedisVerifier, OriginNames). */
+/* The bound of each key group's origins hash (see APPEND_PRELUDE, RedisVerifier, OriginNames). */
 
 /**
  * How long an origin (an instance id in a group's origins hash) may be silent

@@ -6,6 +6,12 @@
  */
 import { SessionStorageUnavailableError, SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage } from 'nestjs-mtproto-sessions/redis';
+import type { RedisCommands } from '../../../src/storages/redis/redis-client';
+import { keysTagged, NO_DEADLINE } from '../../../src/storages/redis/redis-keys';
+import { createSessionScript } from '../../../src/storages/redis/scripts/create-session.script';
+import { runScriptBySha } from '../../../src/storages/redis/scripts/define-script';
+import { destroySessionScript } from '../../../src/storages/redis/scripts/destroy-session.script';
+import { LIMIT, TRANSITION } from '../../../src/storages/redis/scripts/transition-status';
 import { EventLog } from '../../support/event-log';
 import { connectRaw, type RawClient } from '../../support/raw-redis';
 import { RecordingLogger } from '../../support/recording-logger';
@@ -46,6 +52,38 @@ describeRedis('RedisSessionStorage fences its transitions', () => {
     await raw.close();
     await proxy.close();
     await server.stop();
+  });
+
+  it('runs a transition script before its fence and refuses it past, to the millisecond (TIME read as digit strings)', async () => {
+    const keys = keysTagged('fence-ms');
+    const redisMs = async () => {
+      const [seconds, micros] = (await raw.sendCommand(['TIME'])) as [string, string];
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    };
+    // The raw node-redis client, as the storage's command client.
+    const client = raw as unknown as RedisCommands;
+    const common = { origin: 'a', maxLength: 100, grant: 0, grantId: '', incarnation: '', deadline: NO_DEADLINE, limit: LIMIT.none };
+    const create = (member: string, fence: number) => runScriptBySha(client, createSessionScript, keys, { ...common, now: Date.now(), fence, member });
+    const destroy = (member: string, fence: number) => runScriptBySha(client, destroySessionScript, keys, { ...common, now: Date.now(), fence, member });
+    let now = await redisMs();
+    // The millisecond before now (most often within the same second: compared as numbers), the last one of the
+    // second before (compared as strings), and fences ahead, within the second or the next one, and far off.
+    const past = [now - 1, Math.floor(now / 1000) * 1000 - 1, now - 5000];
+    for (const [i, fence] of past.entries()) {
+      await expect(create(`p${i}`, fence)).resolves.toMatchObject({ status: TRANSITION.fenced, eventIds: [] });
+      expect(await raw.zScore(keys.sessions, `p${i}`)).toBeNull();
+    }
+    now = await redisMs();
+    for (const [i, fence] of [now + 900, now + 60_000].entries()) {
+      const created = await create(`f${i}`, fence);
+      expect(created).toMatchObject({ status: TRANSITION.done, eventIds: [expect.any(String)] });
+      // The reply's clock, made ms from TIME's two strings, is Redis's.
+      expect(Math.abs(created.redisMs - now)).toBeLessThan(900);
+      await expect(destroy(`f${i}`, now - 1)).resolves.toMatchObject({ status: TRANSITION.fenced });
+      expect(await raw.zScore(keys.sessions, `f${i}`)).not.toBeNull();
+      await expect(destroy(`f${i}`, now + 60_000)).resolves.toMatchObject({ status: TRANSITION.done });
+    }
+    expect(await raw.xLen(keys.events)).toBe(4);
   });
 
   for (const kind of REDIS_CLIENT_KINDS) {

@@ -1,5 +1,7 @@
 import { ENTRY, ENTRY_TYPE, isLossEntry, parseLossEntry, parseTransitionEntry } from '../../../src/storages/redis/redis-stream-entry';
-import { APPEND_EVENT } from '../../../src/storages/redis/scripts/append-event.lua';
+import { APPEND_FUNCTIONS } from '../../../src/storages/redis/scripts/append-event.lua';
+import { createSessionScript } from '../../../src/storages/redis/scripts/create-session.script';
+import { destroySessionScript } from '../../../src/storages/redis/scripts/destroy-session.script';
 import { recordLossScript } from '../../../src/storages/redis/scripts/record-loss.script';
 
 const origins = new Map<string, string | null>([['1', 'instance-a'], ['2', null]]);
@@ -53,9 +55,9 @@ describe('the stream entry codec', () => {
 
   it('is the one place the field names come from: the scripts that write entries are built from it', () => {
     for (const field of [ENTRY.type, ENTRY.sessionId, ENTRY.authKeyId, ENTRY.originCode, ENTRY.sequence, ENTRY.deadline]) {
-      expect(APPEND_EVENT).toContain(`'${field}'`);
+      for (const source of [APPEND_FUNCTIONS, createSessionScript.source, destroySessionScript.source]) expect(source).toContain(`'${field}'`);
     }
-    expect(APPEND_EVENT).toContain(`append('${ENTRY_TYPE.expired}'`);
+    expect(APPEND_FUNCTIONS).toContain(`append('${ENTRY_TYPE.expired}'`);
     expect(recordLossScript.source).toContain(`'${ENTRY.type}', '${ENTRY_TYPE.loss}', '${ENTRY.epoch}'`);
   });
 });

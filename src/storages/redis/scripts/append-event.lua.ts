@@ -3,38 +3,69 @@ import { NO_DEADLINE } from '../redis-keys.js';
 
 /**
  * Lua shared by the scripts that append transitions (create, destroy, sweep,
- * release). It expects KEYS = [sessions, events, sequence, origins]
+ * release). They expect KEYS = [sessions, events, sequence, origins]
  * (see transitionKeys; scripts that need the quota keys take them after) and ARGV[1..4] = origin, now, maxlen, fence.
+ * A script opens with APPEND_PRELUDE; it appends with {@link appendEntry}
+ * inline, or with the functions of APPEND_FUNCTIONS (a batch, a rare path).
  *
- * It reads Redis's clock first (REDIS_MS): a script whose fence (the
- * caller's deadline on Redis's clock; 0 for none) has passed may run after
- * its caller was told it failed, so it changes nothing (FENCED); transition
- * replies carry REDIS_MS so the instance keeps learning the clock
- * (RedisClock).
+ * It reads Redis's clock first: a script whose fence (the caller's deadline
+ * on Redis's clock; 0 for none) has passed may run after its caller was told
+ * it failed, so it changes nothing (FENCED); transition replies carry the
+ * clock so the instance keeps learning it (RedisClock).
  *
  * Redis does not roll back a script that fails midway, so a script undoes
  * by hand what it wrote before a command that failed: the sequence is one
  * INCR, taken back (DECR) when its XADD fails (a stream key of the wrong
  * type, an entry Redis refuses), so that no hole is left in it; a change
  * made before its event (create's ZADD NX, which says by itself whether the
- * member is new) is undone when the script passes `added` to append. Each
- * transition so runs the fewest commands it can: TIME, the change, INCR,
- * the origin's HGET, XADD.
+ * member is new) is undone when `added` is set. Each transition so runs the
+ * fewest commands it can: TIME, the change, INCR, the origin's HGET, XADD.
+ *
+ * What a script costs inside Redis beyond its commands is mostly Lua's own
+ * work (measured in instructions with callgrind, docs/performance.md): a
+ * closure made per call, a table of arguments built and unpacked, a number
+ * parsed from a string. So the common paths make none: they append inline,
+ * each shape of entry is an XADD of its own, and the clock is compared and
+ * handed on as the digit strings TIME gives.
  *
  * Origins are interned: a 36-character instance id would be half of each
  * entry. The origins hash maps `i:<instance id>` to a small code, `c:<code>`
  * back to the id, and `n` to the last code given; an instance's first write
  * registers it. Readers resolve codes they have not seen with one HMGET.
  */
-export const APPEND_EVENT = `
-local ORIGIN, NOW, MAXLEN, FENCE = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+export const APPEND_PRELUDE = `
+local ORIGIN, NOW, MAXLEN, FENCE = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- Redis's clock as TIME gives it, seconds and microseconds: the reply carries both digit strings as they are
+-- (the instance makes them ms), and whole seconds compare as strings of one length, with no number parsed.
 local CLOCK = redis.call('TIME')
-local REDIS_MS = tonumber(CLOCK[1]) * 1000 + math.floor(tonumber(CLOCK[2]) / 1000)
-local FENCED = FENCE > 0 and REDIS_MS > FENCE
+local SECONDS, MICROS = CLOCK[1], CLOCK[2]
+local FENCED = false
+if FENCE ~= '0' then
+  local fence_seconds = string.sub(FENCE, 1, -4)
+  if #fence_seconds == #SECONDS and fence_seconds ~= SECONDS then
+    FENCED = SECONDS > fence_seconds
+  else
+    FENCED = tonumber(SECONDS) * 1000 + math.floor(tonumber(MICROS) / 1000) > tonumber(FENCE)
+  end
+end
+-- This instance's origin code, once looked up (or registered).
 local origin_code
 -- The sequence number of the last entry appended (0: none), for the replies of create and destroy.
 local LAST_SEQUENCE = 0
-local function code_of()
+`;
+
+/**
+ * Appends the entry of a transition, inline: `kind`, `member` and
+ * `deadline` (the idle deadline to record; nil or NO_DEADLINE records none)
+ * are Lua expressions, `added` whether the member was just added to the
+ * sorted set (it is removed again if the XADD fails; the script then fails
+ * with the XADD's error). Sets the Lua local `id` to the entry's id (declared
+ * by the caller) and LAST_SEQUENCE to its sequence number.
+ */
+export function appendEntry(kind: string, member: string, deadline: string, added: boolean): string {
+  return `do
+  local kind, member, deadline = ${kind}, ${member}, ${deadline}
+  local n = redis.call('INCR', KEYS[3])
   if not origin_code then
     origin_code = redis.call('HGET', KEYS[4], 'i:' .. ORIGIN)
     if not origin_code then
@@ -42,30 +73,45 @@ local function code_of()
       redis.call('HSET', KEYS[4], 'i:' .. ORIGIN, origin_code, 'c:' .. origin_code, ORIGIN)
     end
   end
-  return origin_code
-end
--- deadline: the idle deadline to record ('${NO_DEADLINE}' or nil records none); added: the member was
--- just added to the sorted set, and is removed again if the XADD fails (the script then fails with the
--- XADD's error). A flag, not a function to call back: no closure per call.
-local function append(kind, member, deadline, added)
-  local n = redis.call('INCR', KEYS[3])
   local sep = string.find(member, ':', 1, true)
-  local xadd = {'XADD', KEYS[2], 'MAXLEN', '~', MAXLEN, '*', '${ENTRY.type}', kind}
-  if sep then
-    xadd[9], xadd[10], xadd[11], xadd[12] = '${ENTRY.sessionId}', string.sub(member, sep + 1), '${ENTRY.authKeyId}', string.sub(member, 1, sep - 1)
+  if deadline == nil or deadline == '${NO_DEADLINE}' then
+    if sep then
+      ${xadd('string.sub(member, sep + 1)', 'string.sub(member, 1, sep - 1)', false)}
+    else
+      ${xadd('member', undefined, false)}
+    end
+  elseif sep then
+    ${xadd('string.sub(member, sep + 1)', 'string.sub(member, 1, sep - 1)', true)}
   else
-    xadd[9], xadd[10] = '${ENTRY.sessionId}', member
+    ${xadd('member', undefined, true)}
   end
-  local at = #xadd
-  xadd[at + 1], xadd[at + 2], xadd[at + 3], xadd[at + 4] = '${ENTRY.originCode}', code_of(), '${ENTRY.sequence}', n
-  if deadline and deadline ~= '${NO_DEADLINE}' then xadd[at + 5], xadd[at + 6] = '${ENTRY.deadline}', deadline end
-  local id = redis.pcall(unpack(xadd))
   if type(id) == 'table' then
     redis.call('DECR', KEYS[3])
-    if added then redis.call('ZREM', KEYS[1], member) end
+    ${added ? "redis.call('ZREM', KEYS[1], member)" : '-- nothing else to undo'}
     error(id)
   end
   LAST_SEQUENCE = n
+end`;
+}
+
+/** One XADD of an entry, its session and auth key ids as Lua expressions: no table of arguments to build and unpack. */
+function xadd(sessionId: string, authKeyId: string | undefined, withDeadline: boolean): string {
+  const auth = authKeyId === undefined ? '' : `, '${ENTRY.authKeyId}', ${authKeyId}`;
+  const deadline = withDeadline ? `, '${ENTRY.deadline}', deadline` : '';
+  return `id = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', MAXLEN, '*', '${ENTRY.type}', kind, '${ENTRY.sessionId}', ${sessionId}${auth}, `
+    + `'${ENTRY.originCode}', origin_code, '${ENTRY.sequence}', n${deadline})`;
+}
+
+/**
+ * The functions of the rare paths and the batches, after APPEND_PRELUDE:
+ * each is a closure Lua makes when the script reaches it, so the common paths
+ * (which append inline) come before it.
+ */
+export const APPEND_FUNCTIONS = `
+-- Appends an entry of a member not just added; returns its id.
+local function append(kind, member, deadline)
+  local id
+  ${appendEntry('kind', 'member', 'deadline', false)}
   return id
 end
 -- Expires up to limit lapsed sessions, appending their ids to ids; returns how many.

@@ -52,7 +52,7 @@ export function isCount(value: unknown): value is string {
 
 /**
  * The keys of every script that appends transitions, in this order, so the
- * shared append code (APPEND_EVENT) finds them where it expects.
+ * shared append code (APPEND_PRELUDE, appendEntry) finds them where it expects.
  */
 export const transitionKeys = (keys: RedisSessionKeys): string[] => [keys.sessions, keys.events, keys.sequence, keys.origins];
 

@@ -2,7 +2,7 @@ import type { RedisSessionKeys } from '../redis-keys.js';
 import { defineScript, integerReply } from './define-script.js';
 
 const SOURCE = `--[[
-  An instance's heartbeat in a key group's origins hash (see APPEND_EVENT for
+  An instance's heartbeat in a key group's origins hash (see APPEND_PRELUDE for
   the hash): t:<instance id> = now on Redis's clock, written only if the
   instance is registered (an instance that never wrote adds nothing). Then
   whether a prune of the hash is due: the field p holds when the last one

@@ -3,7 +3,7 @@ import type { RedisSessionKeys } from '../redis-keys.js';
 import { defineScript } from './define-script.js';
 
 const SOURCE = `--[[
-  One step of a prune of a key group's origins hash (see APPEND_EVENT): an
+  One step of a prune of a key group's origins hash (see APPEND_PRELUDE): an
   HSCAN batch from a cursor, each step short, so that a hash grown large (by
   a version before pruning) never blocks Redis for long. Each instance id in
   the batch whose heartbeat (t:<id>) is older than the TTL is dropped:

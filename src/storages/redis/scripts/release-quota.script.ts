@@ -1,5 +1,5 @@
 import { RedisReplyError } from '../redis-reply-error.js';
-import { APPEND_EVENT, appendArgs, type BatchArgs } from './append-event.lua.js';
+import { APPEND_FUNCTIONS, APPEND_PRELUDE, appendArgs, type BatchArgs } from './append-event.lua.js';
 import { defineScript, quotaTransitionKeys } from './define-script.js';
 import { QUOTA_MARKS } from './quota-marks.lua.js';
 
@@ -17,7 +17,8 @@ const SOURCE = `--[[
     ARGV[6] the reclaim's id in the ledger, ARGV[7] the ledger's incarnation
   Output: {quota released, event ids...}
 ]]
-${APPEND_EVENT}
+${APPEND_PRELUDE}
+${APPEND_FUNCTIONS}
 ${QUOTA_MARKS}
 if FENCED or not accepts(KEYS[6], ARGV[7]) then return {0} end
 local kind, amount = read_mark(KEYS[6], ARGV[7], ARGV[6])

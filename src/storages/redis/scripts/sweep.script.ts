@@ -1,4 +1,4 @@
-import { APPEND_EVENT, appendArgs, type BatchArgs } from './append-event.lua.js';
+import { APPEND_FUNCTIONS, APPEND_PRELUDE, appendArgs, type BatchArgs } from './append-event.lua.js';
 import { defineScript, idsReply, transitionKeys } from './define-script.js';
 
 /** Sessions one sweep (or quota release) expires at most. */
@@ -12,7 +12,8 @@ const SOURCE = `--[[
     ARGV[5] batch: the most sessions to expire
   Output: {event ids...}
 ]]
-${APPEND_EVENT}
+${APPEND_PRELUDE}
+${APPEND_FUNCTIONS}
 local ids = {}
 expire_lapsed(tonumber(ARGV[5]), ids)
 return ids

@@ -18,9 +18,11 @@ describe('the scripts\' typed boundaries', () => {
     expect(releaseQuotaScript.args({ ...common, batch: 10, id: '1', incarnation: 'abc' }).slice(0, 4)).toEqual(lead);
   });
 
-  it('send a create\'s deadline once', () => {
-    const args = createSessionScript.args({ ...common, member: '5', deadline: NO_DEADLINE, limit: 0, grant: 0, grantId: '', incarnation: '' });
-    expect(args.filter((arg) => arg === String(NO_DEADLINE))).toHaveLength(1);
+  it('send a create\'s deadline once, and neither deadline nor limit when it has none', () => {
+    const create = { ...common, member: '5', grant: 0, grantId: '', incarnation: '' };
+    expect(createSessionScript.args({ ...create, deadline: 2000, limit: 0 }).filter((arg) => arg === '2000')).toHaveLength(1);
+    expect(createSessionScript.args({ ...create, deadline: NO_DEADLINE, limit: 3 })).toEqual([...createSessionScript.args({ ...create, deadline: NO_DEADLINE, limit: 0 }), String(NO_DEADLINE), '3']);
+    expect(createSessionScript.args({ ...create, deadline: NO_DEADLINE, limit: 0 })).toEqual(['instance-a', '1000', '100', '5000', '5']);
   });
 
   it('open each Lua source with a header naming its KEYS, ARGV and output', () => {
@@ -30,10 +32,13 @@ describe('the scripts\' typed boundaries', () => {
   });
 
   it('parse replies into named statuses, and refuse other shapes with RedisReplyError', () => {
-    expect(createSessionScript.parse([TRANSITION.done, 1_700_000_000_000, 7, '1-0'])).toEqual({ status: TRANSITION.done, redisMs: 1_700_000_000_000, lastSequence: 7, eventIds: ['1-0'] });
-    expect(createSessionScript.parse([TRANSITION.done, 1_700_000_000_000, 8, '1-0', '1-1'])).toEqual({ status: TRANSITION.done, redisMs: 1_700_000_000_000, lastSequence: 8, eventIds: ['1-0', '1-1'] });
-    expect(destroySessionScript.parse([TRANSITION.fenced, 1_700_000_000_000, 0])).toEqual({ status: TRANSITION.fenced, redisMs: 1_700_000_000_000, lastSequence: 0, eventIds: [] });
+    // Redis's clock comes as TIME's seconds and microseconds, made ms (rounded down) here.
+    expect(createSessionScript.parse([TRANSITION.done, '1700000000', '999', 7, '1-0'])).toEqual({ status: TRANSITION.done, redisMs: 1_700_000_000_000, lastSequence: 7, eventIds: ['1-0'] });
+    expect(createSessionScript.parse([TRANSITION.done, '1700000000', '12999', 8, '1-0', '1-1'])).toEqual({ status: TRANSITION.done, redisMs: 1_700_000_000_012, lastSequence: 8, eventIds: ['1-0', '1-1'] });
+    expect(destroySessionScript.parse([TRANSITION.fenced, '1700000001', '0', 0])).toEqual({ status: TRANSITION.fenced, redisMs: 1_700_000_001_000, lastSequence: 0, eventIds: [] });
     expect(() => createSessionScript.parse([7])).toThrow(RedisReplyError);
+    expect(() => createSessionScript.parse([TRANSITION.done, 1_700_000_000_000, 7, '1-0'])).toThrow(RedisReplyError);
+    expect(() => createSessionScript.parse([TRANSITION.done, '17e8', '0', 7, '1-0'])).toThrow(RedisReplyError);
     expect(() => touchSessionsScript.parse('x'.repeat(10_000))).toThrow(/hasSession with "x{10,}… \(10002 characters\)/);
   });
 });
