@@ -140,6 +140,31 @@ export class RedisConnection {
    * script. Relying on a NOSCRIPT retry instead would let a later call overtake
    * an earlier one: two calls on one session applied out of order.
    */
+  /** Whether `which`'s source went over the current connection: a run of it goes by its hash. */
+  hasSent<A, R, K>(which: RedisScript<A, R, K>): boolean {
+    return this.scriptsSent.has(which as unknown as AnyRedisScript);
+  }
+
+  /**
+   * Sends `which`'s source with `args` (a run that must change nothing), so
+   * that its later runs go by its hash; its reply is not waited for. A
+   * failure leaves it unsent.
+   */
+  load<A, R, K>(which: RedisScript<A, R, K>, keys: K, args: A): void {
+    const script = which as unknown as AnyRedisScript;
+    if (this.scriptsSent.has(script)) return;
+    this.scriptsSent.add(script);
+    const unsent = (): void => {
+      this.scriptsSent.delete(script);
+    };
+    try {
+      this.client.eval(which.source, { keys: which.keys(keys, args), arguments: which.args(args) }).catch(unsent);
+    } catch {
+      // node-redis throws synchronously on a closed client.
+      unsent();
+    }
+  }
+
   run<A, R, K>(which: RedisScript<A, R, K>, keys: K, args: A): Promise<R> {
     const options = { keys: which.keys(keys, args), arguments: which.args(args) };
     const script = which as unknown as AnyRedisScript;

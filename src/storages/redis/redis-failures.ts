@@ -1,7 +1,9 @@
-import { SessionLimitError, SessionStorageUnavailableError } from '../../core/session-storage-errors.js';
+import { SessionLimitError, SessionStorageTimeoutError, SessionStorageUnavailableError } from '../../core/session-storage-errors.js';
+import { sleep } from './backoff.js';
 import type { Deadlines } from './deadlines.js';
 import { RedisKeyLayoutError } from './redis-key-layout-error.js';
 import { RedisReplyError } from './redis-reply-error.js';
+import { localNow } from './redis-clock.js';
 import { connectionMessages } from './redis-storage.messages.js';
 
 /**
@@ -24,3 +26,39 @@ export const describeDestroyFailure = (error: unknown): Error => describeRedisFa
 export function bounded<T>(deadlines: Deadlines, work: Promise<T>, operation: string): Promise<T> {
   return deadlines.bound(work, operation, (error) => describeRedisFailure(error, operation));
 }
+
+/**
+ * Errors that say the command never left this process (the client was
+ * offline or closed, or not ready) or that Redis ran it and answered with an
+ * error (for the whole script, or for one call of a batch): either way it
+ * cannot run later. Anything else, a connection that broke with the command
+ * maybe on the wire, could still let it run.
+ */
+const NOT_PENDING = new Set(['ClientOfflineError', 'ClientClosedError', 'ErrorReply', 'SimpleError', 'BlobError', 'ReplyError', 'RedisClientNotReadyError', 'BatchItemError']);
+
+function failedBeforeSending(error: unknown): boolean {
+  return error instanceof Error && NOT_PENDING.has(error.constructor.name);
+}
+
+/**
+ * A failed transition script's error, given no sooner than `deadline` (local)
+ * when the script may have been sent: it could still run until its fence passes.
+ */
+export async function reportedFailure(error: unknown, deadline: number): Promise<unknown> {
+  if (!failedBeforeSending(error)) await sleep(deadline - localNow());
+  return error;
+}
+
+/**
+ * A transition Redis refused past its fence: the error, given no sooner than
+ * `deadline` (the fence errs early by how late this instance learnt Redis's clock).
+ */
+export async function refusedPastFence(commandTimeout: number, operation: string, deadline: number): Promise<SessionStorageTimeoutError> {
+  await sleep(deadline - localNow());
+  return new SessionStorageTimeoutError(operation, commandTimeout, 'Redis received it past its deadline and did not run it');
+}
+
+/** Throws what it is given: for a promise of an error that is to reject. */
+export const rethrow = (error: unknown): never => {
+  throw error;
+};

@@ -1,22 +1,23 @@
-import { SessionEvent, type SessionEndReason, type SessionEventType } from '../../core/session-event.js';
 import type { AuthKeyId, SessionId } from '../../core/session-id.js';
 import type { SessionLifetime } from '../../core/session-lifetime.js';
-import { SessionLimitError, SessionStorageTimeoutError } from '../../core/session-storage-errors.js';
-import { sleep } from './backoff.js';
+import { SessionLimitError } from '../../core/session-storage-errors.js';
 import { localNow, RedisClock } from './redis-clock.js';
 import type { RedisConnection } from './redis-connection.js';
 import { NO_DEADLINE, type RedisSessionKeys } from './redis-keys.js';
-import type { Announced } from './redis-own-entries.js';
+import { refusedPastFence, reportedFailure, rethrow } from './redis-failures.js';
+import { OwnAnnouncer } from './redis-own-announcer.js';
+import { RedisReplyError } from './redis-reply-error.js';
 import type { RedisStreamCursor } from './redis-stream-cursor.js';
+import { TransitionQueue, type QueuedTransition } from './redis-transition-queue.js';
 import { SETTLED, type Transition } from './redis-transition.js';
 import type { AppendArgs } from './scripts/append-event.lua.js';
 import { createSessionScript, type CreateArgs } from './scripts/create-session.script.js';
 import { destroySessionScript } from './scripts/destroy-session.script.js';
 import { releaseQuotaScript } from './scripts/release-quota.script.js';
 import { SWEEP_BATCH, sweepScript } from './scripts/sweep.script.js';
+import { BatchItemError, ITEM_FAILED, transitionBatchScript, type BatchItem, type BatchOutcome, type BatchReply } from './scripts/transition-batch.script.js';
 import type { TransitionReply } from './scripts/transition-reply.js';
 import { LIMIT, TRANSITION } from './scripts/transition-status.js';
-
 
 /** What a key group's writes need to know of the storage. */
 export interface WritePathSettings {
@@ -46,22 +47,17 @@ export interface Reclaim {
   readonly fence: number;
 }
 
-/** What settles once the observers have; wrapped, as an async function that returned the promise itself would wait for it. */
-interface Settling {
-  readonly settled: Promise<unknown>;
-}
 
-const NOTHING_TO_SETTLE: Settling = { settled: SETTLED };
-
-function settlingOf(announced: Announced): Settling {
-  return announced.settling === undefined ? NOTHING_TO_SETTLE : { settled: announced.settling };
-}
+/** The most calls one batch script carries: its run keeps Redis busy for well under a millisecond. */
+const MAX_BATCH = 64;
 
 /**
  * One key group's transitions: each is one script that changes the sorted
  * set and appends its event together, and resolves once this instance's
  * reader has announced the events it appended (when reading: see
- * RedisStreamCursor.ready).
+ * RedisStreamCursor.ready). Creates and destroys issued in the same turn go
+ * together, one batch script doing each call's part in order
+ * (TransitionQueue); a lone call goes by its own script.
  *
  * A create or destroy is fenced: it carries its caller's deadline on Redis's
  * clock (RedisClock), and Redis refuses it past that, so one whose caller was
@@ -73,6 +69,9 @@ function settlingOf(announced: Announced): Settling {
  */
 export class RedisWritePath {
   private readonly clock: RedisClock;
+  private readonly announcer: OwnAnnouncer;
+  /** Creates (within one group's limit) and destroys issued in one turn, sent together (see TransitionQueue). */
+  private readonly queue = new TransitionQueue((calls) => this.send(calls), MAX_BATCH);
 
   constructor(
     private readonly keys: RedisSessionKeys,
@@ -81,6 +80,7 @@ export class RedisWritePath {
     private readonly settings: WritePathSettings,
   ) {
     this.clock = new RedisClock(keys.sessions, connection);
+    this.announcer = new OwnAnnouncer(cursor, settings.instanceId);
   }
 
   /**
@@ -89,8 +89,7 @@ export class RedisWritePath {
    * `deadline`: the caller's, local (localNow).
    */
   create(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number): Promise<Transition<boolean>> {
-    // Without a quota the script never answers 'quota'.
-    return this.runCreate(member, sessionId, authKeyId, this.settings.maxSessions ?? LIMIT.none, undefined, deadline) as Promise<Transition<boolean>>;
+    return this.queue.add(true, member, sessionId, authKeyId, deadline);
   }
 
   /**
@@ -109,7 +108,39 @@ export class RedisWritePath {
   }
 
   /** Destroys a session: changed is true if it existed. Arguments as in {@link create}. */
-  async destroy(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number): Promise<Transition<boolean>> {
+  destroy(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number): Promise<Transition<boolean>> {
+    return this.queue.add(false, member, sessionId, authKeyId, deadline);
+  }
+
+  /**
+   * Sends calls queued together: one by the create or destroy script,
+   * several by the batch script. Every batch goes by the script's hash: the
+   * first time, its source is loaded (a run of no call) and the calls go one
+   * by one meanwhile.
+   */
+  private send(calls: QueuedTransition[]): void {
+    if (calls.length > 1) {
+      if (this.connection.hasSent(transitionBatchScript)) {
+        void this.runBatch(calls);
+        return;
+      }
+      for (const call of calls) this.sendOne(call);
+      const { instanceId, lifetime, streamMaxLength } = this.settings;
+      this.connection.load(transitionBatchScript, this.keys, { origin: instanceId, now: lifetime.clock(), maxLength: streamMaxLength, limit: LIMIT.none, items: [] });
+      return;
+    }
+    this.sendOne(calls[0]!);
+  }
+
+  private sendOne(call: QueuedTransition): void {
+    const { member, sessionId, authKeyId, deadline } = call;
+    // Without a quota the create script never answers 'quota'.
+    call.resolve(call.create
+      ? this.runCreate(member, sessionId, authKeyId, this.settings.maxSessions ?? LIMIT.none, undefined, deadline) as Promise<Transition<boolean>>
+      : this.runDestroy(member, sessionId, authKeyId, deadline));
+  }
+
+  private async runDestroy(member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number): Promise<Transition<boolean>> {
     const reading = this.cursor.isReading;
     const fence = this.clock.knownFence(deadline) ?? (await this.clock.fence(deadline));
     const { instanceId, lifetime, streamMaxLength } = this.settings;
@@ -119,15 +150,15 @@ export class RedisWritePath {
     try {
       reply = await this.connection.run(destroySessionScript, this.keys, args);
     } catch (error) {
-      throw await this.failure(error, deadline);
+      throw await reportedFailure(error, deadline);
     }
     this.clock.learn(reply.redisMs, localNow());
-    if (reply.status === TRANSITION.fenced) throw await this.refusedPastFence('destroySession', deadline);
+    if (reply.status === TRANSITION.fenced) throw await refusedPastFence(this.settings.commandTimeout, 'destroySession', deadline);
     const changed = reply.status === TRANSITION.done;
     if (!reading) return { changed, settled: SETTLED };
     // Its one entry: destroyed, or expired when the session had lapsed.
-    const own = this.ownEntry(reply, 'destroyed', changed ? 'destroyed' : 'expired', member, sessionId, authKeyId, undefined);
-    return { changed, settled: (own ?? (await this.announced(reply.eventIds))).settled };
+    const own = this.announcer.fromReply(reply.eventIds, reply.lastSequence, 'destroyed', changed ? 'destroyed' : 'expired', member, sessionId, authKeyId, undefined);
+    return { changed, settled: (own ?? (await this.announcer.byReader(reply.eventIds))).settled };
   }
 
   /** Expires up to one batch of lapsed sessions, once Redis is ready: changed is how many. */
@@ -138,7 +169,7 @@ export class RedisWritePath {
   private async sweepNow(): Promise<Transition<number>> {
     const reading = this.cursor.isReading;
     const ids = await this.connection.run(sweepScript, this.keys, { ...this.appendArgs(0), batch: SWEEP_BATCH });
-    return { changed: ids.length, settled: reading ? (await this.announced(ids)).settled : SETTLED };
+    return { changed: ids.length, settled: reading ? (await this.announcer.byReader(ids)).settled : SETTLED };
   }
 
   /**
@@ -150,7 +181,7 @@ export class RedisWritePath {
   async release(reclaim: Reclaim): Promise<number> {
     const reading = this.cursor.isReading;
     const reply = await this.connection.run(releaseQuotaScript, this.keys, { ...this.appendArgs(reclaim.fence), batch: SWEEP_BATCH, id: reclaim.id, incarnation: reclaim.incarnation });
-    if (reading) await this.announced(reply.eventIds);
+    if (reading) await this.announcer.byReader(reply.eventIds);
     return reply.released;
   }
 
@@ -182,52 +213,83 @@ export class RedisWritePath {
     try {
       reply = await this.connection.run(createSessionScript, this.keys, args);
     } catch (error) {
-      throw await this.failure(error, callDeadline);
+      throw await reportedFailure(error, callDeadline);
     }
     this.clock.learn(reply.redisMs, localNow());
     const status = reply.status;
-    if (status === TRANSITION.fenced) throw await this.refusedPastFence('createSession', callDeadline);
-    if (status === TRANSITION.limitReached) {
-      // Lapsed sessions it expired to make room are announced here before the refusal, as any other transition.
-      if (reading && reply.eventIds.length > 0) await this.announced(reply.eventIds);
-      throw new SessionLimitError(limit, await this.liveCount().catch(() => undefined));
-    }
+    if (status === TRANSITION.fenced) throw await refusedPastFence(this.settings.commandTimeout, 'createSession', callDeadline);
+    if (status === TRANSITION.limitReached) return this.limitReached(reply.eventIds, reading);
     const changed = status === TRANSITION.quotaUsedUp ? 'quota' : status === TRANSITION.done;
     if (!reading) return { changed, settled: SETTLED };
     // Announced from the reply when it appended the created entry alone (no lapsed session expired before it).
-    const own = changed === true ? this.ownEntry(reply, 'created', undefined, member, sessionId, authKeyId, deadline === NO_DEADLINE ? undefined : deadline) : undefined;
-    return { changed, settled: (own ?? (await this.announced(reply.eventIds))).settled };
+    const own = changed === true ? this.announcer.fromReply(reply.eventIds, reply.lastSequence, 'created', undefined, member, sessionId, authKeyId, deadline === NO_DEADLINE ? undefined : deadline) : undefined;
+    return { changed, settled: (own ?? (await this.announcer.byReader(reply.eventIds))).settled };
   }
 
   /**
-   * Announces the one entry a create or destroy appended from its reply,
-   * when this instance's cursor is right behind it (see
-   * RedisStreamCursor.follows): the call then waits for no read. Undefined
-   * when the reader is to announce it.
+   * Several calls in one batch script, their outcomes settled in order (so
+   * that each own entry is announced from the reply after the one before).
+   * A failure of the script itself is each call's, reported as a single
+   * call's would be (no sooner than its deadline when it may still run).
    */
-  private ownEntry(
-    reply: TransitionReply, type: SessionEventType, reason: SessionEndReason | undefined,
-    member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number | undefined,
-  ): Settling | undefined {
-    const cursor = this.cursor;
-    if (reply.eventIds.length !== 1 || !cursor.follows(reply.lastSequence)) return undefined;
-    const event = new SessionEvent(type, sessionId, authKeyId, { reason, origin: this.settings.instanceId });
-    return settlingOf(cursor.announceOwn(reply.eventIds[0]!, { event, member, sequence: BigInt(reply.lastSequence), deadline }));
+  private async runBatch(calls: QueuedTransition[]): Promise<void> {
+    const { instanceId, lifetime, streamMaxLength } = this.settings;
+    const reading = this.cursor.isReading;
+    const now = lifetime.clock();
+    const idle = lifetime.idleTimeout === undefined ? NO_DEADLINE : now + lifetime.idleTimeout + lifetime.touchSlack;
+    const items = new Array<BatchItem>(calls.length);
+    try {
+      for (let i = 0; i < calls.length; i++) {
+        const call = calls[i]!;
+        const fence = this.clock.knownFence(call.deadline) ?? (await this.clock.fence(call.deadline));
+        items[i] = { create: call.create, member: call.member, deadline: call.create ? idle : NO_DEADLINE, fence };
+      }
+    } catch (error) {
+      // Reading Redis's clock failed: nothing was sent.
+      for (const call of calls) call.reject(error);
+      return;
+    }
+    let reply: BatchReply;
+    try {
+      reply = await this.connection.run(transitionBatchScript, this.keys, { origin: instanceId, now, maxLength: streamMaxLength, limit: this.settings.maxSessions ?? LIMIT.none, items });
+      if (reply.outcomes.length !== calls.length) throw new RedisReplyError('a batch of transitions', reply.outcomes.length);
+    } catch (error) {
+      for (const call of calls) call.resolve(reportedFailure(error, call.deadline).then(rethrow));
+      return;
+    }
+    this.clock.learn(reply.redisMs, localNow());
+    for (let i = 0; i < calls.length; i++) {
+      const call = calls[i]!;
+      try {
+        call.resolve(this.outcome(call, reply.outcomes[i]!, reading, idle));
+      } catch (error) {
+        // No call is left unsettled, whatever happens to another.
+        call.reject(error);
+      }
+    }
   }
 
-  /**
-   * A failed script's error, given no sooner than `deadline` when the script
-   * may have been sent (it could still run until its fence passes).
-   */
-  private async failure(error: unknown, deadline: number): Promise<unknown> {
-    if (!failedBeforeSending(error)) await sleep(deadline - localNow());
-    return error;
+  /** What one call of a batch did, as the create or destroy script's reply would have told it. */
+  private outcome(call: QueuedTransition, outcome: BatchOutcome, reading: boolean, idle: number): Transition<boolean> | Promise<Transition<boolean>> {
+    if (outcome.status === ITEM_FAILED) return Promise.reject(new BatchItemError(outcome.error));
+    const operation = call.create ? 'createSession' : 'destroySession';
+    const { status, eventIds, lastSequence } = outcome;
+    if (status === TRANSITION.fenced) return refusedPastFence(this.settings.commandTimeout, operation, call.deadline).then(rethrow);
+    if (status === TRANSITION.limitReached) return this.limitReached(eventIds, reading);
+    const changed = status === TRANSITION.done;
+    if (!reading) return { changed, settled: SETTLED };
+    const { member, sessionId, authKeyId } = call;
+    const own = call.create
+      ? (changed ? this.announcer.fromReply(eventIds, lastSequence, 'created', undefined, member, sessionId, authKeyId, idle === NO_DEADLINE ? undefined : idle) : undefined)
+      : this.announcer.fromReply(eventIds, lastSequence, 'destroyed', changed ? 'destroyed' : 'expired', member, sessionId, authKeyId, undefined);
+    if (own !== undefined) return { changed, settled: own.settled };
+    return this.announcer.byReader(eventIds).then((settling) => ({ changed, settled: settling.settled }));
   }
 
-  /** A script Redis refused past its fence: the error, given no sooner than `deadline` (the fence errs early by how late this instance learnt Redis's clock). */
-  private async refusedPastFence(operation: string, deadline: number): Promise<SessionStorageTimeoutError> {
-    await sleep(deadline - localNow());
-    return new SessionStorageTimeoutError(operation, this.settings.commandTimeout, 'Redis received it past its deadline and did not run it');
+  /** A create refused at the group's limit: the lapsed sessions it expired to make room are announced first, as any other transition. */
+  private async limitReached(eventIds: readonly string[], reading: boolean): Promise<never> {
+    if (reading && eventIds.length > 0) await this.announcer.byReader(eventIds);
+    throw new SessionLimitError(this.settings.maxSessions ?? 0, await this.liveCount().catch(() => undefined));
   }
 
   private appendArgs(fence: number): AppendArgs {
@@ -235,33 +297,4 @@ export class RedisWritePath {
     return { origin: instanceId, now: lifetime.clock(), maxLength: streamMaxLength, fence };
   }
 
-  /**
-   * Waits until this instance's reader has read and announced the entries
-   * this instance just wrote; resolves what settles once their observers have.
-   */
-  private announced(eventIds: readonly string[]): Promise<Settling> {
-    // A create or destroy appends one entry: no loop, no async frame of its own.
-    return eventIds.length === 1 ? this.cursor.announced(eventIds[0]!).then(settlingOf) : this.announcedAll(eventIds);
-  }
-
-  private async announcedAll(eventIds: readonly string[]): Promise<Settling> {
-    let settling: Promise<unknown>[] | undefined;
-    for (const id of eventIds) {
-      const announced = await this.cursor.announced(id);
-      if (announced.settling !== undefined) (settling ??= []).push(announced.settling);
-    }
-    return settling === undefined ? NOTHING_TO_SETTLE : { settled: Promise.all(settling).then(() => undefined) };
-  }
-}
-
-/**
- * Errors that say the command never left this process (the client was
- * offline or closed, or not ready) or that Redis ran it and answered with an
- * error: either way it cannot run later. Anything else, a connection that
- * broke with the command maybe on the wire, could still let it run.
- */
-const NOT_PENDING = new Set(['ClientOfflineError', 'ClientClosedError', 'ErrorReply', 'SimpleError', 'BlobError', 'ReplyError', 'RedisClientNotReadyError']);
-
-function failedBeforeSending(error: unknown): boolean {
-  return error instanceof Error && NOT_PENDING.has(error.constructor.name);
 }

@@ -1,0 +1,156 @@
+import { RedisReplyError } from '../redis-reply-error.js';
+import { ENTRY_TYPE } from '../redis-stream-entry.js';
+import { APPEND_FUNCTIONS, APPEND_PRELUDE, appendArgs, type AppendArgs } from './append-event.lua.js';
+import { defineScript, transitionKeys } from './define-script.js';
+import { isTransitionStatus, LIMIT, TRANSITION, type TransitionStatus } from './transition-status.js';
+
+/** A batch item's status when its own commands failed (its XADD refused): what it wrote was taken back, the rest ran. */
+export const ITEM_FAILED = -4;
+
+const SOURCE = `--[[
+  Creates and destroys sessions of one key group, several calls in one
+  script, in the order given: each item is what the create or destroy script
+  does for one call (same fence, same events, same undo when its XADD
+  fails), and fails alone. Redis's clock is read once, the origin's code
+  looked up once, and the script's own cost is paid once for all.
+  Input:
+    KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] origins
+    ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~), ARGV[4] 0 (each item has its fence)
+    ARGV[5] limit: ${LIMIT.none} none, > 0 the most live sessions the group may hold (never the quota key)
+    then per item, 4 each: 'c' create or 'd' destroy, member, deadline (ms, or NO_DEADLINE), fence (Redis ms; 0 none)
+  Output: {TIME's seconds, TIME's microseconds, then per item: status, the sequence number of its last
+    event (0: none), how many ids follow, its event ids...}; the status as the create and destroy
+    scripts give it, or ${ITEM_FAILED} with the error's text as its one "id"
+]]
+${APPEND_PRELUDE}
+${APPEND_FUNCTIONS}
+local function past(fence)
+  if fence == '0' then return false end
+  local fence_seconds = string.sub(fence, 1, -4)
+  if #fence_seconds == #SECONDS and fence_seconds ~= SECONDS then return SECONDS > fence_seconds end
+  return tonumber(SECONDS) * 1000 + math.floor(tonumber(MICROS) / 1000) > tonumber(fence)
+end
+local max = tonumber(ARGV[5])
+-- A create: status and event ids.
+local function create(member, deadline)
+  local ids = {}
+  if max == ${LIMIT.none} and redis.call('ZADD', KEYS[1], 'NX', deadline, member) == 1 then
+    local ok, id = pcall(append, '${ENTRY_TYPE.created}', member, deadline)
+    if not ok then
+      redis.call('ZREM', KEYS[1], member)
+      error(id)
+    end
+    ids[1] = id
+    return ${TRANSITION.done}, ids
+  end
+  local score = redis.call('ZSCORE', KEYS[1], member)
+  if score then
+    if tonumber(score) > tonumber(NOW) then return ${TRANSITION.unchanged}, ids end
+    ids[#ids + 1] = append('${ENTRY_TYPE.expired}', member)
+    redis.call('ZREM', KEYS[1], member)
+  end
+  if max > 0 and redis.call('ZCARD', KEYS[1]) >= max then
+    expire_lapsed(100, ids)
+    if redis.call('ZCOUNT', KEYS[1], '(' .. NOW, '+inf') >= max then return ${TRANSITION.limitReached}, ids end
+  end
+  ids[#ids + 1] = append('${ENTRY_TYPE.created}', member, deadline)
+  redis.call('ZADD', KEYS[1], deadline, member)
+  return ${TRANSITION.done}, ids
+end
+-- A destroy: status and event ids (a lapsed session's expiry, unchanged).
+local function destroy(member)
+  local score = redis.call('ZSCORE', KEYS[1], member)
+  if not score then return ${TRANSITION.unchanged}, {} end
+  local lapsed = tonumber(score) <= tonumber(NOW)
+  local id = append(lapsed and '${ENTRY_TYPE.expired}' or '${ENTRY_TYPE.destroyed}', member)
+  redis.call('ZREM', KEYS[1], member)
+  return lapsed and ${TRANSITION.unchanged} or ${TRANSITION.done}, {id}
+end
+local reply = {SECONDS, MICROS}
+for i = 6, #ARGV, 4 do
+  local at = #reply
+  if past(ARGV[i + 3]) then
+    reply[at + 1], reply[at + 2], reply[at + 3] = ${TRANSITION.fenced}, 0, 0
+  else
+    local before = LAST_SEQUENCE
+    local ok, status, ids
+    if ARGV[i] == 'c' then ok, status, ids = pcall(create, ARGV[i + 1], ARGV[i + 2]) else ok, status, ids = pcall(destroy, ARGV[i + 1]) end
+    if ok then
+      reply[at + 1], reply[at + 2], reply[at + 3] = status, LAST_SEQUENCE ~= before and LAST_SEQUENCE or 0, #ids
+      for j = 1, #ids do reply[at + 3 + j] = ids[j] end
+    else
+      local text = type(status) == 'table' and (status.err or status.ok) or status
+      reply[at + 1], reply[at + 2], reply[at + 3], reply[at + 4] = ${ITEM_FAILED}, 0, 1, tostring(text)
+    end
+  end
+end
+return reply
+`;
+
+/** One call in a batch. */
+export interface BatchItem {
+  readonly create: boolean;
+  readonly member: string;
+  /** A create's idle deadline (ms), or NO_DEADLINE. */
+  readonly deadline: number;
+  /** The call's fence on Redis's clock (ms; 0 none). */
+  readonly fence: number;
+}
+
+export interface TransitionBatchArgs extends Omit<AppendArgs, 'fence'> {
+  /** The most live sessions the group may hold, or LIMIT.none. */
+  readonly limit: number;
+  readonly items: readonly BatchItem[];
+}
+
+/** One item's outcome: as a create's or destroy's reply, or its own failure. */
+export type BatchOutcome =
+  | { readonly status: TransitionStatus; readonly lastSequence: number; readonly eventIds: readonly string[] }
+  | { readonly status: typeof ITEM_FAILED; readonly error: string };
+
+export interface BatchReply {
+  readonly redisMs: number;
+  readonly outcomes: readonly BatchOutcome[];
+}
+
+function batchArgs(a: TransitionBatchArgs): string[] {
+  const args = appendArgs({ ...a, fence: 0 }, String(a.limit));
+  for (const item of a.items) args.push(item.create ? 'c' : 'd', item.member, String(item.deadline), String(Math.floor(item.fence)));
+  return args;
+}
+
+const NAME = 'a batch of transitions';
+
+function parseBatch(reply: unknown): BatchReply {
+  if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'string' || !/^\d{1,16}$/.test(reply[0]) || !/^\d{1,16}$/.test(reply[1])) {
+    throw new RedisReplyError(NAME, reply);
+  }
+  const outcomes: BatchOutcome[] = [];
+  let at = 2;
+  while (at < reply.length) {
+    const status: unknown = reply[at];
+    const lastSequence: unknown = reply[at + 1];
+    const count: unknown = reply[at + 2];
+    if (typeof lastSequence !== 'number' || typeof count !== 'number' || at + 3 + count > reply.length) throw new RedisReplyError(NAME, reply);
+    const ids = reply.slice(at + 3, at + 3 + count) as unknown[];
+    if (!ids.every((id) => typeof id === 'string')) throw new RedisReplyError(NAME, reply);
+    if (status === ITEM_FAILED) outcomes.push({ status: ITEM_FAILED, error: ids[0] as string });
+    else if (isTransitionStatus(status)) outcomes.push({ status, lastSequence, eventIds: ids as string[] });
+    else throw new RedisReplyError(NAME, reply);
+    at += 3 + count;
+  }
+  return { redisMs: Number(reply[0]) * 1000 + Math.floor(Number(reply[1]) / 1000), outcomes };
+}
+
+export const transitionBatchScript = defineScript<TransitionBatchArgs, BatchReply>({
+  name: NAME,
+  source: SOURCE,
+  keys: transitionKeys,
+  args: batchArgs,
+  parse: parseBatch,
+});
+
+/** What Redis answered for one item of a batch whose own commands failed (its XADD refused): it cannot run later. */
+export class BatchItemError extends Error {
+  override readonly name = 'BatchItemError';
+}
