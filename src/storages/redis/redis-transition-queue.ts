@@ -16,13 +16,13 @@ export interface QueuedTransition {
 
 /**
  * The creates and destroys of one key group issued in the same turn of the
- * event loop, sent together: whatever was queued by the time the turn's
- * promise reactions have all run goes out at once (process.nextTick runs
- * after them), in the order issued, as one script per batch of at most
- * `maxBatch`. A lone call waits for nothing: it is sent in the same turn, as
+ * event loop, sent together: whatever is queued before process.nextTick's
+ * queue runs goes out at once, in the order issued, as one script per batch
+ * of at most `maxBatch`: the calls of one callback, and those of the promise
+ * reactions that run with it (replies resolving calls whose callers issue the
+ * next ones). A lone call waits for nothing: it is sent in the same turn, as
  * before, and node-redis writes it with whatever else it has in its own
- * setImmediate. A burst (many calls in flight, each issuing the next as the
- * one before resolves) pays Redis's and the client's cost of a command once
+ * setImmediate. A burst pays Redis's and the client's cost of a command once
  * per batch rather than once per call.
  */
 export class TransitionQueue {
@@ -31,10 +31,10 @@ export class TransitionQueue {
     const calls = this.calls;
     this.calls = [];
     if (calls.length <= this.maxBatch) {
-      this.send(calls);
+      this.sendOrFail(calls);
       return;
     }
-    for (let from = 0; from < calls.length; from += this.maxBatch) this.send(calls.slice(from, from + this.maxBatch));
+    for (let from = 0; from < calls.length; from += this.maxBatch) this.sendOrFail(calls.slice(from, from + this.maxBatch));
   };
 
   constructor(
@@ -42,6 +42,15 @@ export class TransitionQueue {
     private readonly send: (calls: QueuedTransition[]) => void,
     private readonly maxBatch: number,
   ) {}
+
+  /** No call is left unsettled, nor the batches after it unsent, whatever a send throws. */
+  private sendOrFail(calls: QueuedTransition[]): void {
+    try {
+      this.send(calls);
+    } catch (error) {
+      for (const call of calls) call.reject(error);
+    }
+  }
 
   /** Queues a create or destroy; settles with its outcome. */
   add(create: boolean, member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number): Promise<Transition<boolean>> {

@@ -121,7 +121,10 @@ export class RedisWritePath {
   private send(calls: QueuedTransition[]): void {
     if (calls.length > 1) {
       if (this.connection.hasSent(transitionBatchScript)) {
-        void this.runBatch(calls);
+        // runBatch settles every call itself; this is for what it could not foresee (a call already settled stays so).
+        this.runBatch(calls).catch((error: unknown) => {
+          for (const call of calls) call.reject(error);
+        });
         return;
       }
       for (const call of calls) this.sendOne(call);
