@@ -58,6 +58,8 @@ describeRedis('RedisSessionStorage sends the transitions of one turn together', 
     expect(await raw.zRange(keys.sessions, 0, -1)).toEqual(['1']);
     const entries = await raw.xRange(keys.events, '-', '+');
     expect((entries ?? []).map((entry) => `${entry.message.t}:${entry.message.s}:${entry.message.n}`)).toEqual(['c:1:1', 'd:1:2', 'c:1:3']);
+    // The sequence, read once and written back once, is where the INCRs would have left it.
+    expect(await raw.get(keys.sequence)).toBe('3');
 
     // A stream key of the wrong type: every call fails alone, and takes back what it wrote.
     const broken = keysTagged('batch-broken');
@@ -71,7 +73,15 @@ describeRedis('RedisSessionStorage sends the transitions of one turn together', 
       { status: ITEM_FAILED, error: expect.stringMatching(/WRONGTYPE/) },
     ]);
     expect(await raw.zRange(broken.sessions, 0, -1)).toEqual(['9']);
-    expect(await raw.get(broken.sequence)).toBe('0');
+    expect(await raw.get(broken.sequence)).toBeNull();
+
+    // A sequence key that holds no integer: the batch fails as a whole, as each call's INCR would, and changes nothing.
+    const garbled = keysTagged('batch-garbled');
+    await raw.set(garbled.sequence, 'x');
+    await expect(runScriptBySha(client, transitionBatchScript, garbled, {
+      origin: 'a', now: Date.now(), maxLength: 100, limit: LIMIT.none, items: [item(true, '1', future), item(true, '2', future)],
+    })).rejects.toThrow(/sequence key holds no integer/);
+    expect(await raw.exists([garbled.sessions, garbled.events])).toBe(0);
   });
 
   for (const kind of REDIS_CLIENT_KINDS) {

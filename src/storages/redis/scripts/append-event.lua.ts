@@ -57,15 +57,16 @@ local LAST_SEQUENCE = 0
 /**
  * Appends the entry of a transition, inline: `kind`, `member` and
  * `deadline` (the idle deadline to record; nil or NO_DEADLINE records none)
- * are Lua expressions, `added` whether the member was just added to the
+ * are Lua expressions, `added` (one too) whether the member was just added to the
  * sorted set (it is removed again if the XADD fails; the script then fails
  * with the XADD's error). Sets the Lua local `id` to the entry's id (declared
- * by the caller) and LAST_SEQUENCE to its sequence number.
+ * by the caller) and LAST_SEQUENCE to its sequence number, taken as
+ * `sequence` says.
  */
-export function appendEntry(kind: string, member: string, deadline: string, added: boolean): string {
+export function appendEntry(kind: string, member: string, deadline: string, added: string, sequence: SequenceTaking = INCR_EACH): string {
   return `do
   local kind, member, deadline = ${kind}, ${member}, ${deadline}
-  local n = redis.call('INCR', KEYS[3])
+  ${sequence.take}
   if not origin_code then
     origin_code = redis.call('HGET', KEYS[4], 'i:' .. ORIGIN)
     if not origin_code then
@@ -86,13 +87,30 @@ export function appendEntry(kind: string, member: string, deadline: string, adde
     ${xadd('member', undefined, true)}
   end
   if type(id) == 'table' then
-    redis.call('DECR', KEYS[3])
-    ${added ? "redis.call('ZREM', KEYS[1], member)" : '-- nothing else to undo'}
+    ${sequence.giveBack}
+    ${added === 'false' ? '-- nothing else to undo' : `if ${added} then redis.call('ZREM', KEYS[1], member) end`}
     error(id)
   end
   LAST_SEQUENCE = n
 end`;
 }
+
+/** How an append takes its entry's sequence number into the Lua local `n`, and gives it back when its XADD fails. */
+export interface SequenceTaking {
+  readonly take: string;
+  readonly giveBack: string;
+}
+
+/** One INCR of the sequence key per entry: a script that appends one entry, or a few. */
+export const INCR_EACH: SequenceTaking = { take: "local n = redis.call('INCR', KEYS[3])", giveBack: "redis.call('DECR', KEYS[3])" };
+
+/**
+ * From the Lua local SEQUENCE, read once with GET before the first append
+ * and written back once with SET after the last (a batch: one command each
+ * rather than one per entry). A script cannot be interleaved with another
+ * client's command, so this is the INCRs it replaces.
+ */
+export const SEQUENCE_LOCAL: SequenceTaking = { take: 'local n = SEQUENCE + 1\n  SEQUENCE = n', giveBack: 'SEQUENCE = n - 1' };
 
 /** One XADD of an entry, its session and auth key ids as Lua expressions: no table of arguments to build and unpack. */
 function xadd(sessionId: string, authKeyId: string | undefined, withDeadline: boolean): string {
@@ -107,11 +125,15 @@ function xadd(sessionId: string, authKeyId: string | undefined, withDeadline: bo
  * each is a closure Lua makes when the script reaches it, so the common paths
  * (which append inline) come before it.
  */
-export const APPEND_FUNCTIONS = `
--- Appends an entry of a member not just added; returns its id.
-local function append(kind, member, deadline)
+export const APPEND_FUNCTIONS = appendFunctions(INCR_EACH);
+
+/** APPEND_FUNCTIONS, taking sequence numbers as `sequence` says. */
+export function appendFunctions(sequence: SequenceTaking): string {
+  return `
+-- Appends an entry; returns its id. added: the member was just added, and is removed again if the XADD fails.
+local function append(kind, member, deadline, added)
   local id
-  ${appendEntry('kind', 'member', 'deadline', false)}
+  ${appendEntry('kind', 'member', 'deadline', 'added', sequence)}
   return id
 end
 -- Expires up to limit lapsed sessions, appending their ids to ids; returns how many.
@@ -124,6 +146,7 @@ local function expire_lapsed(limit, ids)
   return #lapsed
 end
 `;
+}
 
 /** The arguments every script that appends transitions takes first, in this order. */
 export interface AppendArgs {

@@ -43,7 +43,7 @@ local max, full = tonumber(ARGV[7] or '${LIMIT.none}'), ${TRANSITION.limitReache
 -- its reply is built at once.
 if max == ${LIMIT.none} and redis.call('ZADD', KEYS[1], 'NX', deadline, member) == 1 then
   local id
-  ${appendEntry(`'${ENTRY_TYPE.created}'`, 'member', 'deadline', true)}
+  ${appendEntry(`'${ENTRY_TYPE.created}'`, 'member', 'deadline', 'true')}
   return {${TRANSITION.done}, SECONDS, MICROS, LAST_SEQUENCE, id}
 end
 ${APPEND_FUNCTIONS}

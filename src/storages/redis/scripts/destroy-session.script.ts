@@ -21,7 +21,7 @@ local score = redis.call('ZSCORE', KEYS[1], member)
 if not score then return {${TRANSITION.unchanged}, SECONDS, MICROS, 0} end
 local lapsed = tonumber(score) <= tonumber(NOW)
 local id
-${appendEntry(`lapsed and '${ENTRY_TYPE.expired}' or '${ENTRY_TYPE.destroyed}'`, 'member', 'nil', false)}
+${appendEntry(`lapsed and '${ENTRY_TYPE.expired}' or '${ENTRY_TYPE.destroyed}'`, 'member', 'nil', 'false')}
 redis.call('ZREM', KEYS[1], member)
 return {lapsed and ${TRANSITION.unchanged} or ${TRANSITION.done}, SECONDS, MICROS, LAST_SEQUENCE, id}
 `;

@@ -1,6 +1,6 @@
 import { RedisReplyError } from '../redis-reply-error.js';
 import { ENTRY_TYPE } from '../redis-stream-entry.js';
-import { APPEND_FUNCTIONS, APPEND_PRELUDE, appendArgs, type AppendArgs } from './append-event.lua.js';
+import { APPEND_PRELUDE, appendArgs, appendFunctions, SEQUENCE_LOCAL, type AppendArgs } from './append-event.lua.js';
 import { defineScript, transitionKeys } from './define-script.js';
 import { isTransitionStatus, LIMIT, TRANSITION, type TransitionStatus } from './transition-status.js';
 
@@ -12,7 +12,8 @@ const SOURCE = `--[[
   script, in the order given: each item is what the create or destroy script
   does for one call (same fence, same events, same undo when its XADD
   fails), and fails alone. Redis's clock is read once, the origin's code
-  looked up once, and the script's own cost is paid once for all.
+  looked up once, the sequence read and written once, and the script's own
+  cost is paid once for all.
   Input:
     KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] origins
     ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~), ARGV[4] 0 (each item has its fence)
@@ -23,7 +24,11 @@ const SOURCE = `--[[
     scripts give it, or ${ITEM_FAILED} with the error's text as its one "id"
 ]]
 ${APPEND_PRELUDE}
-${APPEND_FUNCTIONS}
+-- The sequence, read once and written back once (see SEQUENCE_LOCAL); not an integer, every call fails as its INCR would.
+local SEQUENCE = tonumber(redis.call('GET', KEYS[3]) or '0')
+if not SEQUENCE then return redis.error_reply('ERR the sequence key holds no integer') end
+local FIRST_SEQUENCE = SEQUENCE
+${appendFunctions(SEQUENCE_LOCAL)}
 local function past(fence)
   if fence == '0' then return false end
   local fence_seconds = string.sub(fence, 1, -4)
@@ -35,12 +40,7 @@ local max = tonumber(ARGV[5])
 local function create(member, deadline)
   local ids = {}
   if max == ${LIMIT.none} and redis.call('ZADD', KEYS[1], 'NX', deadline, member) == 1 then
-    local ok, id = pcall(append, '${ENTRY_TYPE.created}', member, deadline)
-    if not ok then
-      redis.call('ZREM', KEYS[1], member)
-      error(id)
-    end
-    ids[1] = id
+    ids[1] = append('${ENTRY_TYPE.created}', member, deadline, true)
     return ${TRANSITION.done}, ids
   end
   local score = redis.call('ZSCORE', KEYS[1], member)
@@ -84,6 +84,7 @@ for i = 6, #ARGV, 4 do
     end
   end
 end
+if SEQUENCE ~= FIRST_SEQUENCE then redis.call('SET', KEYS[3], SEQUENCE) end
 return reply
 `;
 
