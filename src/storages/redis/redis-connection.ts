@@ -133,13 +133,6 @@ export class RedisConnection {
     });
   }
 
-  /**
-   * The first call of each script on a connection sends its source (EVAL),
-   * later ones its hash (EVALSHA). Redis runs one connection's commands in
-   * order, so by the time an EVALSHA runs, the EVAL before it has cached the
-   * script. Relying on a NOSCRIPT retry instead would let a later call overtake
-   * an earlier one: two calls on one session applied out of order.
-   */
   /** Whether `which`'s source went over the current connection: a run of it goes by its hash. */
   hasSent<A, R, K>(which: RedisScript<A, R, K>): boolean {
     return this.scriptsSent.has(which as unknown as AnyRedisScript);
@@ -165,6 +158,13 @@ export class RedisConnection {
     }
   }
 
+  /**
+   * The first call of each script on a connection sends its source (EVAL),
+   * later ones its hash (EVALSHA). Redis runs one connection's commands in
+   * order, so by the time an EVALSHA runs, the EVAL before it has cached the
+   * script. Relying on a NOSCRIPT retry instead would let a later call overtake
+   * an earlier one: two calls on one session applied out of order.
+   */
   run<A, R, K>(which: RedisScript<A, R, K>, keys: K, args: A): Promise<R> {
     const options = { keys: which.keys(keys, args), arguments: which.args(args) };
     const script = which as unknown as AnyRedisScript;

@@ -129,7 +129,7 @@ export class RedisWritePath {
       }
       for (const call of calls) this.sendOne(call);
       const { instanceId, lifetime, streamMaxLength } = this.settings;
-      this.connection.load(transitionBatchScript, this.keys, { origin: instanceId, now: lifetime.clock(), maxLength: streamMaxLength, limit: LIMIT.none, items: [] });
+      this.connection.load(transitionBatchScript, this.keys, { origin: instanceId, now: lifetime.clock(), maxLength: streamMaxLength, limit: LIMIT.none, deadline: NO_DEADLINE, items: [] });
       return;
     }
     this.sendOne(calls[0]!);
@@ -245,7 +245,7 @@ export class RedisWritePath {
       for (let i = 0; i < calls.length; i++) {
         const call = calls[i]!;
         const fence = this.clock.knownFence(call.deadline) ?? (await this.clock.fence(call.deadline));
-        items[i] = { create: call.create, member: call.member, deadline: call.create ? idle : NO_DEADLINE, fence };
+        items[i] = { create: call.create, member: call.member, fence };
       }
     } catch (error) {
       // Reading Redis's clock failed: nothing was sent.
@@ -254,7 +254,7 @@ export class RedisWritePath {
     }
     let reply: BatchReply;
     try {
-      reply = await this.connection.run(transitionBatchScript, this.keys, { origin: instanceId, now, maxLength: streamMaxLength, limit: this.settings.maxSessions ?? LIMIT.none, items });
+      reply = await this.connection.run(transitionBatchScript, this.keys, { origin: instanceId, now, maxLength: streamMaxLength, limit: this.settings.maxSessions ?? LIMIT.none, deadline: idle, items });
       if (reply.outcomes.length !== calls.length) throw new RedisReplyError('a batch of transitions', reply.outcomes.length);
     } catch (error) {
       for (const call of calls) call.resolve(reportedFailure(error, call.deadline).then(rethrow));

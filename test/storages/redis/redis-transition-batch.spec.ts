@@ -48,9 +48,9 @@ describeRedis('RedisSessionStorage sends the transitions of one turn together', 
     const [seconds] = (await raw.sendCommand(['TIME'])) as [string, string];
     const future = Number(seconds) * 1000 + 60_000;
     const past = Number(seconds) * 1000 - 1;
-    const item = (create: boolean, member: string, fence: number) => ({ create, member, deadline: NO_DEADLINE, fence });
+    const item = (create: boolean, member: string, fence: number) => ({ create, member, fence });
     const reply = await runScriptBySha(client, transitionBatchScript, keys, {
-      origin: 'a', now: Date.now(), maxLength: 100, limit: LIMIT.none,
+      origin: 'a', now: Date.now(), maxLength: 100, limit: LIMIT.none, deadline: NO_DEADLINE,
       items: [item(true, '1', future), item(true, '2', past), item(false, '1', future), item(false, '3', future), item(true, '1', future), item(true, '1', 0)],
     });
     expect(reply.outcomes.map((outcome) => outcome.status)).toEqual([TRANSITION.done, TRANSITION.fenced, TRANSITION.done, TRANSITION.unchanged, TRANSITION.done, TRANSITION.unchanged]);
@@ -66,7 +66,7 @@ describeRedis('RedisSessionStorage sends the transitions of one turn together', 
     await raw.set(broken.events, 'not a stream');
     await raw.zAdd(broken.sessions, { score: NO_DEADLINE, value: '9' });
     const failed = await runScriptBySha(client, transitionBatchScript, broken, {
-      origin: 'a', now: Date.now(), maxLength: 100, limit: LIMIT.none, items: [item(true, '1', future), item(false, '9', future)],
+      origin: 'a', now: Date.now(), maxLength: 100, limit: LIMIT.none, deadline: NO_DEADLINE, items: [item(true, '1', future), item(false, '9', future)],
     });
     expect(failed.outcomes).toEqual([
       { status: ITEM_FAILED, error: expect.stringMatching(/WRONGTYPE/) },
@@ -79,7 +79,7 @@ describeRedis('RedisSessionStorage sends the transitions of one turn together', 
     const garbled = keysTagged('batch-garbled');
     await raw.set(garbled.sequence, 'x');
     await expect(runScriptBySha(client, transitionBatchScript, garbled, {
-      origin: 'a', now: Date.now(), maxLength: 100, limit: LIMIT.none, items: [item(true, '1', future), item(true, '2', future)],
+      origin: 'a', now: Date.now(), maxLength: 100, limit: LIMIT.none, deadline: NO_DEADLINE, items: [item(true, '1', future), item(true, '2', future)],
     })).rejects.toThrow(/sequence key holds no integer/);
     expect(await raw.exists([garbled.sessions, garbled.events])).toBe(0);
   });

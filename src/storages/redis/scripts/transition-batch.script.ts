@@ -18,7 +18,8 @@ const SOURCE = `--[[
     KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] origins
     ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~), ARGV[4] 0 (each item has its fence)
     ARGV[5] limit: ${LIMIT.none} none, > 0 the most live sessions the group may hold (never the quota key)
-    then per item, 4 each: 'c' create or 'd' destroy, member, deadline (ms, or NO_DEADLINE), fence (Redis ms; 0 none)
+    ARGV[6] the idle deadline of the sessions created (ms, or NO_DEADLINE)
+    then per item, 3 each: 'c' create or 'd' destroy, member, fence (Redis ms; 0 none)
   Output: {TIME's seconds, TIME's microseconds, then per item: status, the sequence number of its last
     event (0: none), how many ids follow, its event ids...}; the status as the create and destroy
     scripts give it, or ${ITEM_FAILED} with the error's text as its one "id"
@@ -35,14 +36,15 @@ local function past(fence)
   if #fence_seconds == #SECONDS and fence_seconds ~= SECONDS then return SECONDS > fence_seconds end
   return tonumber(SECONDS) * 1000 + math.floor(tonumber(MICROS) / 1000) > tonumber(fence)
 end
-local max = tonumber(ARGV[5])
--- A create: status and event ids.
-local function create(member, deadline)
-  local ids = {}
+local max, deadline = tonumber(ARGV[5]), ARGV[6]
+-- No event: the empty list a call that appended none reports (read only).
+local NONE = {}
+-- A create: its status and its event id, or a table of them when it appended several (or none).
+local function create(member)
   if max == ${LIMIT.none} and redis.call('ZADD', KEYS[1], 'NX', deadline, member) == 1 then
-    ids[1] = append('${ENTRY_TYPE.created}', member, deadline, true)
-    return ${TRANSITION.done}, ids
+    return ${TRANSITION.done}, append('${ENTRY_TYPE.created}', member, deadline, true)
   end
+  local ids = {}
   local score = redis.call('ZSCORE', KEYS[1], member)
   if score then
     if tonumber(score) > tonumber(NOW) then return ${TRANSITION.unchanged}, ids end
@@ -57,30 +59,32 @@ local function create(member, deadline)
   redis.call('ZADD', KEYS[1], deadline, member)
   return ${TRANSITION.done}, ids
 end
--- A destroy: status and event ids (a lapsed session's expiry, unchanged).
+-- A destroy: as a create (a lapsed session's expiry, unchanged).
 local function destroy(member)
   local score = redis.call('ZSCORE', KEYS[1], member)
-  if not score then return ${TRANSITION.unchanged}, {} end
+  if not score then return ${TRANSITION.unchanged}, NONE end
   local lapsed = tonumber(score) <= tonumber(NOW)
   local id = append(lapsed and '${ENTRY_TYPE.expired}' or '${ENTRY_TYPE.destroyed}', member)
   redis.call('ZREM', KEYS[1], member)
-  return lapsed and ${TRANSITION.unchanged} or ${TRANSITION.done}, {id}
+  return lapsed and ${TRANSITION.unchanged} or ${TRANSITION.done}, id
 end
 local reply = {SECONDS, MICROS}
-for i = 6, #ARGV, 4 do
+for i = 7, #ARGV, 3 do
   local at = #reply
-  if past(ARGV[i + 3]) then
+  if past(ARGV[i + 2]) then
     reply[at + 1], reply[at + 2], reply[at + 3] = ${TRANSITION.fenced}, 0, 0
   else
     local before = LAST_SEQUENCE
     local ok, status, ids
-    if ARGV[i] == 'c' then ok, status, ids = pcall(create, ARGV[i + 1], ARGV[i + 2]) else ok, status, ids = pcall(destroy, ARGV[i + 1]) end
-    if ok then
-      reply[at + 1], reply[at + 2], reply[at + 3] = status, LAST_SEQUENCE ~= before and LAST_SEQUENCE or 0, #ids
-      for j = 1, #ids do reply[at + 3 + j] = ids[j] end
-    else
+    ok, status, ids = pcall(ARGV[i] == 'c' and create or destroy, ARGV[i + 1])
+    if not ok then
       local text = type(status) == 'table' and (status.err or status.ok) or status
       reply[at + 1], reply[at + 2], reply[at + 3], reply[at + 4] = ${ITEM_FAILED}, 0, 1, tostring(text)
+    elseif type(ids) == 'string' then
+      reply[at + 1], reply[at + 2], reply[at + 3], reply[at + 4] = status, LAST_SEQUENCE, 1, ids
+    else
+      reply[at + 1], reply[at + 2], reply[at + 3] = status, LAST_SEQUENCE ~= before and LAST_SEQUENCE or 0, #ids
+      for j = 1, #ids do reply[at + 3 + j] = ids[j] end
     end
   end
 end
@@ -92,8 +96,6 @@ return reply
 export interface BatchItem {
   readonly create: boolean;
   readonly member: string;
-  /** A create's idle deadline (ms), or NO_DEADLINE. */
-  readonly deadline: number;
   /** The call's fence on Redis's clock (ms; 0 none). */
   readonly fence: number;
 }
@@ -101,6 +103,8 @@ export interface BatchItem {
 export interface TransitionBatchArgs extends Omit<AppendArgs, 'fence'> {
   /** The most live sessions the group may hold, or LIMIT.none. */
   readonly limit: number;
+  /** The idle deadline of the sessions the batch creates (ms), or NO_DEADLINE. */
+  readonly deadline: number;
   readonly items: readonly BatchItem[];
 }
 
@@ -115,8 +119,8 @@ export interface BatchReply {
 }
 
 function batchArgs(a: TransitionBatchArgs): string[] {
-  const args = appendArgs({ ...a, fence: 0 }, String(a.limit));
-  for (const item of a.items) args.push(item.create ? 'c' : 'd', item.member, String(item.deadline), String(Math.floor(item.fence)));
+  const args = appendArgs({ ...a, fence: 0 }, String(a.limit), String(a.deadline));
+  for (const item of a.items) args.push(item.create ? 'c' : 'd', item.member, String(Math.floor(item.fence)));
   return args;
 }
 
