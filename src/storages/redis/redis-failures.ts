@@ -1,9 +1,9 @@
 import { SessionLimitError, SessionStorageTimeoutError, SessionStorageUnavailableError } from '../../core/session-storage-errors.js';
 import { sleep } from './backoff.js';
 import type { Deadlines } from './deadlines.js';
+import { localNow } from './redis-clock.js';
 import { RedisKeyLayoutError } from './redis-key-layout-error.js';
 import { RedisReplyError } from './redis-reply-error.js';
-import { localNow } from './redis-clock.js';
 import { connectionMessages } from './redis-storage.messages.js';
 
 /**

@@ -47,7 +47,6 @@ export interface Reclaim {
   readonly fence: number;
 }
 
-
 /** The most calls one batch script carries: its run keeps Redis busy for well under a millisecond. */
 const MAX_BATCH = 64;
 
@@ -238,8 +237,6 @@ export class RedisWritePath {
   private async runBatch(calls: QueuedTransition[]): Promise<void> {
     const { instanceId, lifetime, streamMaxLength } = this.settings;
     const reading = this.cursor.isReading;
-    const now = lifetime.clock();
-    const idle = lifetime.idleTimeout === undefined ? NO_DEADLINE : now + lifetime.idleTimeout + lifetime.touchSlack;
     const items = new Array<BatchItem>(calls.length);
     try {
       for (let i = 0; i < calls.length; i++) {
@@ -252,6 +249,9 @@ export class RedisWritePath {
       for (const call of calls) call.reject(error);
       return;
     }
+    // After the fences, which may have waited for Redis's clock: as a lone call takes it.
+    const now = lifetime.clock();
+    const idle = lifetime.idleTimeout === undefined ? NO_DEADLINE : now + lifetime.idleTimeout + lifetime.touchSlack;
     let reply: BatchReply;
     try {
       reply = await this.connection.run(transitionBatchScript, this.keys, { origin: instanceId, now, maxLength: streamMaxLength, limit: this.settings.maxSessions ?? LIMIT.none, deadline: idle, items });

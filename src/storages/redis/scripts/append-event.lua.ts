@@ -39,20 +39,32 @@ local ORIGIN, NOW, MAXLEN, FENCE = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 -- (the instance makes them ms), and whole seconds compare as strings of one length, with no number parsed.
 local CLOCK = redis.call('TIME')
 local SECONDS, MICROS = CLOCK[1], CLOCK[2]
-local FENCED = false
-if FENCE ~= '0' then
-  local fence_seconds = string.sub(FENCE, 1, -4)
-  if #fence_seconds == #SECONDS and fence_seconds ~= SECONDS then
-    FENCED = SECONDS > fence_seconds
-  else
-    FENCED = tonumber(SECONDS) * 1000 + math.floor(tonumber(MICROS) / 1000) > tonumber(FENCE)
-  end
-end
+local FENCED
+${pastFence('FENCE', 'FENCED')}
 -- This instance's origin code, once looked up (or registered).
 local origin_code
 -- The sequence number of the last entry appended (0: none), for the replies of create and destroy.
 local LAST_SEQUENCE = 0
 `;
+
+/**
+ * Lua that sets `to` to whether Redis's clock (SECONDS, MICROS of
+ * APPEND_PRELUDE) is past `fence` (ms, a digit string; '0' none). Whole
+ * seconds compare as digit strings of one length, with no number parsed;
+ * within the fence's second, or with lengths that differ, as numbers.
+ */
+export function pastFence(fence: string, to: string): string {
+  return `if ${fence} == '0' then
+  ${to} = false
+else
+  local fence_seconds = string.sub(${fence}, 1, -4)
+  if #fence_seconds == #SECONDS and fence_seconds ~= SECONDS then
+    ${to} = SECONDS > fence_seconds
+  else
+    ${to} = tonumber(SECONDS) * 1000 + math.floor(tonumber(MICROS) / 1000) > tonumber(${fence})
+  end
+end`;
+}
 
 /**
  * Appends the entry of a transition, inline: `kind`, `member` and

@@ -1,6 +1,6 @@
 import { RedisReplyError } from '../redis-reply-error.js';
 import { ENTRY_TYPE } from '../redis-stream-entry.js';
-import { APPEND_PRELUDE, appendArgs, appendFunctions, SEQUENCE_LOCAL, type AppendArgs } from './append-event.lua.js';
+import { APPEND_PRELUDE, appendArgs, appendFunctions, pastFence, SEQUENCE_LOCAL, type AppendArgs } from './append-event.lua.js';
 import { defineScript, transitionKeys } from './define-script.js';
 import { isTransitionStatus, LIMIT, TRANSITION, type TransitionStatus } from './transition-status.js';
 
@@ -31,12 +31,11 @@ if not SEQUENCE then return redis.error_reply('ERR the sequence key holds no int
 local FIRST_SEQUENCE = SEQUENCE
 ${appendFunctions(SEQUENCE_LOCAL)}
 local function past(fence)
-  if fence == '0' then return false end
-  local fence_seconds = string.sub(fence, 1, -4)
-  if #fence_seconds == #SECONDS and fence_seconds ~= SECONDS then return SECONDS > fence_seconds end
-  return tonumber(SECONDS) * 1000 + math.floor(tonumber(MICROS) / 1000) > tonumber(fence)
+  local fenced
+  ${pastFence('fence', 'fenced')}
+  return fenced
 end
-local max, deadline = tonumber(ARGV[5]), ARGV[6]
+local max, deadline, now = tonumber(ARGV[5]), ARGV[6], tonumber(NOW)
 -- No event: the empty list a call that appended none reports (read only).
 local NONE = {}
 -- A create: its status and its event id, or a table of them when it appended several (or none).
@@ -47,7 +46,7 @@ local function create(member)
   local ids = {}
   local score = redis.call('ZSCORE', KEYS[1], member)
   if score then
-    if tonumber(score) > tonumber(NOW) then return ${TRANSITION.unchanged}, ids end
+    if tonumber(score) > now then return ${TRANSITION.unchanged}, ids end
     ids[#ids + 1] = append('${ENTRY_TYPE.expired}', member)
     redis.call('ZREM', KEYS[1], member)
   end
@@ -63,7 +62,7 @@ end
 local function destroy(member)
   local score = redis.call('ZSCORE', KEYS[1], member)
   if not score then return ${TRANSITION.unchanged}, NONE end
-  local lapsed = tonumber(score) <= tonumber(NOW)
+  local lapsed = tonumber(score) <= now
   local id = append(lapsed and '${ENTRY_TYPE.expired}' or '${ENTRY_TYPE.destroyed}', member)
   redis.call('ZREM', KEYS[1], member)
   return lapsed and ${TRANSITION.unchanged} or ${TRANSITION.done}, id
@@ -136,10 +135,11 @@ function parseBatch(reply: unknown): BatchReply {
     const status: unknown = reply[at];
     const lastSequence: unknown = reply[at + 1];
     const count: unknown = reply[at + 2];
-    if (typeof lastSequence !== 'number' || typeof count !== 'number' || at + 3 + count > reply.length) throw new RedisReplyError(NAME, reply);
-    const ids = reply.slice(at + 3, at + 3 + count) as unknown[];
-    if (!ids.every((id) => typeof id === 'string')) throw new RedisReplyError(NAME, reply);
-    if (status === ITEM_FAILED) outcomes.push({ status: ITEM_FAILED, error: ids[0] as string });
+    if (typeof lastSequence !== 'number' || typeof count !== 'number' || count < 0 || at + 3 + count > reply.length) throw new RedisReplyError(NAME, reply);
+    // One id (the common call) without a copy of the reply, nor a closure per call.
+    const ids = count === 1 ? [reply[at + 3] as unknown] : (reply.slice(at + 3, at + 3 + count) as unknown[]);
+    for (const id of ids) if (typeof id !== 'string') throw new RedisReplyError(NAME, reply);
+    if (status === ITEM_FAILED && count === 1) outcomes.push({ status: ITEM_FAILED, error: ids[0] as string });
     else if (isTransitionStatus(status)) outcomes.push({ status, lastSequence, eventIds: ids as string[] });
     else throw new RedisReplyError(NAME, reply);
     at += 3 + count;

@@ -5,6 +5,7 @@ import { destroySessionScript } from '../../../../src/storages/redis/scripts/des
 import { releaseQuotaScript } from '../../../../src/storages/redis/scripts/release-quota.script';
 import { sweepScript } from '../../../../src/storages/redis/scripts/sweep.script';
 import { touchSessionsScript } from '../../../../src/storages/redis/scripts/touch-sessions.script';
+import { ITEM_FAILED, transitionBatchScript } from '../../../../src/storages/redis/scripts/transition-batch.script';
 import { TRANSITION } from '../../../../src/storages/redis/scripts/transition-status';
 
 const common = { origin: 'instance-a', now: 1000, maxLength: 100, fence: 5000 };
@@ -40,5 +41,27 @@ describe('the scripts\' typed boundaries', () => {
     expect(() => createSessionScript.parse([TRANSITION.done, 1_700_000_000_000, 7, '1-0'])).toThrow(RedisReplyError);
     expect(() => createSessionScript.parse([TRANSITION.done, '17e8', '0', 7, '1-0'])).toThrow(RedisReplyError);
     expect(() => touchSessionsScript.parse('x'.repeat(10_000))).toThrow(/hasSession with "x{10,}… \(10002 characters\)/);
+  });
+
+  it('parse a batch\'s reply into one outcome per call, and refuse other shapes with RedisReplyError', () => {
+    expect(transitionBatchScript.parse(['1700000000', '5000', TRANSITION.done, 7, 1, '1-0', TRANSITION.unchanged, 0, 0, TRANSITION.limitReached, 9, 2, '1-1', '1-2', ITEM_FAILED, 0, 1, 'WRONGTYPE'])).toEqual({
+      redisMs: 1_700_000_000_005,
+      outcomes: [
+        { status: TRANSITION.done, lastSequence: 7, eventIds: ['1-0'] },
+        { status: TRANSITION.unchanged, lastSequence: 0, eventIds: [] },
+        { status: TRANSITION.limitReached, lastSequence: 9, eventIds: ['1-1', '1-2'] },
+        { status: ITEM_FAILED, error: 'WRONGTYPE' },
+      ],
+    });
+    for (const bad of [
+      [1700000000, '0'],
+      ['1700000000', '0', TRANSITION.done, 7, 2, '1-0'],
+      ['1700000000', '0', TRANSITION.done, 7, 1, 5],
+      ['1700000000', '0', 9, 7, 1, '1-0'],
+      ['1700000000', '0', ITEM_FAILED, 0, 0],
+      ['1700000000', '0', TRANSITION.done, 7, -1],
+    ]) {
+      expect(() => transitionBatchScript.parse(bad)).toThrow(RedisReplyError);
+    }
   });
 });
