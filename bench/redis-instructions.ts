@@ -10,7 +10,7 @@
  * time, this explains where Redis's part of it goes.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
@@ -66,9 +66,9 @@ async function startUnderCallgrind(): Promise<Callgrind> {
     dump() {
       control('-d');
       dumps++;
-      const file = readdirSync(directory).find((name) => name === `out.${child.pid}.${dumps}`);
-      if (file === undefined) throw new Error('callgrind wrote no dump');
-      const summary = /^summary: (\d+)$/m.exec(readFileSync(join(directory, file), 'utf8'));
+      const file = join(directory, `out.${child.pid}.${dumps}`);
+      if (!existsSync(file)) throw new Error('callgrind wrote no dump');
+      const summary = /^summary: (\d+)$/m.exec(readFileSync(file, 'utf8'));
       if (summary === null) throw new Error('callgrind dump without a summary line');
       return Number(summary[1]);
     },

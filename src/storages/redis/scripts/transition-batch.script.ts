@@ -74,8 +74,7 @@ for i = 7, #ARGV, 3 do
     reply[at + 1], reply[at + 2], reply[at + 3] = ${TRANSITION.fenced}, 0, 0
   else
     local before = LAST_SEQUENCE
-    local ok, status, ids
-    ok, status, ids = pcall(ARGV[i] == 'c' and create or destroy, ARGV[i + 1])
+    local ok, status, ids = pcall(ARGV[i] == 'c' and create or destroy, ARGV[i + 1])
     if not ok then
       local text = type(status) == 'table' and (status.err or status.ok) or status
       reply[at + 1], reply[at + 2], reply[at + 3], reply[at + 4] = ${ITEM_FAILED}, 0, 1, tostring(text)
