@@ -76,7 +76,9 @@ async function startUnderCallgrind(): Promise<Callgrind> {
       child.kill('SIGTERM');
       await exited;
       process.removeListener('exit', killOnExit);
-      rmSync(directory, { recursive: true, force: true });
+      // INSTRUCTION_KEEP=1 keeps the dumps for callgrind_annotate: where the instructions went, by function.
+      if (process.env.INSTRUCTION_KEEP === '1') console.log(`callgrind dumps kept in ${directory} (out.<pid>.<n>: subject, floor, subject, floor)`);
+      else rmSync(directory, { recursive: true, force: true });
     },
   };
 }

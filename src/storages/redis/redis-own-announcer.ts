@@ -30,16 +30,17 @@ export class OwnAnnouncer {
    * Announces the one entry a create or destroy appended from its reply,
    * when this instance's cursor is right behind it (see
    * RedisStreamCursor.follows): the call then waits for no read. Undefined
-   * when the reader is to announce it.
+   * when the reader is to announce it. `previousId`: the id of the stream's
+   * entry right before it, when a batch's reply tells it.
    */
   fromReply(
     eventIds: readonly string[], lastSequence: number, type: SessionEventType, reason: SessionEndReason | undefined,
-    member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number | undefined,
+    member: string, sessionId: SessionId, authKeyId: AuthKeyId | undefined, deadline: number | undefined, previousId?: string,
   ): Settling | undefined {
     const cursor = this.cursor;
     if (eventIds.length !== 1 || !cursor.follows(lastSequence)) return undefined;
     const event = new SessionEvent(type, sessionId, authKeyId, { reason, origin: this.instanceId });
-    return settlingOf(cursor.announceOwn(eventIds[0]!, { event, member, sequence: BigInt(lastSequence), deadline }));
+    return settlingOf(cursor.announceOwn(eventIds[0]!, { event, member, sequence: BigInt(lastSequence), deadline }, previousId));
   }
 
   /**

@@ -84,6 +84,13 @@ export class RedisStreamCursor {
    * break may hide history Redis lost, which the reader checks first).
    */
   live = false;
+  /**
+   * Own entries announced from a batch's reply that were proven to follow
+   * {@link position} directly moved it there, so that the reader's next read
+   * starts after them; a read already in flight may still return them (up to
+   * this id), and the reader passes over them. Undefined once it is past.
+   */
+  private passedTo: string | undefined;
   /** When the reader last heard from Redis at the stream's end (ms). */
   private heardAt = 0;
   /** Losses of history this cursor reported: a verifier's reply that predates one is out of date. */
@@ -144,7 +151,7 @@ export class RedisStreamCursor {
     if (!this.isReading || this.losses !== mark.losses) return;
     if (state.sequence < mark.sequence || compareEntryIds(state.lastId, mark.position) < 0) {
       this.reportMissed(this.position!, state.lastId, 'restarted', state.sequence);
-      if (compareEntryIds(state.lastId, this.position!) < 0) this.position = state.lastId;
+      if (compareEntryIds(state.lastId, this.position!) < 0) this.moveBack(state.lastId);
       return;
     }
     if (state.sessions === undefined) return;
@@ -155,6 +162,7 @@ export class RedisStreamCursor {
   /** Where reading starts: the stream's end when the reader first connected. */
   start(start: StreamStart): void {
     this.position = start.position;
+    this.passedTo = undefined;
     this.sequence = start.sequence;
     this.epoch = start.epoch;
     this.isReading = true;
@@ -185,10 +193,18 @@ export class RedisStreamCursor {
    * Announces `entry` (id `id`), which this instance just wrote and which
    * {@link follows} the cursor, from its script's reply: its call need not
    * wait for the reader to read it back. The reader passes over it then.
+   * When `previousId`, the id of the entry right before it in the stream
+   * (a batch's reply tells it), is where the reader is, no other entry lies
+   * between: the position moves past it, and the reader reads from there.
    */
-  announceOwn(id: string, entry: TransitionEntry): Announced {
+  announceOwn(id: string, entry: TransitionEntry, previousId?: string): Announced {
     this.sequence = entry.sequence;
-    this.replied.add(id, entry.sequence);
+    if (previousId === this.position && !this.replied.pending) {
+      this.position = id;
+      this.passedTo = id;
+    } else {
+      this.replied.add(id, entry.sequence);
+    }
     const settling = this.listener.transition(entry);
     this.reachedCheckpoint(id);
     return settling === undefined ? NOTHING_TO_WAIT_FOR : { settling };
@@ -199,6 +215,7 @@ export class RedisStreamCursor {
     this.live = false;
     this.own.close();
     this.replied.clear();
+    this.passedTo = undefined;
   }
 
   /**
@@ -212,7 +229,7 @@ export class RedisStreamCursor {
     const missed = after.sequence > this.sequence ? after.sequence - this.sequence : 'restarted';
     this.reportMissed(position, after.lastId, missed, after.sequence);
     // Past a trim the end is ahead; after lost history it may be behind the position, and new entries come after it.
-    if (missed === 'restarted' || compareEntryIds(after.lastId, position) > 0) this.position = after.lastId;
+    if (missed === 'restarted' || compareEntryIds(after.lastId, position) > 0) this.moveBack(after.lastId);
   }
 
   /** What Redis answered to recording the loss: its epoch now, whoever recorded it, so it is not reported twice. */
@@ -228,7 +245,7 @@ export class RedisStreamCursor {
    */
   needsOrigins(entry: StreamEntry): boolean {
     // Announced from its reply already: the reader passes over it (its sequence is behind the cursor's, rightly).
-    if (this.replied.isNext(entry.id)) return false;
+    if (this.passes(entry.id) || this.replied.isNext(entry.id)) return false;
     const code = originCodeOf(entry.message);
     if (code === undefined) return false;
     const sequence = sequenceOf(entry.message);
@@ -247,6 +264,7 @@ export class RedisStreamCursor {
   }
 
   handle(entry: StreamEntry): void {
+    if (this.passes(entry.id)) return;
     const previous = this.position!;
     this.position = entry.id;
     if (this.replied.pending) {
@@ -277,6 +295,25 @@ export class RedisStreamCursor {
     const origin = parsed.event.origin;
     if (origin === this.instanceId || origin === undefined) this.own.handOver(entry.id, settling === undefined ? NOTHING_TO_WAIT_FOR : { settling });
     this.reachedCheckpoint(entry.id);
+  }
+
+  /**
+   * Whether the reader passes over `id`: an own entry the position already
+   * moved past (a read in flight when it moved returns it). Clears the mark
+   * at the first entry beyond it.
+   */
+  private passes(id: string): boolean {
+    const passedTo = this.passedTo;
+    if (passedTo === undefined) return false;
+    if (id === passedTo || compareEntryIds(id, passedTo) < 0) return true;
+    this.passedTo = undefined;
+    return false;
+  }
+
+  /** Sets the position somewhere other than past the next entry (a trim, lost history): no entry is passed over any more. */
+  private moveBack(position: string): void {
+    this.position = position;
+    this.passedTo = undefined;
   }
 
   /** A verifier's count of sessions is compared once the cursor reaches its sequence (at entry `id`). */

@@ -145,8 +145,37 @@ export function entryTime(id: string | undefined): number {
   return id === undefined ? 0 : Number(id.slice(0, id.indexOf('-')));
 }
 
-/** Orders stream ids ("ms-seq"), which do not sort as strings. */
+/**
+ * Orders stream ids ("ms-seq"), which do not sort as strings. Ids as Redis
+ * writes them (digits with no leading zero) compare by length, then digit by
+ * digit, with nothing allocated: the reader compares each entry it passes over.
+ */
 export function compareEntryIds(a: string, b: string): number {
+  if (a === b) return 0;
+  const aDash = a.indexOf('-');
+  const bDash = b.indexOf('-');
+  if (isCanonical(a, aDash) && isCanonical(b, bDash)) {
+    if (aDash !== bDash) return aDash < bDash ? -1 : 1;
+    const aSeqDigits = a.length - aDash;
+    const bSeqDigits = b.length - bDash;
+    for (let i = 0; i < aDash; i++) {
+      const difference = a.charCodeAt(i) - b.charCodeAt(i);
+      if (difference !== 0) return difference < 0 ? -1 : 1;
+    }
+    if (aSeqDigits !== bSeqDigits) return aSeqDigits < bSeqDigits ? -1 : 1;
+    return a < b ? -1 : 1;
+  }
+  return compareParsedEntryIds(a, b);
+}
+
+/** Whether `id` (its dash at `dash`) is "ms-seq" with no leading zero in either number. */
+function isCanonical(id: string, dash: number): boolean {
+  const ZERO = 48;
+  return dash > 0 && dash < id.length - 1 && (id.charCodeAt(0) !== ZERO || dash === 1) && (id.charCodeAt(dash + 1) !== ZERO || id.length === dash + 2);
+}
+
+/** compareEntryIds for any id: a leading zero ("0-0", "5-0"), or a bare "ms". */
+function compareParsedEntryIds(a: string, b: string): number {
   const [aMs = 0n, aSeq = 0n] = a.split('-').map(BigInt);
   const [bMs = 0n, bSeq = 0n] = b.split('-').map(BigInt);
   if (aMs !== bMs) return aMs < bMs ? -1 : 1;

@@ -261,19 +261,23 @@ export class RedisWritePath {
       return;
     }
     this.clock.learn(reply.redisMs, localNow());
+    // The entry before each call's own: the stream's last before the batch, then the last of the call before.
+    let previousId = reply.previousId;
     for (let i = 0; i < calls.length; i++) {
       const call = calls[i]!;
+      const outcome = reply.outcomes[i]!;
       try {
-        call.resolve(this.outcome(call, reply.outcomes[i]!, reading, idle));
+        call.resolve(this.outcome(call, outcome, reading, idle, previousId));
       } catch (error) {
         // No call is left unsettled, whatever happens to another.
         call.reject(error);
       }
+      if (outcome.status !== ITEM_FAILED && outcome.eventIds.length > 0) previousId = outcome.eventIds[outcome.eventIds.length - 1]!;
     }
   }
 
   /** What one call of a batch did, as the create or destroy script's reply would have told it. */
-  private outcome(call: QueuedTransition, outcome: BatchOutcome, reading: boolean, idle: number): Transition<boolean> | Promise<Transition<boolean>> {
+  private outcome(call: QueuedTransition, outcome: BatchOutcome, reading: boolean, idle: number, previousId: string): Transition<boolean> | Promise<Transition<boolean>> {
     if (outcome.status === ITEM_FAILED) return Promise.reject(new BatchItemError(outcome.error));
     const operation = call.create ? 'createSession' : 'destroySession';
     const { status, eventIds, lastSequence } = outcome;
@@ -283,8 +287,8 @@ export class RedisWritePath {
     if (!reading) return { changed, settled: SETTLED };
     const { member, sessionId, authKeyId } = call;
     const own = call.create
-      ? (changed ? this.announcer.fromReply(eventIds, lastSequence, 'created', undefined, member, sessionId, authKeyId, idle === NO_DEADLINE ? undefined : idle) : undefined)
-      : this.announcer.fromReply(eventIds, lastSequence, 'destroyed', changed ? 'destroyed' : 'expired', member, sessionId, authKeyId, undefined);
+      ? (changed ? this.announcer.fromReply(eventIds, lastSequence, 'created', undefined, member, sessionId, authKeyId, idle === NO_DEADLINE ? undefined : idle, previousId) : undefined)
+      : this.announcer.fromReply(eventIds, lastSequence, 'destroyed', changed ? 'destroyed' : 'expired', member, sessionId, authKeyId, undefined, previousId);
     if (own !== undefined) return { changed, settled: own.settled };
     return this.announcer.byReader(eventIds).then((settling) => ({ changed, settled: settling.settled }));
   }

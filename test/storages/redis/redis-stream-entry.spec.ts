@@ -1,4 +1,5 @@
-import { ENTRY, ENTRY_TYPE, isLossEntry, parseLossEntry, parseTransitionEntry } from '../../../src/storages/redis/redis-stream-entry';
+import fc from 'fast-check';
+import { compareEntryIds, ENTRY, ENTRY_TYPE, isLossEntry, parseLossEntry, parseTransitionEntry } from '../../../src/storages/redis/redis-stream-entry';
 import { APPEND_FUNCTIONS } from '../../../src/storages/redis/scripts/append-event.lua';
 import { createSessionScript } from '../../../src/storages/redis/scripts/create-session.script';
 import { destroySessionScript } from '../../../src/storages/redis/scripts/destroy-session.script';
@@ -59,5 +60,29 @@ describe('the stream entry codec', () => {
     }
     expect(APPEND_FUNCTIONS).toContain(`append('${ENTRY_TYPE.expired}'`);
     expect(recordLossScript.source).toContain(`'${ENTRY.type}', '${ENTRY_TYPE.loss}', '${ENTRY.epoch}'`);
+  });
+});
+
+describe('compareEntryIds', () => {
+  const byNumbers = (a: string, b: string) => {
+    const [aMs, aSeq = '0'] = a.split('-');
+    const [bMs, bSeq = '0'] = b.split('-');
+    const ms = BigInt(aMs!) - BigInt(bMs!);
+    const seq = BigInt(aSeq) - BigInt(bSeq);
+    return ms !== 0n ? (ms < 0n ? -1 : 1) : seq !== 0n ? (seq < 0n ? -1 : 1) : 0;
+  };
+  const part = fc.oneof(fc.constantFrom('0', '9', '10', '99', '100'), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String));
+
+  it('orders ids by their numbers, not as strings, leading zeros and bare ms included', () => {
+    const id = fc.oneof(
+      fc.tuple(part, part).map(([ms, seq]) => `${ms}-${seq}`),
+      fc.tuple(part, part).map(([ms, seq]) => `0${ms}-${seq}`),
+      part,
+    );
+    fc.assert(fc.property(id, id, (a, b) => compareEntryIds(a, b) === byNumbers(a, b)), { numRuns: 5000 });
+    expect(compareEntryIds('100-0', '99-5')).toBe(1);
+    expect(compareEntryIds('5-10', '5-9')).toBe(1);
+    expect(compareEntryIds('5-0', '5-0')).toBe(0);
+    expect(compareEntryIds('0-0', '1-0')).toBe(-1);
   });
 });

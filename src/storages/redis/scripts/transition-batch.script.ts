@@ -16,11 +16,13 @@ const SOURCE = `--[[
   cost is paid once for all.
   Input:
     KEYS[1] sessions, KEYS[2] events, KEYS[3] sequence, KEYS[4] origins
-    ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~), ARGV[4] 0 (each item has its fence)
+    ARGV[1] origin, ARGV[2] now (ms), ARGV[3] maxlen (MAXLEN ~), ARGV[4] the earliest of the items'
+      fences (0: none has one): before it, no item's fence is checked
     ARGV[5] limit: ${LIMIT.none} none, > 0 the most live sessions the group may hold (never the quota key)
     ARGV[6] the idle deadline of the sessions created (ms, or NO_DEADLINE)
     then per item, 3 each: 'c' create or 'd' destroy, member, fence (Redis ms; 0 none)
-  Output: {TIME's seconds, TIME's microseconds, then per item: status, the sequence number of its last
+  Output: {TIME's seconds, TIME's microseconds, the id of the stream's last entry before the batch's
+    ('' when it has none), then per item: status, the sequence number of its last
     event (0: none), how many ids follow, its event ids...}; the status as the create and destroy
     scripts give it, or ${ITEM_FAILED} with the error's text as its one "id"
 ]]
@@ -67,10 +69,14 @@ local function destroy(member)
   redis.call('ZREM', KEYS[1], member)
   return lapsed and ${TRANSITION.unchanged} or ${TRANSITION.done}, id
 end
-local reply = {SECONDS, MICROS}
+-- The entry the batch's first follows: an instance whose reader has handled it knows the stream up to the batch's end.
+-- A stream key of the wrong type tells none (each call then fails at its XADD).
+local last = redis.pcall('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+last = not last.err and last[1]
+local reply = {SECONDS, MICROS, last and last[1] or ''}
 for i = 7, #ARGV, 3 do
   local at = #reply
-  if past(ARGV[i + 2]) then
+  if FENCED and past(ARGV[i + 2]) then
     reply[at + 1], reply[at + 2], reply[at + 3] = ${TRANSITION.fenced}, 0, 0
   else
     local before = LAST_SEQUENCE
@@ -113,11 +119,15 @@ export type BatchOutcome =
 
 export interface BatchReply {
   readonly redisMs: number;
+  /** The id of the stream's last entry before the batch's first ('' when the stream had none). */
+  readonly previousId: string;
   readonly outcomes: readonly BatchOutcome[];
 }
 
 function batchArgs(a: TransitionBatchArgs): string[] {
-  const args = appendArgs({ ...a, fence: 0 }, String(a.limit), String(a.deadline));
+  let earliest = 0;
+  for (const item of a.items) if (item.fence > 0 && (earliest === 0 || item.fence < earliest)) earliest = item.fence;
+  const args = appendArgs({ ...a, fence: earliest }, String(a.limit), String(a.deadline));
   for (const item of a.items) args.push(item.create ? 'c' : 'd', item.member, String(Math.floor(item.fence)));
   return args;
 }
@@ -125,11 +135,12 @@ function batchArgs(a: TransitionBatchArgs): string[] {
 const NAME = 'a batch of transitions';
 
 function parseBatch(reply: unknown): BatchReply {
-  if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'string' || !/^\d{1,16}$/.test(reply[0]) || !/^\d{1,16}$/.test(reply[1])) {
+  if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'string' || !/^\d{1,16}$/.test(reply[0]) || !/^\d{1,16}$/.test(reply[1])
+    || typeof reply[2] !== 'string') {
     throw new RedisReplyError(NAME, reply);
   }
   const outcomes: BatchOutcome[] = [];
-  let at = 2;
+  let at = 3;
   while (at < reply.length) {
     const status: unknown = reply[at];
     const lastSequence: unknown = reply[at + 1];
@@ -143,7 +154,7 @@ function parseBatch(reply: unknown): BatchReply {
     else throw new RedisReplyError(NAME, reply);
     at += 3 + count;
   }
-  return { redisMs: Number(reply[0]) * 1000 + Math.floor(Number(reply[1]) / 1000), outcomes };
+  return { redisMs: Number(reply[0]) * 1000 + Math.floor(Number(reply[1]) / 1000), previousId: reply[2], outcomes };
 }
 
 export const transitionBatchScript = defineScript<TransitionBatchArgs, BatchReply>({

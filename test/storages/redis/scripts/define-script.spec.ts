@@ -44,8 +44,9 @@ describe('the scripts\' typed boundaries', () => {
   });
 
   it('parse a batch\'s reply into one outcome per call, and refuse other shapes with RedisReplyError', () => {
-    expect(transitionBatchScript.parse(['1700000000', '5000', TRANSITION.done, 7, 1, '1-0', TRANSITION.unchanged, 0, 0, TRANSITION.limitReached, 9, 2, '1-1', '1-2', ITEM_FAILED, 0, 1, 'WRONGTYPE'])).toEqual({
+    expect(transitionBatchScript.parse(['1700000000', '5000', '0-9', TRANSITION.done, 7, 1, '1-0', TRANSITION.unchanged, 0, 0, TRANSITION.limitReached, 9, 2, '1-1', '1-2', ITEM_FAILED, 0, 1, 'WRONGTYPE'])).toEqual({
       redisMs: 1_700_000_000_005,
+      previousId: '0-9',
       outcomes: [
         { status: TRANSITION.done, lastSequence: 7, eventIds: ['1-0'] },
         { status: TRANSITION.unchanged, lastSequence: 0, eventIds: [] },
@@ -54,12 +55,13 @@ describe('the scripts\' typed boundaries', () => {
       ],
     });
     for (const bad of [
-      [1700000000, '0'],
-      ['1700000000', '0', TRANSITION.done, 7, 2, '1-0'],
-      ['1700000000', '0', TRANSITION.done, 7, 1, 5],
-      ['1700000000', '0', 9, 7, 1, '1-0'],
-      ['1700000000', '0', ITEM_FAILED, 0, 0],
-      ['1700000000', '0', TRANSITION.done, 7, -1],
+      [1700000000, '0', ''],
+      ['1700000000', '0', TRANSITION.done, 7, 1, '1-0'],
+      ['1700000000', '0', '', TRANSITION.done, 7, 2, '1-0'],
+      ['1700000000', '0', '', TRANSITION.done, 7, 1, 5],
+      ['1700000000', '0', '', 9, 7, 1, '1-0'],
+      ['1700000000', '0', '', ITEM_FAILED, 0, 0],
+      ['1700000000', '0', '', TRANSITION.done, 7, -1],
     ]) {
       expect(() => transitionBatchScript.parse(bad)).toThrow(RedisReplyError);
     }
