@@ -9,7 +9,9 @@
  */
 import { SessionStorageTimeoutError, SessionSubject } from 'nestjs-mtproto-sessions';
 import { RedisSessionStorage, type RedisSessionStorageOptions } from 'nestjs-mtproto-sessions/redis';
+import { ENTRY, ENTRY_TYPE } from '../../../src/storages/redis/redis-stream-entry';
 import { EventLog } from '../../support/event-log';
+import { connectRaw } from '../../support/raw-redis';
 import { RecordingLogger } from '../../support/recording-logger';
 import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
 import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
@@ -68,6 +70,31 @@ describeRedis('RedisSessionStorage announces its own transitions from their repl
     expect(a.log.lines).toEqual(['created:1', 'created:2', 'destroyed:1', 'destroyed:2', 'created:3']);
     expect(a.log.missed).toEqual([]);
     expect(a.logger.warnings.filter((warning) => !/event reader (lost its Redis connection|reconnected)/.test(warning))).toEqual([]);
+  }, 20_000);
+
+  it('leaves to its reader an entry between a batch and the reader\'s position that its sequence numbers do not show', async () => {
+    const prefix = `own${++prefixes}`;
+    const a = instance(proxy.url, prefix, 'a', { commandTimeout: 2000 });
+    await a.subject.ready();
+    // The batch script loaded (the first calls issued together go one by one while it loads), the reader at the end.
+    await Promise.all([a.subject.createSession(1n), a.subject.destroySession(1n)]);
+    await Promise.all([a.subject.createSession(1n), a.subject.destroySession(1n)]);
+
+    expect(proxy.partitionWhere('XREAD')).toBe(1);
+    const raw = await connectRaw(server.url);
+    open.push(async () => raw.destroy());
+    // Written by hand, with no sequence number: only the batch's reply (the entry before its first) shows it is there.
+    const foreign = await raw.xAdd(a.storage.redisKeys.events, '*', { [ENTRY.type]: ENTRY_TYPE.created, [ENTRY.sessionId]: '77' });
+    await expect(Promise.all([a.subject.createSession(2n), a.subject.createSession(3n)])).resolves.toEqual([true, true]);
+
+    // Healed, the reader reconnects and reads on from where it was: before that entry, which it reads (and skips as malformed).
+    proxy.heal();
+    const b = instance(server.url, prefix, 'b');
+    await b.subject.ready();
+    await expect(b.subject.createSession(4n)).resolves.toBe(true);
+    await a.log.until(() => a.log.lines.includes('created:4'), 'a to hear of b\'s session 4');
+    expect(a.logger.warnings.filter((warning) => warning.includes(`malformed session event ${foreign}`))).toHaveLength(1);
+    expect(a.log.lines.slice(-3)).toEqual(['created:2', 'created:3', 'created:4']);
   }, 20_000);
 
   it('waits for its reader when another instance\'s entry comes first, keeping stream order', async () => {
