@@ -61,6 +61,19 @@ describeRedis('RedisSessionStorage sends the transitions of one turn together', 
     // The sequence, read once and written back once, is where the INCRs would have left it.
     expect(await raw.get(keys.sequence)).toBe('3');
 
+    // Destroys of a lapsed session (expired instead), one with a deadline ahead, one with none.
+    const lapsing = keysTagged('batch-lapsing');
+    const nowMs = Number(seconds) * 1000;
+    await raw.zAdd(lapsing.sessions, [{ score: nowMs - 5_000, value: 'lapsed' }, { score: nowMs + 60_000, value: 'ahead' }, { score: NO_DEADLINE, value: 'forever' }]);
+    const destroyed = await runScriptBySha(client, transitionBatchScript, lapsing, {
+      origin: 'a', now: nowMs, maxLength: 100, limit: LIMIT.none, deadline: NO_DEADLINE,
+      items: [item(false, 'lapsed', future), item(false, 'ahead', future), item(false, 'forever', future)],
+    });
+    expect(destroyed.outcomes.map((outcome) => outcome.status)).toEqual([TRANSITION.unchanged, TRANSITION.done, TRANSITION.done]);
+    const lapsingEntries = await raw.xRange(lapsing.events, '-', '+');
+    expect((lapsingEntries ?? []).map((entry) => `${entry.message.t}:${entry.message.s}`)).toEqual(['x:lapsed', 'd:ahead', 'd:forever']);
+    expect(await raw.zCard(lapsing.sessions)).toBe(0);
+
     // A stream key of the wrong type: every call fails alone, and takes back what it wrote.
     const broken = keysTagged('batch-broken');
     await raw.set(broken.events, 'not a stream');
@@ -82,6 +95,25 @@ describeRedis('RedisSessionStorage sends the transitions of one turn together', 
       origin: 'a', now: Date.now(), maxLength: 100, limit: LIMIT.none, deadline: NO_DEADLINE, items: [item(true, '1', future), item(true, '2', future)],
     })).rejects.toThrow(/sequence key holds no integer/);
     expect(await raw.exists([garbled.sessions, garbled.events])).toBe(0);
+  });
+
+  it('writes each entry\'s sequence number as Redis would format it, across hundreds and up to 10^15 and past', async () => {
+    const client = raw as unknown as RedisCommands;
+    const [seconds] = (await raw.sendCommand(['TIME'])) as [string, string];
+    const fence = Number(seconds) * 1000 + 60_000;
+    const starts = [0n, 97n, 199n, 9_998n, 123_456_789_099n, 10n ** 15n - 3n, 2n ** 53n - 70n];
+    for (const [index, start] of starts.entries()) {
+      const keys = keysTagged(`batch-sequence-${index}`);
+      await raw.set(keys.sequence, String(start));
+      // 66 entries: a create and a destroy of 33 sessions, in two batches (the second continues from the first's SET).
+      const items = Array.from({ length: 33 }, (_, i) => [{ create: true, member: `${i}`, fence }, { create: false, member: `${i}`, fence }]).flat();
+      for (const part of [items.slice(0, 40), items.slice(40)]) {
+        await runScriptBySha(client, transitionBatchScript, keys, { origin: 'a', now: Date.now(), maxLength: 1000, limit: LIMIT.none, deadline: NO_DEADLINE, items: part });
+      }
+      const written = ((await raw.xRange(keys.events, '-', '+')) ?? []).map((entry) => entry.message.n);
+      expect(written).toEqual(Array.from({ length: 66 }, (_, i) => String(start + BigInt(i) + 1n)));
+      expect(await raw.get(keys.sequence)).toBe(String(start + 66n));
+    }
   });
 
   for (const kind of REDIS_CLIENT_KINDS) {

@@ -1,3 +1,4 @@
+import { NO_DEADLINE } from '../redis-keys.js';
 import { ENTRY_TYPE } from '../redis-stream-entry.js';
 import { APPEND_PRELUDE, appendArgs, appendEntry, type AppendArgs } from './append-event.lua.js';
 import { defineScript, transitionKeys } from './define-script.js';
@@ -19,7 +20,8 @@ if FENCED then return {${TRANSITION.fenced}, SECONDS, MICROS, 0} end
 local member = ARGV[5]
 local score = redis.call('ZSCORE', KEYS[1], member)
 if not score then return {${TRANSITION.unchanged}, SECONDS, MICROS, 0} end
-local lapsed = tonumber(score) <= tonumber(NOW)
+-- A session with no deadline never lapses: its score compared as the text ZSCORE gives, with no number parsed.
+local lapsed = score ~= '${NO_DEADLINE}' and tonumber(score) <= tonumber(NOW)
 local id
 ${appendEntry(`lapsed and '${ENTRY_TYPE.expired}' or '${ENTRY_TYPE.destroyed}'`, 'member', 'nil', 'false')}
 redis.call('ZREM', KEYS[1], member)

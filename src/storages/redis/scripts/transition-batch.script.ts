@@ -1,3 +1,4 @@
+import { NO_DEADLINE } from '../redis-keys.js';
 import { RedisReplyError } from '../redis-reply-error.js';
 import { ENTRY_TYPE } from '../redis-stream-entry.js';
 import { APPEND_PRELUDE, appendArgs, appendFunctions, pastFence, SEQUENCE_LOCAL, type AppendArgs } from './append-event.lua.js';
@@ -64,7 +65,8 @@ end
 local function destroy(member)
   local score = redis.call('ZSCORE', KEYS[1], member)
   if not score then return ${TRANSITION.unchanged}, NONE end
-  local lapsed = tonumber(score) <= now
+  -- A session with no deadline never lapses: its score compared as the text ZSCORE gives, with no number parsed.
+  local lapsed = score ~= '${NO_DEADLINE}' and tonumber(score) <= now
   local id = append(lapsed and '${ENTRY_TYPE.expired}' or '${ENTRY_TYPE.destroyed}', member)
   redis.call('ZREM', KEYS[1], member)
   return lapsed and ${TRANSITION.unchanged} or ${TRANSITION.done}, id
