@@ -35,6 +35,8 @@ const FIGURES = [
   'redis.cycle-vs-script-floor',
   'redis.node-cpu-per-transition',
   'redis.redis-cpu-per-transition',
+  'redis.cycle-vs-full-script-floor',
+  'redis.redis-cpu-vs-full-script-floor',
   'redis.commands-per-transition',
   'redis.latency-p50',
   'redis.latency-p99',
