@@ -22,8 +22,9 @@ export interface TcpProxy {
    * Drops every byte, both ways, of the connections whose client sent
    * `command` lately (`XREAD`: an event reader's), until
    * {@link heal}; the other connections go on. Returns how many it cut.
+   * With `lastOnly`, only those whose last command was `command`.
    */
-  partitionWhere(command: string): number;
+  partitionWhere(command: string, lastOnly?: boolean): number;
   /** Resets the connections that lost bytes or an end meanwhile; new ones go through as before. */
   heal(): void;
   /** Resets every connection now with a TCP RST, as a host that went away does: each client sees ECONNRESET. */
@@ -33,6 +34,13 @@ export interface TcpProxy {
 }
 
 const HOST = '127.0.0.1';
+
+/** The name of the last command in `sent` (RESP: an array header, then the name as its first bulk string). */
+function lastCommand(sent: string): string | undefined {
+  let name: string | undefined;
+  for (const match of sent.matchAll(/\*\d+\r\n\$\d+\r\n([^\r]*)\r\n/g)) name = match[1];
+  return name;
+}
 
 /** One proxied connection: the client's socket and ours to the target. */
 class Link {
@@ -53,8 +61,8 @@ class Link {
     holding: () => 'both' | 'replies' | false,
   ) {
     client.on('data', (chunk: Buffer) => {
-      // A command may come in several chunks: keep the tail of what was sent.
-      if (!this.partitioned) this.lastSent = (this.lastSent + chunk.toString('latin1')).slice(-512);
+      // A command may come in several chunks: keep the tail of what was sent (a batch script's call is a few KB).
+      if (!this.partitioned) this.lastSent = (this.lastSent + chunk.toString('latin1')).slice(-16_384);
     });
     for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
       from.on('data', (chunk: Buffer) => {
@@ -123,10 +131,12 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     hold: (only) => {
       holding = only ?? 'both';
     },
-    partitionWhere: (command) => {
+    partitionWhere: (command, lastOnly = false) => {
       let cut = 0;
       for (const link of links) {
-        if (!link.lastSent.toUpperCase().includes(`\r\n${command.toUpperCase()}\r\n`)) continue;
+        const sent = link.lastSent.toUpperCase();
+        const wanted = command.toUpperCase();
+        if (lastOnly ? lastCommand(sent) !== wanted : !sent.includes(`\r\n${wanted}\r\n`)) continue;
         link.partitioned = true;
         cut++;
       }

@@ -230,12 +230,15 @@ export class RedisStreamCursor {
    * A batch was answered (its own entries announced from the reply), the
    * stream's last entry after it being `lastId` (undefined: the batch failed,
    * and what it wrote is unknown). When that is the position, this cursor
-   * knows the stream to its end; otherwise the reader is to read.
+   * knows the stream to its end as of `now`, as a read that left the reader
+   * at the end would: the lease is renewed (a burst holds the reader, and
+   * its lease, for no read). Otherwise the reader is to read.
    */
-  batchAnswered(lastId: string | undefined): void {
+  batchAnswered(lastId: string | undefined, now: number): void {
     this.batchesInFlight--;
     if (lastId !== undefined && lastId === this.position && this.live && !this.lossToRecord && !this.replied.pending) {
       this.atOwnEnd = true;
+      this.heard(now);
       // The callers' next calls are sent in this turn: the reader waits for their batch, rather than for this reply, if any.
       if (this.batchesInFlight === 0) setImmediate(() => this.batchesInFlight === 0 && this.mustRead());
     } else {

@@ -259,7 +259,7 @@ export class RedisWritePath {
       reply = await this.connection.run(transitionBatchScript, this.keys, { origin: instanceId, now, maxLength: streamMaxLength, limit: this.settings.maxSessions ?? LIMIT.none, deadline: idle, items });
       if (reply.outcomes.length !== calls.length) throw new RedisReplyError('a batch of transitions', reply.outcomes.length);
     } catch (error) {
-      cursor.batchAnswered(undefined);
+      cursor.batchAnswered(undefined, 0);
       for (const call of calls) call.resolve(reportedFailure(error, call.deadline).then(rethrow));
       return;
     }
@@ -278,7 +278,7 @@ export class RedisWritePath {
       if (outcome.status !== ITEM_FAILED && outcome.eventIds.length > 0) previousId = outcome.eventIds[outcome.eventIds.length - 1]!;
     }
     // Where the stream ends after the batch (the own entries announced from the reply moved the cursor there, or not).
-    cursor.batchAnswered(previousId);
+    cursor.batchAnswered(previousId, Date.now());
   }
 
   /** What one call of a batch did, as the create or destroy script's reply would have told it. */

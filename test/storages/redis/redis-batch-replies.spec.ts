@@ -14,6 +14,7 @@ import { EventLog } from '../../support/event-log';
 import { connectRaw, type RawClient } from '../../support/raw-redis';
 import { RecordingLogger } from '../../support/recording-logger';
 import { describeRedis, startRedisServer, type RedisServer } from '../../support/redis-server';
+import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
 
 /** Calls of `command` so far. */
 async function callsOf(raw: RawClient, command: string): Promise<number> {
@@ -35,23 +36,27 @@ async function burst(subject: SessionSubject, first: number, cycles: number, inF
 
 describeRedis('RedisSessionStorage knows the stream\'s end from its batches\' replies', () => {
   let server: RedisServer;
+  let proxy: TcpProxy;
   let raw: RawClient;
   const open: (() => Promise<void>)[] = [];
   let prefixes = 0;
 
   beforeAll(async () => {
     server = await startRedisServer();
+    proxy = await startTcpProxy(server.port);
     raw = await connectRaw(server.url);
   }, 30_000);
   afterEach(async () => {
+    proxy.heal();
     await Promise.all(open.splice(0).map((close) => close()));
   });
   afterAll(async () => {
     raw?.destroy();
+    await proxy?.close();
     await server?.stop();
   });
 
-  function instance(keyPrefix: string, instanceId: string, options: Partial<RedisSessionStorageOptions> = {}) {
+  function instance(keyPrefix: string, instanceId: string, options: Partial<RedisSessionStorageOptions> & { url?: string } = {}) {
     const logger = new RecordingLogger();
     const storage = new RedisSessionStorage({ url: server.url, keyPrefix, instanceId, logger, verifyInterval: 60_000, ...options });
     const subject = new SessionSubject(storage, { logger });
@@ -111,7 +116,35 @@ describeRedis('RedisSessionStorage knows the stream\'s end from its batches\' re
     expect(a.log.missed).toEqual([]);
   }, 60_000);
 
-  it('keeps its replica\'s lease through a burst longer than maxStaleness, its batches\' replies renewing it', async () => {
+  it('reads another instance\'s entry within its blocking time while its batches go unanswered', async () => {
+    const prefix = `replies${++prefixes}`;
+    // Blocking time: half of maxStaleness, 200 ms; a call's bound is far longer.
+    const a = instance(prefix, 'a', { url: proxy.url, maxStaleness: 400, commandTimeout: 2500 });
+    const b = instance(prefix, 'b');
+    await Promise.all([warm(a), b.subject.ready()]);
+    let stop = false;
+    let next = 1;
+    // Until stopped; the calls that were in flight when the command connection was cut fail, past their bound.
+    const bursting = Promise.allSettled(Array.from({ length: 200 }, async () => {
+      while (!stop) {
+        const id = BigInt(next++);
+        await a.subject.createSession(id);
+        await a.subject.destroySession(id);
+      }
+    }));
+    await a.log.until(() => a.log.lines.length > 2000, 'a\'s burst under way');
+    // a's batches in flight go unanswered from now: their replies cannot tell a's reader where the stream ends.
+    expect(proxy.partitionWhere('EVALSHA', true)).toBe(1);
+    const cutAt = Date.now();
+    await expect(b.subject.createSession(-99n)).resolves.toBe(true);
+    await a.log.until(() => a.log.lines.includes('created:-99'), 'a to hear of b\'s session while its own calls hang', 1500);
+    expect(Date.now() - cutAt).toBeLessThan(1500);
+    stop = true;
+    proxy.heal();
+    await bursting;
+  }, 30_000);
+
+  it('keeps its replica\'s lease through a burst longer than maxStaleness, reading next to nothing', async () => {
     const a = instance(`replies${++prefixes}`, 'a', { maxStaleness: 200 });
     await warm(a);
     await a.storage.localReadsReady();
