@@ -209,7 +209,7 @@ export class RedisEventReader {
         await this.recordLosses(connection);
         this.reading = true;
         // One stream: while this instance's batches tell where it ends, a read would only bring their entries back.
-        if (this.options.cursors.length === 1) await this.options.cursors[0]!.readNeeded(this.options.blockMs);
+        if (this.options.cursors.length === 1) await this.options.cursors[0]!.batches.readNeeded(this.options.blockMs);
         if (this.closed) return;
         const read = await this.withWatchdog(
           connection.read(this.options.cursors.map((cursor) => cursor.position!), this.options.blockMs, this.options.batchSize),

@@ -48,7 +48,7 @@ export class OwnAnnouncer {
    * this instance just wrote; resolves what settles once their observers have.
    */
   byReader(eventIds: readonly string[]): Promise<Settling> {
-    this.cursor.mustRead();
+    this.cursor.batches.mustRead();
     // A create or destroy appends one entry: no loop, no async frame of its own.
     return eventIds.length === 1 ? this.cursor.announced(eventIds[0]!).then(settlingOf) : this.allByReader(eventIds);
   }

@@ -5,6 +5,7 @@ import {
   type LossEntry, type StreamAfter, type StreamEntry, type StreamStart, type TransitionEntry,
 } from './redis-stream-entry.js';
 import { OriginNames } from './redis-origin-names.js';
+import { OwnBatches } from './redis-own-batches.js';
 import { NOTHING_TO_WAIT_FOR, OwnEntries, type Announced } from './redis-own-entries.js';
 import { RepliedEntries } from './redis-replied-entries.js';
 import { streamMessages } from './redis-storage.messages.js';
@@ -91,16 +92,8 @@ export class RedisStreamCursor {
    * this id), and the reader passes over them. Undefined once it is past.
    */
   private passedTo: string | undefined;
-  /** This instance's batches to this stream sent and not yet answered. */
-  private batchesInFlight = 0;
-  /**
-   * Whether the last batch's reply showed the stream holding nothing past
-   * {@link position}: while more batches are in flight their replies tell
-   * the same of what they append, so the reader need not read it back.
-   */
-  private atOwnEnd = false;
-  /** Ends the reader's wait in {@link readNeeded}. */
-  private wakeReader: (() => void) | undefined;
+  /** This instance's batches to this stream: whether the reader is to read, or their replies tell it the stream's end. */
+  readonly batches = new OwnBatches();
   /** When the reader last heard from Redis at the stream's end (ms). */
   private heardAt = 0;
   /** Losses of history this cursor reported: a verifier's reply that predates one is out of date. */
@@ -214,16 +207,11 @@ export class RedisStreamCursor {
       this.passedTo = id;
     } else {
       this.replied.add(id, entry.sequence);
-      this.mustRead();
+      this.batches.mustRead();
     }
     const settling = this.listener.transition(entry);
     this.reachedCheckpoint(id);
     return settling === undefined ? NOTHING_TO_WAIT_FOR : { settling };
-  }
-
-  /** A batch of this instance's transitions is about to be sent to this stream. */
-  batchSent(): void {
-    this.batchesInFlight++;
   }
 
   /**
@@ -235,43 +223,9 @@ export class RedisStreamCursor {
    * its lease, for no read). Otherwise the reader is to read.
    */
   batchAnswered(lastId: string | undefined, now: number): void {
-    this.batchesInFlight--;
-    if (lastId !== undefined && lastId === this.position && this.live && !this.lossToRecord && !this.replied.pending) {
-      this.atOwnEnd = true;
-      this.heard(now);
-      // The callers' next calls are sent in this turn: the reader waits for their batch, rather than for this reply, if any.
-      if (this.batchesInFlight === 0) setImmediate(() => this.batchesInFlight === 0 && this.mustRead());
-    } else {
-      this.mustRead();
-    }
-  }
-
-  /** Own entries are left for the reader to read: it does not wait for batch replies to tell it the stream's end. */
-  mustRead(): void {
-    this.atOwnEnd = false;
-    const wake = this.wakeReader;
-    this.wakeReader = undefined;
-    wake?.();
-  }
-
-  /**
-   * Before the reader reads this stream: while this instance's batches are in
-   * flight and the replies so far showed nothing past the position but its
-   * own entries, their replies tell the stream's end, and a read would only
-   * return those entries (a blocking read is woken by each batch). Resolves
-   * once the reader is to read: a reply showed other entries, or none is in
-   * flight any more, or after `boundMs` at most (the reader's blocking time:
-   * it still hears from Redis as often as its lease needs); undefined when at once.
-   */
-  readNeeded(boundMs: number): Promise<void> | undefined {
-    if (!this.atOwnEnd || this.batchesInFlight === 0) return undefined;
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => this.mustRead(), boundMs);
-      this.wakeReader = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+    const atEnd = lastId !== undefined && lastId === this.position && this.live && !this.lossToRecord && !this.replied.pending;
+    if (atEnd) this.heard(now);
+    this.batches.answered(atEnd);
   }
 
   /** Releases every call still waiting for an own entry. */
@@ -280,7 +234,7 @@ export class RedisStreamCursor {
     this.own.close();
     this.replied.clear();
     this.passedTo = undefined;
-    this.mustRead();
+    this.batches.mustRead();
   }
 
   /**

@@ -254,7 +254,7 @@ export class RedisWritePath {
     const idle = lifetime.idleTimeout === undefined ? NO_DEADLINE : now + lifetime.idleTimeout + lifetime.touchSlack;
     let reply: BatchReply;
     const cursor = this.cursor;
-    cursor.batchSent();
+    cursor.batches.sent();
     try {
       reply = await this.connection.run(transitionBatchScript, this.keys, { origin: instanceId, now, maxLength: streamMaxLength, limit: this.settings.maxSessions ?? LIMIT.none, deadline: idle, items });
       if (reply.outcomes.length !== calls.length) throw new RedisReplyError('a batch of transitions', reply.outcomes.length);
