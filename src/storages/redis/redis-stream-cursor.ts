@@ -89,9 +89,9 @@ export class RedisStreamCursor {
    * Own entries announced from a batch's reply that were proven to follow
    * {@link position} directly moved it there, so that the reader's next read
    * starts after them; a read already in flight may still return them (up to
-   * this id), and the reader passes over them. Undefined once it is past.
+   * the position), and the reader passes over them. False once it is past.
    */
-  private passedTo: string | undefined;
+  private movedPast = false;
   /** This instance's batches to this stream: whether the reader is to read, or their replies tell it the stream's end. */
   readonly batches = new OwnBatches();
   /** When the reader last heard from Redis at the stream's end (ms). */
@@ -165,7 +165,7 @@ export class RedisStreamCursor {
   /** Where reading starts: the stream's end when the reader first connected. */
   start(start: StreamStart): void {
     this.position = start.position;
-    this.passedTo = undefined;
+    this.movedPast = false;
     this.sequence = start.sequence;
     this.epoch = start.epoch;
     this.isReading = true;
@@ -204,7 +204,7 @@ export class RedisStreamCursor {
     this.sequence = entry.sequence;
     if (previousId === this.position && !this.replied.pending) {
       this.position = id;
-      this.passedTo = id;
+      this.movedPast = true;
     } else {
       this.replied.add(id, entry.sequence);
       this.batches.mustRead();
@@ -233,7 +233,7 @@ export class RedisStreamCursor {
     this.live = false;
     this.own.close();
     this.replied.clear();
-    this.passedTo = undefined;
+    this.movedPast = false;
     this.batches.mustRead();
   }
 
@@ -322,17 +322,16 @@ export class RedisStreamCursor {
    * at the first entry beyond it.
    */
   private passes(id: string): boolean {
-    const passedTo = this.passedTo;
-    if (passedTo === undefined) return false;
-    if (id === passedTo || compareEntryIds(id, passedTo) < 0) return true;
-    this.passedTo = undefined;
+    if (!this.movedPast) return false;
+    if (id === this.position || compareEntryIds(id, this.position!) < 0) return true;
+    this.movedPast = false;
     return false;
   }
 
   /** Sets the position somewhere other than past the next entry (a trim, lost history): no entry is passed over any more. */
   private moveBack(position: string): void {
     this.position = position;
-    this.passedTo = undefined;
+    this.movedPast = false;
   }
 
   /** A verifier's count of sessions is compared once the cursor reaches its sequence (at entry `id`). */
